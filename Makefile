@@ -1,0 +1,54 @@
+# nss-entrypoint build tasks. `make help` lists them.
+
+GO           ?= go
+BIN          ?= bin
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+CUDA_VARIANT ?=
+PKG          := github.com/nvidia-nemo/nss-entrypoint
+STAMP        := -X $(PKG)/internal/version.Version=$(VERSION) \
+                -X $(PKG)/internal/version.Commit=$(COMMIT) \
+                -X $(PKG)/internal/version.CUDAVariant=$(CUDA_VARIANT)
+
+# go-nvml's header marks functions we never call as deprecated; the C
+# compiler's warnings about them are noise, not news.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
+
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@2026.1
+
+.PHONY: all build test bench lint diagnose e2e e2e-gpu clean help
+
+all: build
+
+help: ## list the tasks
+	@grep -hE '^[a-zA-Z0-9_.:-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+build: $(BIN)/nss-entrypoint $(BIN)/nss-gpu-probe ## build both binaries into bin/
+
+# nss-entrypoint: static, no cgo, so it runs in any image and never links NVML.
+$(BIN)/nss-entrypoint: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(STAMP)" -o $@ ./cmd/nss-entrypoint
+
+# nss-gpu-probe: cgo over go-nvml, lazily bound (go-nvml leaves nvml* symbols
+# undefined until first call), glibc its only runtime dependency.
+$(BIN)/nss-gpu-probe: FORCE
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "-s -w $(STAMP) -extldflags=-Wl,-z,lazy" -o $@ ./cmd/nss-gpu-probe
+
+FORCE:
+
+test: ## run the unit, script and architecture tests (needs Go and gcc)
+	$(GO) test ./...
+
+bench: ## measure whole-process start time of the entrypoint
+	$(GO) test -run '^$$' -bench . -benchtime 200x -count 1 ./bench/
+
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+diagnose: build ## build, then run the support report on this host
+	$(BIN)/nss-entrypoint --diagnose
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,183 @@
+// Package diag holds the checks that nss-entrypoint runs before it starts
+// safe-synthesizer and in --diagnose mode. A check is a value: it reads the
+// container only through the Env it is given and returns a Result. Nothing in
+// this package prints, reads os.Getenv or looks at the clock directly.
+package diag
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Status is the verdict of one check. Higher is worse, except Skip.
+type Status int
+
+// The verdicts, from best to worst; Skip means the check did not apply.
+const (
+	OK Status = iota
+	Skip
+	Warn
+	Fail
+)
+
+var statusNames = [...]string{OK: "ok", Skip: "skip", Warn: "warn", Fail: "fail"}
+
+// String returns the status as it appears in JSON: ok, skip, warn or fail.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}
+
+// MarshalText makes a Status render as its name in JSON.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Result is what a check observed and what to do about it.
+type Result struct {
+	// ID is the check's stable identifier, such as "shm".
+	ID string `json:"id"`
+	// Title names what was checked, such as "/dev/shm size".
+	Title  string `json:"title"`
+	Status Status `json:"status"`
+	// Message says what was found, in one sentence.
+	Message string `json:"message"`
+	// Hint says what to do, with the exact command; empty when nothing is wrong.
+	Hint string `json:"hint,omitempty"`
+	// Data holds the facts behind the verdict.
+	Data map[string]any `json:"data,omitempty"`
+	// Duration is how long the check took.
+	Duration time.Duration `json:"-"`
+}
+
+// Check is one diagnostic. Run must honour ctx and must not print.
+type Check struct {
+	ID    string
+	Title string
+	// Startup marks the checks that run before every container start.
+	Startup bool
+	// Timeout bounds this check in diagnose mode; zero means the run's deadline.
+	Timeout time.Duration
+	Run     func(ctx context.Context, e *Env) Result
+}
+
+// Run runs the checks concurrently and returns their results in the order of
+// checks. A check still running when ctx ends is reported as a warning that
+// names it; a check that panics is reported as a warning too. Running calls
+// progress, when not nil, with the titles of the checks still running; it is
+// called from a separate goroutine every progressEvery.
+func Run(ctx context.Context, e *Env, checks []Check) []Result {
+	results := make([]Result, len(checks))
+	done := make([]bool, len(checks))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := runOne(ctx, e, c)
+			mu.Lock()
+			if !done[i] {
+				results[i], done[i] = r, true
+			}
+			mu.Unlock()
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		// Give the checks a moment to report their own time-out, then stop
+		// waiting: a check that ignores ctx must not hold up the start.
+		grace := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-finished:
+		case <-grace.C:
+		}
+		grace.Stop()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, c := range checks {
+		if !done[i] {
+			done[i] = true
+			results[i] = Result{ID: c.ID, Title: c.Title, Status: Warn,
+				Message: fmt.Sprintf("%s did not finish in time and was abandoned", c.Title),
+				Hint:    "raise NSS_ENTRYPOINT_TIMEOUT (a Go duration such as 10s) if this host is slow"}
+		}
+	}
+	return results
+}
+
+// runOne runs one check under its own deadline, recovering a panic.
+func runOne(ctx context.Context, e *Env, c Check) (r Result) {
+	start := e.now()
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r = Result{Status: Warn,
+				Message: fmt.Sprintf("the %s check failed unexpectedly: %v", c.Title, p),
+				Hint:    "please report this with the output of nss-entrypoint --diagnose",
+				Data:    map[string]any{"panic": fmt.Sprint(p), "stack": string(debug.Stack())}}
+		}
+		r.ID, r.Title = c.ID, c.Title
+		r.Duration = e.now().Sub(start)
+	}()
+	return c.Run(ctx, e)
+}
+
+// Counts tallies results by status.
+type Counts struct {
+	OK   int `json:"ok"`
+	Warn int `json:"warn"`
+	Fail int `json:"fail"`
+	Skip int `json:"skip"`
+}
+
+// Count tallies the results.
+func Count(results []Result) Counts {
+	var c Counts
+	for _, r := range results {
+		switch r.Status {
+		case OK:
+			c.OK++
+		case Warn:
+			c.Warn++
+		case Fail:
+			c.Fail++
+		case Skip:
+			c.Skip++
+		}
+	}
+	return c
+}
+
+// Worst returns the worst status among results, OK when there are none.
+func Worst(results []Result) Status {
+	w := OK
+	for _, r := range results {
+		if r.Status != Skip && r.Status > w {
+			w = r.Status
+		}
+	}
+	return w
+}
+
+// sortedKeys returns the keys of m in order; used for stable output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,143 @@
+package diag
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nvidia-nemo/nss-entrypoint/gpuhelper"
+)
+
+// FSInfo is what statfs says about a filesystem.
+type FSInfo struct {
+	Type  int64
+	Total uint64
+	Free  uint64 // available to unprivileged users
+}
+
+// Env is everything a check may touch. Tests build one over a temporary
+// directory; NewEnv builds the real one.
+type Env struct {
+	// Root is joined onto every absolute path a check reads; "" is "/".
+	Root string
+	// Environ is the process environment as KEY=VALUE strings.
+	Environ []string
+	// UID and GID are the effective ids of the process.
+	UID, GID int
+	// Statfs reports on the filesystem holding a (rooted) path.
+	Statfs func(path string) (FSInfo, error)
+	// Access answers access(2) for a (rooted) path with unix.R_OK, W_OK, X_OK.
+	Access func(path string, mode uint32) error
+	// GPU runs the GPU probe; the result is memoised, so concurrent checks
+	// share one helper run.
+	GPU func(ctx context.Context) gpuhelper.Outcome
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	gpuOnce    sync.Once
+	gpuOutcome gpuhelper.Outcome
+	rtOnce     sync.Once
+	rt         Runtime
+}
+
+// NewEnv returns the Env of the running process. probePath is the
+// nss-gpu-probe binary to run for GPU checks.
+func NewEnv(environ []string, probePath string) *Env {
+	return &Env{
+		Environ: environ,
+		UID:     os.Geteuid(),
+		GID:     os.Getegid(),
+		Statfs:  statfs,
+		Access:  func(path string, mode uint32) error { return unix.Access(path, mode) },
+		GPU: func(ctx context.Context) gpuhelper.Outcome {
+			return gpuhelper.Run(ctx, probePath, environ)
+		},
+	}
+}
+
+func statfs(path string) (FSInfo, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return FSInfo{}, err
+	}
+	bs := uint64(st.Bsize)
+	return FSInfo{Type: int64(st.Type), Total: st.Blocks * bs, Free: st.Bavail * bs}, nil
+}
+
+// Path joins the root onto an absolute container path.
+func (e *Env) Path(p string) string {
+	if e.Root == "" || e.Root == "/" {
+		return p
+	}
+	return filepath.Join(e.Root, p)
+}
+
+// Getenv returns the value of key and whether it is set.
+func (e *Env) Getenv(key string) (string, bool) {
+	prefix := key + "="
+	// The last definition wins, as with getenv(3) on a list built by appending.
+	val, found := "", false
+	for _, kv := range e.Environ {
+		if strings.HasPrefix(kv, prefix) {
+			val, found = kv[len(prefix):], true
+		}
+	}
+	return val, found
+}
+
+// Get returns the value of key, or "" when unset.
+func (e *Env) Get(key string) string {
+	v, _ := e.Getenv(key)
+	return v
+}
+
+// Exists reports whether a container path exists (without following a final
+// symbolic link to nowhere being counted as existing).
+func (e *Env) Exists(p string) bool {
+	_, err := os.Stat(e.Path(p))
+	return err == nil
+}
+
+// gpu returns the memoised GPU probe outcome.
+func (e *Env) gpu(ctx context.Context) gpuhelper.Outcome {
+	e.gpuOnce.Do(func() {
+		if e.GPU == nil {
+			e.gpuOutcome = gpuhelper.Outcome{Failure: gpuhelper.Missing, Detail: "no GPU probe configured"}
+			return
+		}
+		e.gpuOutcome = e.GPU(ctx)
+	})
+	return e.gpuOutcome
+}
+
+func (e *Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Env) access(path string, mode uint32) error {
+	if e.Access == nil {
+		return unix.Access(path, mode)
+	}
+	return e.Access(path, mode)
+}
+
+func (e *Env) statfs(path string) (FSInfo, error) {
+	if e.Statfs == nil {
+		return FSInfo{}, errors.New("statfs is not available")
+	}
+	return e.Statfs(path)
+}
+
+// home returns $HOME, or "" when unset or empty.
+func (e *Env) home() string {
+	return e.Get("HOME")
+}

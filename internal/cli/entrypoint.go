@@ -1,0 +1,167 @@
+// Package cli is nss-entrypoint's command line: it picks the mode, runs the
+// start-up checks, writes their hints and hands over to the target.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nvidia-nemo/nss-entrypoint/diag"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/target"
+	"github.com/nvidia-nemo/nss-entrypoint/report"
+)
+
+// DefaultTarget is the program the entrypoint hands over to.
+const DefaultTarget = "safe-synthesizer"
+
+// DefaultTimeout bounds the start-up checks when NSS_ENTRYPOINT_TIMEOUT is unset.
+const DefaultTimeout = 5 * time.Second
+
+// stderrBudget is the longest the entrypoint waits for a stderr write
+// before it gives up on it and starts the target anyway.
+const stderrBudget = 250 * time.Millisecond
+
+// Main runs nss-entrypoint with args (args[0] is its own name) and returns
+// the exit status. In entrypoint mode it returns only when the target could
+// not be started.
+func Main(args, environ []string) int {
+	if len(args) > 1 && args[1] == "--diagnose" {
+		return Diagnose(args[2:], environ, os.Stdout, os.Stderr, isTerminal(1), isTerminal(2))
+	}
+	return entrypoint(args, environ)
+}
+
+func entrypoint(args, environ []string) int {
+	// A write to a broken stderr pipe must return EPIPE, not kill us. Notify
+	// installs no disposition that survives exec; signal.Ignore would.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+
+	e := diag.NewEnv(environ, "")
+	name := DefaultTarget
+	if v := e.Get("NSS_ENTRYPOINT_TARGET"); v != "" {
+		name = v
+	}
+	userArgs := args[1:]
+
+	if checksWanted(userArgs, e) {
+		var notes []string
+		timeout, err := parseTimeout(e.Get("NSS_ENTRYPOINT_TIMEOUT"))
+		if err != nil {
+			notes = append(notes, report.Prefix+"warning: "+err.Error())
+		}
+		e.GPU = probeRunner(e, args[0])
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		results := diag.Run(ctx, e, diag.Startup())
+		cancel()
+		colour := report.ColourWanted(e.Get, isTerminal(2))
+		out := report.Startup(results, colour)
+		if len(notes) > 0 {
+			out = append([]byte(strings.Join(notes, "\n")+"\n"), out...)
+		}
+		writeBounded(2, out, stderrBudget)
+	}
+
+	pathList, pathSet := e.Getenv("PATH")
+	path, lookupErr := target.Lookup(name, pathList, pathSet)
+	if lookupErr == nil {
+		lookupErr = target.Exec(path, name, userArgs, environ)
+	}
+	code := target.NotExecutable
+	if te, ok := lookupErr.(*target.Error); ok {
+		code = te.Code
+	}
+	writeBounded(2, []byte(report.Prefix+"error: "+lookupErr.Error()+"\n"), stderrBudget)
+	return code
+}
+
+// checksWanted reports whether the start-up checks should run: not when
+// NSS_ENTRYPOINT_CHECKS is off, and not for info-only invocations (first
+// argument "config", or -h, --help, -V or --version before any "--").
+func checksWanted(args []string, e *diag.Env) bool {
+	switch strings.ToLower(e.Get("NSS_ENTRYPOINT_CHECKS")) {
+	case "off", "0", "false", "no":
+		return false
+	}
+	if len(args) > 0 && args[0] == "config" {
+		return false
+	}
+	for _, a := range args {
+		switch a {
+		case "--":
+			return true
+		case "-h", "--help", "-V", "--version":
+			return false
+		}
+	}
+	return true
+}
+
+// parseTimeout reads NSS_ENTRYPOINT_TIMEOUT; a bad value falls back to the
+// default with an error that says so.
+func parseTimeout(v string) (time.Duration, error) {
+	if v == "" {
+		return DefaultTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return DefaultTimeout, fmt.Errorf("NSS_ENTRYPOINT_TIMEOUT=%q is not a positive Go duration (such as 5s or 1500ms); using %s", v, DefaultTimeout)
+	}
+	return d, nil
+}
+
+// probePath is nss-gpu-probe next to this executable, or NSS_GPU_PROBE.
+func probePath(e *diag.Env, argv0 string) string {
+	if p := e.Get("NSS_GPU_PROBE"); p != "" {
+		return p
+	}
+	self, err := os.Executable()
+	if err != nil {
+		if !filepath.IsAbs(argv0) {
+			return ""
+		}
+		self = argv0
+	}
+	return filepath.Join(filepath.Dir(self), "nss-gpu-probe")
+}
+
+// writeBounded writes b to fd, giving up after budget so that a full pipe
+// cannot hold up the start; errors (closed, broken, full device) are ignored.
+// A write still blocked is abandoned: exec ends its thread.
+func writeBounded(fd int, b []byte, budget time.Duration) {
+	if len(b) == 0 {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(b) > 0 {
+			n, err := unix.Write(fd, b)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || n <= 0 {
+				return
+			}
+			b = b[n:]
+		}
+	}()
+	t := time.NewTimer(budget)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
+func isTerminal(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}

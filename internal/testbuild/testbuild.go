@@ -1,0 +1,99 @@
+// Package testbuild builds the project's real binaries and test fakes for
+// tests that run them: the static nss-entrypoint, the cgo nss-gpu-probe with
+// lazy binding, the static C fake target and the fake libnvidia-ml builds.
+package testbuild
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+)
+
+// Set is a directory of built binaries.
+type Set struct {
+	Dir string
+	// Entrypoint and Probe sit side by side in Dir, as in the image.
+	Entrypoint, Probe string
+	// Target is the fake safe-synthesizer, static C.
+	Target string
+	// NVMLDir holds libnvidia-ml.so.1 built from testdata/fakenvml;
+	// NVMLOldDir holds the build that exports only the oldest symbols.
+	NVMLDir, NVMLOldDir string
+}
+
+// RepoRoot returns the repository root (the directory holding go.mod).
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	once   sync.Once
+	shared *Set
+	err    error
+)
+
+// Build builds everything once per test process into a temporary directory
+// and returns it. The caller removes nothing; the directory lives in
+// os.TempDir and is cleaned by Cleanup.
+func Build() (*Set, error) {
+	once.Do(func() {
+		var dir string
+		dir, err = os.MkdirTemp("", "nss-testbuild-")
+		if err != nil {
+			return
+		}
+		shared, err = BuildInto(dir)
+	})
+	return shared, err
+}
+
+// Cleanup removes what Build made.
+func Cleanup() {
+	if shared != nil {
+		os.RemoveAll(shared.Dir)
+	}
+}
+
+// BuildInto builds everything into dir.
+func BuildInto(dir string) (*Set, error) {
+	root := RepoRoot()
+	s := &Set{
+		Dir:        dir,
+		Entrypoint: filepath.Join(dir, "nss-entrypoint"),
+		Probe:      filepath.Join(dir, "nss-gpu-probe"),
+		Target:     filepath.Join(dir, "target", "safe-synthesizer"),
+		NVMLDir:    filepath.Join(dir, "nvml"),
+		NVMLOldDir: filepath.Join(dir, "nvml-old"),
+	}
+	for _, d := range []string{filepath.Dir(s.Target), s.NVMLDir, s.NVMLOldDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	steps := []struct {
+		env  []string
+		args []string
+	}{
+		{[]string{"CGO_ENABLED=0"}, []string{gobin, "build", "-trimpath", "-o", s.Entrypoint, "./cmd/nss-entrypoint"}},
+		{[]string{"CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations"},
+			[]string{gobin, "build", "-trimpath", "-ldflags=-extldflags=-Wl,-z,lazy", "-o", s.Probe, "./cmd/nss-gpu-probe"}},
+		{nil, []string{"gcc", "-static", "-O2", "-Wall", "-o", s.Target, "testdata/faketarget/faketarget.c"}},
+		{nil, []string{"gcc", "-shared", "-fPIC", "-O2", "-Wall", "-o", filepath.Join(s.NVMLDir, "libnvidia-ml.so.1"), "testdata/fakenvml/fakenvml.c"}},
+		{nil, []string{"gcc", "-shared", "-fPIC", "-O2", "-Wall", "-DFAKE_NVML_OLD", "-o", filepath.Join(s.NVMLOldDir, "libnvidia-ml.so.1"), "testdata/fakenvml/fakenvml.c"}},
+	}
+	for _, st := range steps {
+		cmd := exec.Command(st.args[0], st.args[1:]...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), st.env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s: %v\n%s", strings.Join(st.args, " "), err, out)
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,280 @@
+/*
+ * fakenvml: a stand-in for libnvidia-ml.so.1 used by nss-entrypoint's tests.
+ *
+ * nss-gpu-probe loads it through the real dlopen path (LD_LIBRARY_PATH or
+ * NSS_NVML_LIBRARY). Its behaviour is chosen at nvmlInit time by the
+ * environment variable NSS_FAKE_NVML, a comma-separated list of settings:
+ *
+ *   devices=N        number of GPUs (default 1)
+ *   init=CODE        nvmlInit returns CODE (an nvmlReturn_t)
+ *   count=CODE       nvmlDeviceGetCount returns CODE
+ *   handle=CODE      nvmlDeviceGetHandleByIndex returns CODE
+ *   hang             nvmlInit never returns
+ *   crash            nvmlInit dereferences NULL (SIGSEGV)
+ *   abort            nvmlInit calls abort() (SIGABRT)
+ *   garbage          nvmlInit writes non-JSON to stdout and exits 0
+ *   cc=MAJOR.MINOR   compute capability (default 9.0)
+ *   cuda=N           CUDA driver version, 1000*major+10*minor (default 13000)
+ *   driver=VERSION   driver version string (default 580.159.04)
+ *   procs=N          compute processes on every GPU (default 0)
+ *   used=MIB         memory used on every GPU (default 0)
+ *   mig              MIG mode enabled, with 2 MIG devices per GPU
+ *
+ * Built with -DFAKE_NVML_OLD it exports only the oldest core symbols
+ * (nvmlInit, nvmlShutdown, nvmlErrorString, nvmlDeviceGetCount,
+ * nvmlDeviceGetHandleByIndex, nvmlDeviceGetName, nvmlSystemGetDriverVersion),
+ * like a driver from long before the functions the probe asks for.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef int nvmlReturn_t;
+typedef struct fake_device { unsigned int index; } *nvmlDevice_t;
+
+#define MAX_DEVICES 16
+static struct fake_device devices[MAX_DEVICES];
+static struct {
+	unsigned int devices;
+	int init, count, handle;
+	int cc_major, cc_minor, cuda, procs, mig;
+	unsigned long long used_mib;
+	char driver[64];
+} cfg;
+
+static const char *setting(const char *spec, const char *key)
+{
+	size_t n = strlen(key);
+	const char *p = spec;
+	while (p && *p) {
+		if (strncmp(p, key, n) == 0 && (p[n] == '=' || p[n] == ',' || p[n] == '\0'))
+			return p[n] == '=' ? p + n + 1 : p + n;
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+static void configure(void)
+{
+	const char *spec = getenv("NSS_FAKE_NVML");
+	const char *v;
+	if (!spec)
+		spec = "";
+	memset(&cfg, 0, sizeof cfg);
+	cfg.devices = 1;
+	cfg.cc_major = 9;
+	cfg.cuda = 13000;
+	strcpy(cfg.driver, "580.159.04");
+	if ((v = setting(spec, "devices")))
+		cfg.devices = (unsigned int)atoi(v);
+	if (cfg.devices > MAX_DEVICES)
+		cfg.devices = MAX_DEVICES;
+	if ((v = setting(spec, "init")))
+		cfg.init = atoi(v);
+	if ((v = setting(spec, "count")))
+		cfg.count = atoi(v);
+	if ((v = setting(spec, "handle")))
+		cfg.handle = atoi(v);
+	if ((v = setting(spec, "cc")))
+		sscanf(v, "%d.%d", &cfg.cc_major, &cfg.cc_minor);
+	if ((v = setting(spec, "cuda")))
+		cfg.cuda = atoi(v);
+	if ((v = setting(spec, "procs")))
+		cfg.procs = atoi(v);
+	if ((v = setting(spec, "used")))
+		cfg.used_mib = strtoull(v, NULL, 10);
+	if ((v = setting(spec, "driver"))) {
+		size_t n = strcspn(v, ",");
+		if (n >= sizeof cfg.driver)
+			n = sizeof cfg.driver - 1;
+		memcpy(cfg.driver, v, n);
+		cfg.driver[n] = '\0';
+	}
+	cfg.mig = setting(spec, "mig") != NULL;
+	if (setting(spec, "hang"))
+		for (;;)
+			pause();
+	if (setting(spec, "crash"))
+		*(volatile int *)0 = 1;
+	if (setting(spec, "abort"))
+		abort();
+	if (setting(spec, "garbage")) {
+		fputs("this is not json\n", stdout);
+		fflush(stdout);
+		_exit(0);
+	}
+}
+
+static void copy_string(char *dst, unsigned int len, const char *src)
+{
+	if (len == 0)
+		return;
+	strncpy(dst, src, len - 1);
+	dst[len - 1] = '\0';
+}
+
+nvmlReturn_t nvmlInit(void) { configure(); return cfg.init; }
+nvmlReturn_t nvmlShutdown(void) { return 0; }
+
+const char *nvmlErrorString(nvmlReturn_t r)
+{
+	switch (r) {
+	case 0: return "Success";
+	case 4: return "Insufficient Permissions";
+	case 9: return "Driver Not Loaded";
+	case 12: return "NVML Shared Library Not Found";
+	case 15: return "GPU is lost";
+	case 18: return "RM has detected an NVML/RM version mismatch.";
+	case 999: return "Unknown Error";
+	default: return "Fake NVML error";
+	}
+}
+
+nvmlReturn_t nvmlDeviceGetCount(unsigned int *n)
+{
+	if (cfg.count)
+		return cfg.count;
+	*n = cfg.devices;
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int i, nvmlDevice_t *d)
+{
+	if (cfg.handle)
+		return cfg.handle;
+	if (i >= cfg.devices)
+		return 2;
+	devices[i].index = i;
+	*d = &devices[i];
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char *name, unsigned int len)
+{
+	(void)d;
+	copy_string(name, len, "NVIDIA H200");
+	return 0;
+}
+
+nvmlReturn_t nvmlSystemGetDriverVersion(char *v, unsigned int len)
+{
+	copy_string(v, len, cfg.driver);
+	return 0;
+}
+
+#ifndef FAKE_NVML_OLD
+nvmlReturn_t nvmlInit_v2(void) { return nvmlInit(); }
+nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *n) { return nvmlDeviceGetCount(n); }
+nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, nvmlDevice_t *d) { return nvmlDeviceGetHandleByIndex(i, d); }
+
+nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *v) { *v = cfg.cuda; return 0; }
+nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *v) { *v = cfg.cuda; return 0; }
+
+nvmlReturn_t nvmlSystemGetNVMLVersion(char *v, unsigned int len)
+{
+	char buf[80];
+	snprintf(buf, sizeof buf, "%d.%s", cfg.cuda / 1000, cfg.driver);
+	copy_string(v, len, buf);
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char *uuid, unsigned int len)
+{
+	char buf[64];
+	snprintf(buf, sizeof buf, "GPU-fa4e0000-0000-4000-8000-%012x", d->index);
+	copy_string(uuid, len, buf);
+	return 0;
+}
+
+typedef struct {
+	char busIdLegacy[16];
+	unsigned int domain, bus, device, pciDeviceId, pciSubSystemId;
+	char busId[32];
+} nvmlPciInfo_t;
+
+nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *pci)
+{
+	memset(pci, 0, sizeof *pci);
+	pci->bus = 6 + d->index;
+	snprintf(pci->busId, sizeof pci->busId, "00000000:%02X:00.0", pci->bus);
+	snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "0000:%02X:00.0", pci->bus);
+	return 0;
+}
+
+typedef struct { unsigned long long total, free, used; } nvmlMemory_t;
+
+nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m)
+{
+	(void)d;
+	m->total = 143771ULL << 20;
+	m->used = cfg.used_mib << 20;
+	m->free = m->total - m->used;
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t d, int *major, int *minor)
+{
+	(void)d;
+	*major = cfg.cc_major;
+	*minor = cfg.cc_minor;
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t d, unsigned int *current, unsigned int *pending)
+{
+	(void)d;
+	*current = *pending = cfg.mig ? 1 : 0;
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t d, unsigned int *n)
+{
+	(void)d;
+	*n = cfg.mig ? 7 : 0;
+	return 0;
+}
+
+static struct fake_device mig_devices[2];
+
+nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, unsigned int i, nvmlDevice_t *mig)
+{
+	(void)d;
+	if (!cfg.mig || i >= 2)
+		return 6; /* NOT_FOUND */
+	*mig = &mig_devices[i];
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t d, int *mode)
+{
+	(void)d;
+	*mode = 1;
+	return 0;
+}
+
+typedef struct {
+	unsigned int pid;
+	unsigned long long usedGpuMemory;
+	unsigned int gpuInstanceId, computeInstanceId;
+} nvmlProcessInfo_t;
+
+nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned int *count, nvmlProcessInfo_t *infos)
+{
+	(void)d;
+	if (*count < (unsigned int)cfg.procs) {
+		*count = (unsigned int)cfg.procs;
+		return 7; /* INSUFFICIENT_SIZE */
+	}
+	for (int i = 0; i < cfg.procs; i++) {
+		infos[i].pid = 1000 + (unsigned int)i;
+		infos[i].usedGpuMemory = 1ULL << 30;
+		infos[i].gpuInstanceId = infos[i].computeInstanceId = 0xFFFFFFFF;
+	}
+	*count = (unsigned int)cfg.procs;
+	return 0;
+}
+#endif
