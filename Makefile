@@ -14,7 +14,7 @@ STAMP        := -X $(PKG)/internal/version.Version=$(VERSION) \
 # compiler's warnings about them are noise, not news.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@2026.1
+STATICCHECK ?= $(GO) tool staticcheck
 
 .PHONY: all build test bench lint diagnose e2e e2e-gpu clean help
 
@@ -39,8 +39,8 @@ FORCE:
 test: ## run the unit, script and architecture tests (needs Go and gcc)
 	$(GO) test ./...
 
-bench: ## measure whole-process start time of the entrypoint
-	$(GO) test -run '^$$' -bench . -benchtime 200x -count 1 ./bench/
+bench: ## measure whole-process start time of the entrypoint (prints a table)
+	$(GO) run ./bench/startbench -rounds $(or $(ROUNDS),300)
 
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi

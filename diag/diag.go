@@ -8,8 +8,6 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"sort"
-	"sync"
 	"time"
 )
 
@@ -67,47 +65,43 @@ type Check struct {
 
 // Run runs the checks concurrently and returns their results in the order of
 // checks. A check still running when ctx ends is reported as a warning that
-// names it; a check that panics is reported as a warning too. Running calls
-// progress, when not nil, with the titles of the checks still running; it is
-// called from a separate goroutine every progressEvery.
+// names it, and is abandoned; a check that panics is reported as a warning.
 func Run(ctx context.Context, e *Env, checks []Check) []Result {
+	type indexed struct {
+		i int
+		r Result
+	}
+	// Buffered, so that an abandoned check can still deliver and exit.
+	ch := make(chan indexed, len(checks))
+	for i, c := range checks {
+		go func() { ch <- indexed{i, runOne(ctx, e, c)} }()
+	}
 	results := make([]Result, len(checks))
 	done := make([]bool, len(checks))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i, c := range checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := runOne(ctx, e, c)
-			mu.Lock()
-			if !done[i] {
-				results[i], done[i] = r, true
-			}
-			mu.Unlock()
-		}()
-	}
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-ctx.Done():
-		// Give the checks a moment to report their own time-out, then stop
-		// waiting: a check that ignores ctx must not hold up the start.
-		grace := time.NewTimer(100 * time.Millisecond)
+	var grace <-chan time.Time
+	for pending := len(checks); pending > 0; pending-- {
 		select {
-		case <-finished:
-		case <-grace.C:
+		case x := <-ch:
+			results[x.i], done[x.i] = x.r, true
+			continue
+		case <-ctx.Done():
+		case <-grace:
 		}
-		grace.Stop()
+		if grace != nil {
+			break
+		}
+		// Give the checks a moment to report their own time-out, then
+		// stop waiting: a check that ignores ctx must not hold up the start.
+		t := time.NewTimer(100 * time.Millisecond)
+		defer t.Stop()
+		grace = t.C
+		pending++
+		ctx = context.Background()
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	for i, c := range checks {
 		if !done[i] {
-			done[i] = true
 			results[i] = Result{ID: c.ID, Title: c.Title, Status: Warn,
-				Message: fmt.Sprintf("%s did not finish in time and was abandoned", c.Title),
+				Message: c.Title + " did not finish in time and was abandoned",
 				Hint:    "raise NSS_ENTRYPOINT_TIMEOUT (a Go duration such as 10s) if this host is slow"}
 		}
 	}
@@ -170,14 +164,4 @@ func Worst(results []Result) Status {
 		}
 	}
 	return w
-}
-
-// sortedKeys returns the keys of m in order; used for stable output.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

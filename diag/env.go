@@ -46,18 +46,15 @@ type Env struct {
 	rt         Runtime
 }
 
-// NewEnv returns the Env of the running process. probePath is the
-// nss-gpu-probe binary to run for GPU checks.
-func NewEnv(environ []string, probePath string) *Env {
+// NewEnv returns the Env of the running process, with no GPU source: the
+// caller sets GPU.
+func NewEnv(environ []string) *Env {
 	return &Env{
 		Environ: environ,
 		UID:     os.Geteuid(),
 		GID:     os.Getegid(),
 		Statfs:  statfs,
 		Access:  func(path string, mode uint32) error { return unix.Access(path, mode) },
-		GPU: func(ctx context.Context) gpuhelper.Outcome {
-			return gpuhelper.Run(ctx, probePath, environ)
-		},
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 var GPU = Check{
 	ID: "gpu", Title: "GPU", Startup: true,
 	Run: func(ctx context.Context, e *Env) Result {
-		rt := e.Runtime()
+		rt := e.Runtime
 		ctl, drv := e.Exists("/dev/nvidiactl"), e.Exists("/proc/driver/nvidia")
 		data := map[string]any{"dev_nvidiactl": ctl, "proc_driver_nvidia": drv}
 		if vis := e.Get("NVIDIA_VISIBLE_DEVICES"); vis != "" {
@@ -25,18 +25,18 @@ var GPU = Check{
 		case !ctl && !drv:
 			return Result{Status: Fail, Data: data,
 				Message: "no GPU is visible in this container (no /dev/nvidiactl, no /proc/driver/nvidia)",
-				Hint:    "give the container GPUs: " + rt.GPUHint()}
+				Hint:    "give the container GPUs: " + rt().GPUHint()}
 		case !ctl:
 			return Result{Status: Fail, Data: data,
 				Message: "the host has an NVIDIA driver but this container was given no GPU device",
-				Hint:    "give the container GPUs: " + rt.GPUHint()}
+				Hint:    "give the container GPUs: " + rt().GPUHint()}
 		}
 		out := e.gpu(ctx)
 		data["probe_ms"] = out.Elapsed.Milliseconds()
 		if out.Failure != gpuhelper.None {
 			return helperFailure(out, data)
 		}
-		return gpuVerdict(out.Report, rt, data)
+		return gpuVerdict(out.Report, rt(), data)
 	},
 }
 

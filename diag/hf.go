@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -18,36 +19,38 @@ const suggestedHFHome = "/workspace/.cache/huggingface"
 var HFCache = Check{
 	ID: "hf-cache", Title: "Hugging Face cache", Startup: true,
 	Run: func(ctx context.Context, e *Env) Result {
-		rt := e.Runtime()
-		mount := rt.MountHint(`$HOME/.cache/huggingface`, suggestedHFHome, "HF_HOME="+suggestedHFHome)
+		mount := func() string {
+			return e.Runtime().MountHint(`$HOME/.cache/huggingface`, suggestedHFHome, "HF_HOME="+suggestedHFHome)
+		}
 		home, set := e.Getenv("HF_HOME")
 		if !set || home == "" {
 			return Result{Status: Warn,
 				Message: "HF_HOME is not set: models are downloaded inside the container and lost when it exits",
-				Hint:    "mount a cache and point HF_HOME at it: " + mount}
+				Hint:    "mount a cache and point HF_HOME at it: " + mount()}
 		}
+		rt := e.Runtime
 		data := map[string]any{"path": home}
 		fi, err := os.Stat(e.Path(home))
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			return Result{Status: Warn, Data: data,
 				Message: fmt.Sprintf("HF_HOME=%s does not exist: the cache is not mounted", home),
-				Hint:    "mount the cache there: " + rt.MountHint(`$HOME/.cache/huggingface`, home)}
+				Hint:    "mount the cache there: " + rt().MountHint(`$HOME/.cache/huggingface`, home)}
 		case err != nil:
 			return Result{Status: Warn, Data: data, Message: fmt.Sprintf("HF_HOME=%s cannot be inspected: %v", home, unwrapPath(err)),
-				Hint: "mount the cache there: " + rt.MountHint(`$HOME/.cache/huggingface`, home)}
+				Hint: "mount the cache there: " + rt().MountHint(`$HOME/.cache/huggingface`, home)}
 		case !fi.IsDir():
 			return Result{Status: Warn, Data: data,
 				Message: fmt.Sprintf("HF_HOME=%s is not a directory", home),
-				Hint:    "point HF_HOME at a mounted directory: " + mount}
+				Hint:    "point HF_HOME at a mounted directory: " + mount()}
 		}
 		if err := e.access(e.Path(home), unix.W_OK|unix.X_OK); err != nil {
 			data["uid"] = e.UID
 			return Result{Status: Warn, Data: data,
 				Message: fmt.Sprintf("HF_HOME=%s is not writable by uid %d: %v", home, e.UID, err),
-				Hint:    "run the container as the owner of the cache: " + rt.UserHint()}
+				Hint:    "run the container as the owner of the cache: " + rt().UserHint()}
 		}
-		return Result{Status: OK, Data: data, Message: fmt.Sprintf("HF_HOME=%s is a writable directory", home)}
+		return Result{Status: OK, Data: data, Message: "HF_HOME=" + home + " is a writable directory"}
 	},
 }
 
@@ -115,17 +118,28 @@ func tokenPath(e *Env) string {
 	return ""
 }
 
-// readSmall reads at most limit bytes of a file.
+// readSmall reads at most limit bytes of a file, with raw system calls so
+// that the runtime's network poller is not started on the start path.
 func readSmall(name string, limit int) ([]byte, error) {
-	f, err := os.Open(name)
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer unix.Close(fd)
 	buf := make([]byte, limit)
-	n, err := f.Read(buf)
-	if n == 0 && err != nil {
-		return nil, err
+	n := 0
+	for n < limit {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
 	}
 	return buf[:n], nil
 }
@@ -154,6 +168,6 @@ var HFToken = Check{
 				Message: fmt.Sprintf("the Hugging Face token from %s has white space inside it", where),
 				Hint:    fmt.Sprintf("set the token in %s again, without spaces or line breaks (HF_TOKEN takes precedence over files)", where)}
 		}
-		return Result{Status: OK, Data: data, Message: fmt.Sprintf("token found in %s (%d chars)", where, ts.Length)}
+		return Result{Status: OK, Data: data, Message: "token found in " + where + " (" + strconv.Itoa(ts.Length) + " chars)"}
 	},
 }

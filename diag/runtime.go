@@ -43,11 +43,10 @@ func DetectRuntime(e *Env) Runtime {
 		rt.Evidence = evidence
 		return rt
 	}
+	// Variables first (free), then marker files, the most common first.
 	switch {
 	case e.Get("KUBERNETES_SERVICE_HOST") != "":
 		return pick("kubernetes", "KUBERNETES_SERVICE_HOST is set")
-	case e.Exists("/var/run/secrets/kubernetes.io"):
-		return pick("kubernetes", "/var/run/secrets/kubernetes.io exists")
 	case e.Get("SLURM_JOB_ID") != "":
 		ev := "SLURM_JOB_ID is set"
 		if e.Get("ENROOT_ROOTFS") != "" || e.Get("PYXIS_VERSION") != "" || e.Exists("/etc/enroot") {
@@ -56,12 +55,14 @@ func DetectRuntime(e *Env) Runtime {
 		return pick("slurm", ev)
 	case e.Get("APPTAINER_CONTAINER") != "" || e.Get("SINGULARITY_CONTAINER") != "":
 		return pick("apptainer", "APPTAINER_CONTAINER or SINGULARITY_CONTAINER is set")
-	case e.Exists("/run/.containerenv"):
-		return pick("podman", "/run/.containerenv exists")
 	case e.Get("container") == "podman":
 		return pick("podman", "container=podman is set")
 	case e.Exists("/.dockerenv"):
 		return pick("docker", "/.dockerenv exists")
+	case e.Exists("/run/.containerenv"):
+		return pick("podman", "/run/.containerenv exists")
+	case e.Exists("/var/run/secrets/kubernetes.io"):
+		return pick("kubernetes", "/var/run/secrets/kubernetes.io exists")
 	}
 	rt := runtimes["docker"]
 	rt.Name, rt.Evidence = "unknown", "no runtime marker found; hints use Docker's flags"

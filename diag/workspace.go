@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -23,37 +22,31 @@ var Workspace = Check{
 			dir = DefaultWorkspace
 		}
 		data := map[string]any{"path": dir}
-		fix := "mount your data with an absolute host path: " + e.Runtime().MountHint(`$(pwd)/data`, dir+"/data")
-		fi, err := os.Stat(e.Path(dir))
+		// One open with O_DIRECTORY tells missing, not a directory and
+		// unreadable apart without a separate stat.
+		empty, err := isEmptyDir(e.Path(dir))
+		if err == nil {
+			// access(2) judges with the effective ids, as Python will.
+			err = e.access(e.Path(dir), unix.R_OK|unix.X_OK)
+		}
 		switch {
-		case errors.Is(err, os.ErrNotExist):
-			return Result{Status: Warn, Message: fmt.Sprintf("%s does not exist", dir), Hint: fix, Data: data}
+		case errors.Is(err, unix.ENOENT):
+			return Result{Status: Warn, Message: dir + " does not exist", Hint: workspaceFix(e, dir), Data: data}
+		case errors.Is(err, unix.ENOTDIR):
+			return Result{Status: Warn, Message: dir + " is not a directory", Hint: workspaceFix(e, dir), Data: data}
 		case err != nil:
-			return Result{Status: Warn, Message: fmt.Sprintf("%s cannot be inspected: %v", dir, unwrapPath(err)), Hint: fix, Data: data}
-		case !fi.IsDir():
-			return Result{Status: Warn, Message: fmt.Sprintf("%s is not a directory", dir), Hint: fix, Data: data}
-		}
-		if err := e.access(e.Path(dir), unix.R_OK|unix.X_OK); err != nil {
 			data["uid"] = e.UID
-			return Result{Status: Warn,
-				Message: fmt.Sprintf("%s is not readable by uid %d: %v", dir, e.UID, err),
-				Hint:    "run the container as the owner of the mounted folder: " + e.Runtime().UserHint(), Data: data}
-		}
-		f, err := os.Open(e.Path(dir))
-		if err != nil {
-			return Result{Status: Warn, Message: fmt.Sprintf("%s is not readable: %v", dir, unwrapPath(err)),
+			return Result{Status: Warn, Message: fmt.Sprintf("%s is not readable by uid %d: %v", dir, e.UID, err),
 				Hint: "run the container as the owner of the mounted folder: " + e.Runtime().UserHint(), Data: data}
+		case empty:
+			return Result{Status: Warn, Message: dir + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
 		}
-		defer f.Close()
-		names, err := f.Readdirnames(1)
-		if errors.Is(err, io.EOF) || (err == nil && len(names) == 0) {
-			return Result{Status: Warn, Message: fmt.Sprintf("%s is empty: no data is mounted there", dir), Hint: fix, Data: data}
-		}
-		if err != nil {
-			return Result{Status: Warn, Message: fmt.Sprintf("%s cannot be listed: %v", dir, unwrapPath(err)), Hint: fix, Data: data}
-		}
-		return Result{Status: OK, Message: fmt.Sprintf("%s has content", dir), Data: data}
+		return Result{Status: OK, Message: dir + " has content", Data: data}
 	},
+}
+
+func workspaceFix(e *Env, dir string) string {
+	return "mount your data with an absolute host path: " + e.Runtime().MountHint(`$(pwd)/data`, dir+"/data")
 }
 
 // unwrapPath drops the "stat /root/path:" prefix of a *PathError so messages
@@ -64,4 +57,32 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// isEmptyDir reports whether a directory has no entries but . and .., reading
+// one small buffer of entries at most. It uses raw system calls: os.Open
+// would start the runtime's network poller, which costs start time.
+func isEmptyDir(path string) (bool, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	var buf [1024]byte
+	for {
+		n, err := unix.Getdents(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if n == 0 {
+			return true, nil
+		}
+		_, _, names := unix.ParseDirent(buf[:n], 1, nil)
+		if len(names) > 0 {
+			return false, nil
+		}
+	}
 }

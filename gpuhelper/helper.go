@@ -86,9 +86,16 @@ func Run(ctx context.Context, path string, environ []string) Outcome {
 				out.Detail = fmt.Sprintf("killed by signal %s", signalName(ws.Signal()))
 				return out
 			}
+			// The Go runtime turns a fatal signal inside C code into a
+			// traceback and exit status 2; the signal is named on stderr.
+			if sig := goSignal(stderr.String()); sig != "" {
+				out.Failure = Crashed
+				out.Detail = "crashed with " + sig
+				return out
+			}
 			out.Failure = Exited
 			out.Detail = fmt.Sprintf("exit status %d", exitErr.ExitCode())
-			if line := lastLine(stderr.String()); line != "" {
+			if line := firstLine(stderr.String()); line != "" {
 				out.Detail += ": " + line
 			}
 			return out
@@ -118,10 +125,22 @@ func helperEnv(environ []string) []string {
 	return env
 }
 
-func lastLine(s string) string {
+// goSignal finds the "SIGSEGV: segmentation violation" line of a Go crash
+// and returns the signal's name, or "".
+func goSignal(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		name, _, ok := strings.Cut(line, ": ")
+		if ok && strings.HasPrefix(name, "SIG") && len(name) <= 10 && strings.ToUpper(name) == name {
+			return name
+		}
+	}
+	return ""
+}
+
+func firstLine(s string) string {
 	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
 	}
 	if len(s) > 200 {
 		s = s[:200] + "..."

@@ -41,4 +41,3 @@ func (p palette) red(s string) string    { return p.paint(s, color.FgRed, color.
 func (p palette) yellow(s string) string { return p.paint(s, color.FgYellow, color.Bold) }
 func (p palette) green(s string) string  { return p.paint(s, color.FgGreen) }
 func (p palette) cyan(s string) string   { return p.paint(s, color.FgCyan) }
-func (p palette) faint(s string) string  { return p.paint(s, color.Faint) }

@@ -2,7 +2,7 @@ package report
 
 import (
 	"bytes"
-	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/nvidia-nemo/nss-entrypoint/diag"
@@ -29,9 +29,9 @@ func Startup(results []diag.Result, colour bool) []byte {
 			continue
 		}
 		problems++
-		fmt.Fprintf(&b, "%s%s %s\n", p.bold(Prefix), label, oneLine(r.Message))
+		line(&b, p.bold(Prefix), label, " ", oneLine(r.Message))
 		if r.Hint != "" {
-			fmt.Fprintf(&b, "%s  %s %s\n", p.bold(Prefix), p.cyan("fix:"), oneLine(r.Hint))
+			line(&b, p.bold(Prefix), "  ", p.cyan("fix:"), " ", oneLine(r.Hint))
 		}
 	}
 	if problems == 0 {
@@ -46,13 +46,30 @@ func Startup(results []diag.Result, colour bool) []byte {
 			}
 		}
 		if ran > 0 {
-			fmt.Fprintf(&b, "%s%s %d checks passed%s\n", p.bold(Prefix), p.green("ok:"), ran, oneLine(gpu))
+			line(&b, p.bold(Prefix), p.green("ok:"), " ", strconv.Itoa(ran), " checks passed", oneLine(gpu))
 		}
 	}
 	return b.Bytes()
 }
 
+// line writes parts and a newline. The start path avoids fmt: its first use
+// costs more than the rest of the rendering.
+func line(b *bytes.Buffer, parts ...string) {
+	for _, s := range parts {
+		b.WriteString(s)
+	}
+	b.WriteByte('\n')
+}
+
 // oneLine keeps a message on one line whatever it quotes.
 func oneLine(s string) string {
-	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
 }

@@ -12,7 +12,7 @@ import (
 // when no check failed, 1 when one did, 2 for a usage error and 3 when the
 // report could not be completed.
 func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stderrTTY bool) int {
-	e := diag.NewEnv(environ, "")
+	e := newEnv(environ)
 	e.GPU = probeRunner(e, "")
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
 	defer cancel()

@@ -6,10 +6,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,11 +38,11 @@ func Main(args, environ []string) int {
 }
 
 func entrypoint(args, environ []string) int {
-	// A write to a broken stderr pipe must return EPIPE, not kill us. Notify
-	// installs no disposition that survives exec; signal.Ignore would.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-
-	e := diag.NewEnv(environ, "")
+	// Hints are written with write(2) on fd 2, not through os.Stderr: the
+	// Go runtime then ignores the SIGPIPE of a broken pipe and the write
+	// returns EPIPE, so no signal handling is changed (signal.Ignore would
+	// survive the exec).
+	e := newEnv(environ)
 	name := DefaultTarget
 	if v := e.Get("NSS_ENTRYPOINT_TARGET"); v != "" {
 		name = v
@@ -85,6 +83,14 @@ func entrypoint(args, environ []string) int {
 // checksWanted reports whether the start-up checks should run: not when
 // NSS_ENTRYPOINT_CHECKS is off, and not for info-only invocations (first
 // argument "config", or -h, --help, -V or --version before any "--").
+// newEnv is the real environment, with NSS_ENTRYPOINT_ROOT (for tests) as
+// the filesystem root the checks read under.
+func newEnv(environ []string) *diag.Env {
+	e := diag.NewEnv(environ)
+	e.Root = e.Get("NSS_ENTRYPOINT_ROOT")
+	return e
+}
+
 func checksWanted(args []string, e *diag.Env) bool {
 	switch strings.ToLower(e.Get("NSS_ENTRYPOINT_CHECKS")) {
 	case "off", "0", "false", "no":
@@ -132,12 +138,35 @@ func probePath(e *diag.Env, argv0 string) string {
 	return filepath.Join(filepath.Dir(self), "nss-gpu-probe")
 }
 
+// pipeBuf is PIPE_BUF on Linux: a pipe that polls writable takes this much
+// in one write without blocking.
+const pipeBuf = 4096
+
 // writeBounded writes b to fd, giving up after budget so that a full pipe
 // cannot hold up the start; errors (closed, broken, full device) are ignored.
 // A write still blocked is abandoned: exec ends its thread.
 func writeBounded(fd int, b []byte, budget time.Duration) {
 	if len(b) == 0 {
 		return
+	}
+	// Fast path: when poll says the descriptor takes a write now and the
+	// text fits in one atomic pipe write, write it here, without a goroutine.
+	if len(b) <= pipeBuf {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if n, err := unix.Poll(pfd, 0); err == nil && n == 1 && pfd[0].Revents&unix.POLLOUT != 0 &&
+			pfd[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) == 0 {
+			for len(b) > 0 {
+				n, err := unix.Write(fd, b)
+				if err == unix.EINTR {
+					continue
+				}
+				if err != nil || n <= 0 {
+					return
+				}
+				b = b[n:]
+			}
+			return
+		}
 	}
 	done := make(chan struct{})
 	go func() {

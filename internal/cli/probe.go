@@ -10,8 +10,7 @@ import (
 // probeRunner returns the GPU source for e: nss-gpu-probe next to argv0's
 // executable (or NSS_GPU_PROBE), run with e's environment.
 func probeRunner(e *diag.Env, argv0 string) func(context.Context) gpuhelper.Outcome {
-	path := probePath(e, argv0)
 	return func(ctx context.Context) gpuhelper.Outcome {
-		return gpuhelper.Run(ctx, path, e.Environ)
+		return gpuhelper.Run(ctx, probePath(e, argv0), e.Environ)
 	}
 }

@@ -104,6 +104,9 @@ func (p *prober) device(i int) gpureport.Device {
 	if p.has("nvmlDeviceGetPciInfo", "nvmlDeviceGetPciInfo_v2", "nvmlDeviceGetPciInfo_v3") {
 		if pci, ret := dev.GetPciInfo(); ret == nvml.SUCCESS {
 			d.PCIBusID = cString(pci.BusId[:])
+			if d.PCIBusID == "" {
+				d.PCIBusID = cString(pci.BusIdLegacy[:])
+			}
 		} else {
 			fail("pci_bus_id", ret)
 		}

@@ -75,7 +75,7 @@ func BuildInto(dir string) (*Set, error) {
 			return nil, err
 		}
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin := goBinary()
 	steps := []struct {
 		env  []string
 		args []string
@@ -97,3 +97,18 @@ func BuildInto(dir string) (*Set, error) {
 	}
 	return s, nil
 }
+
+// goBinary is the go command that runs these tests: $GOROOT/bin/go when the
+// go command set GOROOT for the test, else go from PATH.
+func goBinary() string {
+	if root := os.Getenv("GOROOT"); root != "" {
+		return filepath.Join(root, "bin", "go")
+	}
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "go"
+}
+
+// Go returns the go command to run from tests.
+func Go() string { return goBinary() }

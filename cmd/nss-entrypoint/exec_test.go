@@ -1,0 +1,541 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
+)
+
+var bins *testbuild.Set
+
+func TestMain(m *testing.M) {
+	var err error
+	if bins, err = testbuild.Build(); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	testbuild.Cleanup()
+	os.Exit(code)
+}
+
+// targetReport is what the fake safe-synthesizer prints.
+type targetReport struct {
+	ArgsHex []string          `json:"args_hex"`
+	EnvHex  []string          `json:"env_hex"`
+	PID     int               `json:"pid"`
+	PPID    int               `json:"ppid"`
+	PGID    int               `json:"pgid"`
+	Umask   int               `json:"umask"`
+	Cwd     string            `json:"cwd"`
+	SigBlk  string            `json:"sig_blk"`
+	SigIgn  string            `json:"sig_ign"`
+	SigCgt  string            `json:"sig_cgt"`
+	FDs     map[string]string `json:"fds"`
+	Rlimit  [2]uint64         `json:"rlimit_nofile"`
+}
+
+func decodeHex(t *testing.T, in []string) []string {
+	t.Helper()
+	out := make([]string, len(in))
+	for i, h := range in {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = string(b)
+	}
+	return out
+}
+
+// root makes a container-like root: /workspace with data, /dev/shm, and
+// optionally GPU device nodes, so the checks' outcome is known.
+func root(t *testing.T, gpu bool) string {
+	t.Helper()
+	r := t.TempDir()
+	for _, d := range []string{"workspace/data", "dev/shm", "hf"} {
+		if err := os.MkdirAll(filepath.Join(r, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(r, "workspace/data/x.csv"), []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if gpu {
+		if err := os.MkdirAll(filepath.Join(r, "proc/driver/nvidia"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(r, "dev/nvidiactl"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// baseEnv is a complete environment in which the target is found on PATH.
+func baseEnv(r string, extra ...string) []string {
+	return append([]string{
+		"PATH=" + filepath.Dir(bins.Target) + ":/usr/bin:/bin",
+		"NSS_ENTRYPOINT_ROOT=" + r,
+		"HOME=/home/appuser",
+		"HF_HOME=/hf",
+		"HF_TOKEN=hf_testTOKENvalueDoNotLeak123",
+		"LD_LIBRARY_PATH=" + bins.NVMLDir,
+	}, extra...)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+	took           time.Duration
+	pid            int
+}
+
+func runEP(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bins.Entrypoint, args...)
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	res := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start), pid: cmd.Process.Pid}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func report(t *testing.T, res result) targetReport {
+	t.Helper()
+	var r targetReport
+	if err := json.Unmarshal([]byte(res.stdout), &r); err != nil {
+		t.Fatalf("target report: %v\nstdout: %q\nstderr: %s", err, res.stdout, res.stderr)
+	}
+	return r
+}
+
+func TestArgvAndEnvironmentPassByteForByte(t *testing.T) {
+	long := strings.Repeat("x", 100*1024)
+	args := []string{"", "two words", "line\nbreak", "\xff\xfe not utf-8", "--", "--help", "tab\there", long}
+	env := baseEnv(root(t, false), "WEIRD=a=b=c", "EMPTY=", "NON_UTF8=\xc3\x28", "LD_BIND_NOW=1", "MULTI=line1\nline2")
+	res := runEP(t, env, args...)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	r := report(t, res)
+	gotArgs := decodeHex(t, r.ArgsHex)
+	if want := append([]string{"safe-synthesizer"}, args...); !slices.Equal(gotArgs, want) {
+		t.Errorf("argv differs:\n got %q\nwant %q", trunc(gotArgs), trunc(want))
+	}
+	if got := decodeHex(t, r.EnvHex); !slices.Equal(got, env) {
+		t.Errorf("environment differs:\n got %q\nwant %q", got, env)
+	}
+	if r.PID != res.pid {
+		t.Errorf("target pid %d, entrypoint pid %d: not an exec", r.PID, res.pid)
+	}
+	if r.PPID != os.Getpid() {
+		t.Errorf("target parent %d, want the test process %d", r.PPID, os.Getpid())
+	}
+}
+
+func trunc(s []string) []string {
+	out := slices.Clone(s)
+	for i := range out {
+		if len(out[i]) > 40 {
+			out[i] = out[i][:40] + "...(" + strconv.Itoa(len(out[i])) + " bytes)"
+		}
+	}
+	return out
+}
+
+func TestStdoutIsTheTargetsAlone(t *testing.T) {
+	// Every check warns here (no workspace, no GPU, no token), so stderr is
+	// busy; stdout must still be exactly what the target wrote.
+	r := t.TempDir()
+	want := "exact bytes\n\tfrom the target\n"
+	res := runEP(t, []string{"PATH=" + filepath.Dir(bins.Target), "NSS_ENTRYPOINT_ROOT=" + r, "FAKE_TARGET_STDOUT=" + want})
+	if res.stdout != want {
+		t.Errorf("stdout %q, want %q", res.stdout, want)
+	}
+	for _, hint := range []string{"/workspace does not exist", "no GPU is visible", "no Hugging Face token", "/dev/shm does not exist"} {
+		if !strings.Contains(res.stderr, hint) {
+			t.Errorf("stderr lacks %q:\n%s", hint, res.stderr)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(res.stderr, "\n"), "\n") {
+		if !strings.HasPrefix(line, "nss-entrypoint: ") {
+			t.Errorf("stderr line without the prefix: %q", line)
+		}
+	}
+}
+
+func TestExitCodePassesThrough(t *testing.T) {
+	for _, code := range []int{0, 1, 42, 255} {
+		res := runEP(t, baseEnv(root(t, false), "FAKE_TARGET_EXIT="+strconv.Itoa(code)))
+		if res.code != code {
+			t.Errorf("exit %d, want %d", res.code, code)
+		}
+	}
+}
+
+func TestTargetFailures(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "noexec")
+	garbage := filepath.Join(dir, "garbage")
+	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
+	os.WriteFile(garbage, []byte("\x7fELF but not really\x00\x01\x02"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "adir"), 0o755)
+	badInterp := filepath.Join(dir, "badinterp")
+	os.WriteFile(badInterp, []byte("#!/nonexistent/interpreter\n"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "pathdir", "safe-synthesizer"), 0o755)
+	os.WriteFile(filepath.Join(dir, "pathdir2", "safe-synthesizer"), nil, 0o644)
+	os.MkdirAll(filepath.Join(dir, "pathdir2"), 0o755)
+	os.WriteFile(filepath.Join(dir, "pathdir2", "safe-synthesizer"), []byte("x"), 0o644)
+
+	tests := []struct {
+		name   string
+		env    []string
+		code   int
+		stderr string
+	}{
+		{"not on PATH", []string{"PATH=/nonexistent"}, 127, "cannot run safe-synthesizer: not found in PATH=/nonexistent"},
+		{"only a directory on PATH", []string{"PATH=" + filepath.Join(dir, "pathdir")}, 127, "not found in PATH"},
+		{"only a non-executable file on PATH", []string{"PATH=" + filepath.Join(dir, "pathdir") + ":" + filepath.Join(dir, "pathdir2")}, 126, "not executable (permission denied)"},
+		{"override missing", []string{"NSS_ENTRYPOINT_TARGET=/nonexistent/tool"}, 127, "cannot run /nonexistent/tool: no such file"},
+		{"override not executable", []string{"NSS_ENTRYPOINT_TARGET=" + notExec}, 126, "permission denied"},
+		{"override is a directory", []string{"NSS_ENTRYPOINT_TARGET=" + filepath.Join(dir, "adir")}, 126, "directory"},
+		{"override not an executable format", []string{"NSS_ENTRYPOINT_TARGET=" + garbage}, 126, "exec format error"},
+		{"override with a missing interpreter", []string{"NSS_ENTRYPOINT_TARGET=" + badInterp}, 126, "interpreter or dynamic loader is missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runEP(t, append(tc.env, "NSS_ENTRYPOINT_CHECKS=off"))
+			if res.code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", res.code, tc.code, res.stderr)
+			}
+			if res.stdout != "" {
+				t.Errorf("stdout %q", res.stdout)
+			}
+			lines := strings.Split(strings.TrimSuffix(res.stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tc.stderr) || !strings.HasPrefix(lines[0], "nss-entrypoint: error: ") {
+				t.Errorf("stderr %q, want one line containing %q", res.stderr, tc.stderr)
+			}
+		})
+	}
+}
+
+func TestChecksSkippedForInfoOnlyInvocations(t *testing.T) {
+	r := t.TempDir() // nothing there: every check would warn
+	tests := []struct {
+		args   []string
+		env    []string
+		checks bool
+	}{
+		{[]string{"--help"}, nil, false},
+		{[]string{"-h"}, nil, false},
+		{[]string{"--version"}, nil, false},
+		{[]string{"-V"}, nil, false},
+		{[]string{"config", "show"}, nil, false},
+		{[]string{"run", "--config", "x.yaml", "--help"}, nil, false},
+		{[]string{"run", "--", "--help"}, nil, true},
+		{[]string{"run", "config"}, nil, true},
+		{[]string{"run"}, []string{"NSS_ENTRYPOINT_CHECKS=off"}, false},
+		{[]string{"run"}, []string{"NSS_ENTRYPOINT_CHECKS=OFF"}, false},
+		{[]string{"run"}, []string{"NSS_ENTRYPOINT_CHECKS=on"}, true},
+		{nil, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " ")+strings.Join(tc.env, " "), func(t *testing.T) {
+			env := append([]string{"PATH=" + filepath.Dir(bins.Target), "NSS_ENTRYPOINT_ROOT=" + r}, tc.env...)
+			res := runEP(t, env, tc.args...)
+			if res.code != 0 {
+				t.Fatalf("exit %d", res.code)
+			}
+			if got := res.stderr != ""; got != tc.checks {
+				t.Errorf("checks ran: %v, want %v; stderr %q", got, tc.checks, res.stderr)
+			}
+		})
+	}
+}
+
+func TestAllPassingPrintsOneLine(t *testing.T) {
+	res := runEP(t, baseEnv(root(t, true), "NSS_FAKE_NVML=devices=2"))
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	// /dev/shm under the fake root is a plain directory on this machine's
+	// disk, so statfs reports a large filesystem: all checks pass.
+	want := "nss-entrypoint: ok: 5 checks passed; 2 GPUs: 2x NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0\n"
+	if res.stderr != want {
+		t.Errorf("stderr %q\nwant   %q", res.stderr, want)
+	}
+}
+
+func TestGPUHelperFailuresNeverStopTheTarget(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    []string
+		stderr string
+	}{
+		{"healthy", []string{"NSS_FAKE_NVML=devices=1"}, "ok: 5 checks passed; 1 GPU: NVIDIA H200"},
+		{"LD_BIND_NOW", []string{"NSS_FAKE_NVML=devices=1", "LD_BIND_NOW=1"}, "ok: 5 checks passed; 1 GPU"},
+		{"helper missing", []string{"NSS_GPU_PROBE=/nonexistent/nss-gpu-probe"}, "nss-gpu-probe is missing"},
+		{"crash", []string{"NSS_FAKE_NVML=crash"}, "crashed"},
+		{"abort", []string{"NSS_FAKE_NVML=abort"}, "crashed with SIGABRT"},
+		{"hang", []string{"NSS_FAKE_NVML=hang", "NSS_ENTRYPOINT_TIMEOUT=400ms"}, "did not answer in time"},
+		{"garbage", []string{"NSS_FAKE_NVML=garbage"}, "unreadable report"},
+		{"no library", []string{"LD_LIBRARY_PATH=/nonexistent"}, "libnvidia-ml.so.1 is not in the container"},
+		{"driver not loaded", []string{"NSS_FAKE_NVML=init=9"}, "kernel driver is not loaded"},
+		{"no permission", []string{"NSS_FAKE_NVML=init=4"}, "no permission"},
+		{"unknown error", []string{"NSS_FAKE_NVML=init=999"}, "daemon-reload"},
+		{"version mismatch", []string{"NSS_FAKE_NVML=init=18"}, "versions differ"},
+		{"gpu lost", []string{"NSS_FAKE_NVML=count=15"}, "fallen off the bus"},
+		{"zero devices", []string{"NSS_FAKE_NVML=devices=0"}, "no GPU is visible to this container"},
+		{"old driver", []string{"LD_LIBRARY_PATH=" + bins.NVMLOldDir}, "ok: 5 checks passed; 1 GPU: NVIDIA H200, driver 580.159.04"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := baseEnv(root(t, true), "FAKE_TARGET_EXIT=42")
+			env = append(env, tc.env...)
+			res := runEP(t, env, "run", "--data", "x.csv")
+			if res.code != 42 {
+				t.Fatalf("exit %d, want the target's 42; stderr %s", res.code, res.stderr)
+			}
+			if !strings.Contains(res.stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, res.stderr)
+			}
+			r := report(t, res)
+			if got := decodeHex(t, r.ArgsHex); !slices.Equal(got, []string{"safe-synthesizer", "run", "--data", "x.csv"}) {
+				t.Errorf("argv %q", got)
+			}
+			if want := inheritedFDs(t); !slices.Equal(fdNumbers(r.FDs), want) {
+				t.Errorf("target descriptors %v, want exactly those a direct start gets %v", r.FDs, want)
+			}
+			if res.took > 3*time.Second {
+				t.Errorf("start took %v", res.took)
+			}
+		})
+	}
+}
+
+func TestBadTimeoutIsReportedAndIgnored(t *testing.T) {
+	res := runEP(t, baseEnv(root(t, false), "NSS_ENTRYPOINT_TIMEOUT=soon"))
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	if !strings.Contains(res.stderr, `warning: NSS_ENTRYPOINT_TIMEOUT="soon" is not a positive Go duration`) {
+		t.Errorf("stderr %s", res.stderr)
+	}
+}
+
+func TestDescriptorsAreExactlyThoseInherited(t *testing.T) {
+	extra, err := os.CreateTemp(t.TempDir(), "extra")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	cmd := exec.Command(bins.Entrypoint)
+	cmd.Env = baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1")
+	cmd.ExtraFiles = []*os.File{extra, pw}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r targetReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	want := append(inheritedFDs(t), "3", "4")
+	slices.Sort(want)
+	if got := fdNumbers(r.FDs); !slices.Equal(got, want) {
+		t.Errorf("target descriptors %v, want %v", r.FDs, want)
+	}
+	if r.FDs["3"] != extra.Name() || !strings.HasPrefix(r.FDs["4"], "pipe:") {
+		t.Errorf("inherited descriptors changed: %v", r.FDs)
+	}
+}
+
+// inheritedFDs starts the fake target directly, as runEP starts the
+// entrypoint, and returns the descriptors it has: those this test process
+// passes on (its standard streams, plus any its own parent leaked to it).
+func inheritedFDs(t *testing.T) []string {
+	t.Helper()
+	cmd := exec.Command(bins.Target)
+	cmd.Stderr = &bytes.Buffer{}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r targetReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	return fdNumbers(r.FDs)
+}
+
+func fdNumbers(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// shellStart runs the entrypoint (or the target directly) from sh after
+// setting up process state, and returns the target's report.
+func shellStart(t *testing.T, setup string, direct bool, env []string) targetReport {
+	t.Helper()
+	bin := bins.Entrypoint
+	if direct {
+		bin = bins.Target
+	}
+	cmd := exec.Command("/bin/sh", "-c", setup+"; exec "+bin)
+	cmd.Env = env
+	cmd.Dir = t.TempDir()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var r targetReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestProcessStateIsInherited(t *testing.T) {
+	env := baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1")
+	setup := "umask 027; ulimit -n 1000; trap '' HUP INT"
+	direct := shellStart(t, setup, true, env)
+	via := shellStart(t, setup, false, env)
+	if via.Umask != direct.Umask || via.Umask != 0o27 {
+		t.Errorf("umask %o, direct %o", via.Umask, direct.Umask)
+	}
+	if via.Rlimit != direct.Rlimit || via.Rlimit[0] != 1000 {
+		t.Errorf("RLIMIT_NOFILE %v, direct %v (Go raises it at start and must restore it)", via.Rlimit, direct.Rlimit)
+	}
+	if via.SigBlk != direct.SigBlk {
+		t.Errorf("signal mask %s, direct %s", via.SigBlk, direct.SigBlk)
+	}
+	if via.SigIgn != direct.SigIgn || via.SigIgn != "0000000000000003" {
+		t.Errorf("ignored signals %s, direct %s (SIGHUP and SIGINT ignored)", via.SigIgn, direct.SigIgn)
+	}
+	if via.SigCgt != direct.SigCgt {
+		t.Errorf("caught signals %s, direct %s", via.SigCgt, direct.SigCgt)
+	}
+	if filepath.Base(via.Cwd) != filepath.Base(direct.Cwd) && via.Cwd == "" {
+		t.Errorf("cwd %q", via.Cwd)
+	}
+	if via.PGID != via.PID && via.PGID == 0 {
+		t.Errorf("pgid %d", via.PGID)
+	}
+}
+
+func TestWorkingDirectoryAndProcessGroup(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(bins.Entrypoint)
+	cmd.Env = baseEnv(root(t, false))
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r targetReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Cwd != dir {
+		t.Errorf("cwd %q, want %q", r.Cwd, dir)
+	}
+	if r.PGID != cmd.Process.Pid {
+		t.Errorf("process group %d, want %d", r.PGID, cmd.Process.Pid)
+	}
+}
+
+func TestBrokenClosedOrFullStderrNeverStopsTheTarget(t *testing.T) {
+	env := baseEnv(t.TempDir(), "FAKE_TARGET_EXIT=7") // every check warns: lots to write
+	t.Run("closed", func(t *testing.T) {
+		cmd := exec.Command("/bin/sh", "-c", "exec 2>&-; exec "+bins.Entrypoint)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+			t.Fatalf("err %v, want exit 7", err)
+		}
+		if !strings.Contains(string(out), "args_hex") {
+			t.Errorf("target did not report: %q", out)
+		}
+	})
+	t.Run("broken pipe", func(t *testing.T) {
+		pr, pw, _ := os.Pipe()
+		pr.Close()
+		defer pw.Close()
+		cmd := exec.Command(bins.Entrypoint)
+		cmd.Env, cmd.Stderr = env, pw
+		out, err := cmd.Output()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+			t.Fatalf("err %v, want exit 7 (a SIGPIPE death would be signal-killed)", err)
+		}
+		if !strings.Contains(string(out), "args_hex") {
+			t.Errorf("target did not report: %q", out)
+		}
+	})
+	t.Run("full pipe", func(t *testing.T) {
+		pr, pw, _ := os.Pipe()
+		defer pr.Close()
+		defer pw.Close()
+		// Fill the pipe so that the next write blocks.
+		fd := int(pw.Fd()) // Fd puts the file in blocking mode: call it once
+		syscall.SetNonblock(fd, true)
+		chunk := make([]byte, 4096)
+		for {
+			if _, err := syscall.Write(fd, chunk); err != nil {
+				break
+			}
+		}
+		syscall.SetNonblock(fd, false)
+		cmd := exec.Command(bins.Entrypoint)
+		cmd.Env, cmd.Stderr = env, pw
+		start := time.Now()
+		out, err := cmd.Output()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+			t.Fatalf("err %v, want exit 7", err)
+		}
+		if !strings.Contains(string(out), "args_hex") {
+			t.Errorf("target did not report: %q", out)
+		}
+		t.Logf("started in %v with a full stderr", time.Since(start))
+	})
+	t.Run("dev full", func(t *testing.T) {
+		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		if err != nil {
+			t.Skip("no /dev/full")
+		}
+		defer full.Close()
+		cmd := exec.Command(bins.Entrypoint)
+		cmd.Env, cmd.Stderr = env, full
+		if err := cmd.Run(); err == nil || err.(*exec.ExitError).ExitCode() != 7 {
+			t.Fatalf("err %v, want exit 7", err)
+		}
+	})
+}

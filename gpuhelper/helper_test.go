@@ -1,0 +1,191 @@
+package gpuhelper
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
+)
+
+var bins *testbuild.Set
+
+func TestMain(m *testing.M) {
+	var err error
+	if bins, err = testbuild.Build(); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	testbuild.Cleanup()
+	os.Exit(code)
+}
+
+// probeEnv runs the real nss-gpu-probe over the fake libnvidia-ml in dir,
+// loaded through dlopen via LD_LIBRARY_PATH.
+func probeEnv(dir, mode string, extra ...string) []string {
+	return append([]string{"LD_LIBRARY_PATH=" + dir, "NSS_FAKE_NVML=" + mode, "PATH=/usr/bin:/bin"}, extra...)
+}
+
+func TestRunRealProbeOverFakeNVML(t *testing.T) {
+	tests := []struct {
+		name    string
+		dir     string
+		mode    string
+		extra   []string
+		failure Failure
+		check   func(t *testing.T, o Outcome)
+	}{
+		{"two healthy GPUs", bins.NVMLDir, "devices=2", nil, None, func(t *testing.T, o Outcome) {
+			r := o.Report
+			if !r.Loaded || len(r.Devices) != 2 || r.Devices[1].Name != "NVIDIA H200" || r.DriverVersion != "580.159.04" || r.CUDADriverVersion != 13000 {
+				t.Errorf("report %+v", r)
+			}
+			d := r.Devices[0]
+			if d.UUID != "GPU-fa4e0000-0000-4000-8000-000000000000" || d.PCIBusID != "00000000:06:00.0" || d.MemoryTotalBytes != 143771<<20 ||
+				d.ComputeCapability != "9.0" || d.MIGMode != "disabled" || d.PersistenceMode != "enabled" || d.ComputeProcesses != 0 {
+				t.Errorf("device %+v", d)
+			}
+		}},
+		{"zero devices", bins.NVMLDir, "devices=0", nil, None, func(t *testing.T, o Outcome) {
+			if !o.Report.Loaded || len(o.Report.Devices) != 0 {
+				t.Errorf("report %+v", o.Report)
+			}
+		}},
+		{"MIG and processes", bins.NVMLDir, "mig,procs=3,used=2048", nil, None, func(t *testing.T, o Outcome) {
+			d := o.Report.Devices[0]
+			if d.MIGMode != "enabled" || d.MIGDevices != 2 || d.ComputeProcesses != 3 || d.MemoryUsedBytes != 2048<<20 {
+				t.Errorf("device %+v", d)
+			}
+		}},
+		{"oldest symbols only", bins.NVMLOldDir, "devices=1", nil, None, func(t *testing.T, o Outcome) {
+			r := o.Report
+			if !r.Loaded || len(r.Devices) != 1 || r.Devices[0].Name != "NVIDIA H200" || r.DriverVersion != "580.159.04" {
+				t.Errorf("report %+v", r)
+			}
+			for _, fn := range []string{"nvmlSystemGetCudaDriverVersion", "nvmlDeviceGetUUID", "nvmlDeviceGetMemoryInfo", "nvmlDeviceGetCudaComputeCapability"} {
+				if !strings.Contains(strings.Join(r.Unavailable, " "), fn) {
+					t.Errorf("unavailable %v lacks %s", r.Unavailable, fn)
+				}
+			}
+		}},
+		{"LD_BIND_NOW is removed for the helper", bins.NVMLOldDir, "devices=1", []string{"LD_BIND_NOW=1"}, None, func(t *testing.T, o Outcome) {
+			if !o.Report.Loaded {
+				t.Errorf("report %+v", o.Report)
+			}
+		}},
+		{"no library", t.TempDir(), "", nil, None, func(t *testing.T, o Outcome) {
+			if o.Report.Loaded || o.Report.Error.Code != 12 || o.Report.Error.Name != "ERROR_LIBRARY_NOT_FOUND" {
+				t.Errorf("report %+v", o.Report)
+			}
+		}},
+		{"hang", bins.NVMLDir, "hang", nil, TimedOut, nil},
+		{"segfault", bins.NVMLDir, "crash", nil, Crashed, func(t *testing.T, o Outcome) {
+			if !strings.Contains(o.Detail, "SIGSEGV") {
+				t.Errorf("detail %q", o.Detail)
+			}
+		}},
+		{"abort", bins.NVMLDir, "abort", nil, Crashed, func(t *testing.T, o Outcome) {
+			if !strings.Contains(o.Detail, "SIGABRT") {
+				t.Errorf("detail %q", o.Detail)
+			}
+		}},
+		{"garbage", bins.NVMLDir, "garbage", nil, Garbage, nil},
+	}
+	for _, code := range []int{4, 9, 15, 18, 999} {
+		tests = append(tests, struct {
+			name    string
+			dir     string
+			mode    string
+			extra   []string
+			failure Failure
+			check   func(t *testing.T, o Outcome)
+		}{"init error " + itoa(code), bins.NVMLDir, "init=" + itoa(code), nil, None, func(t *testing.T, o Outcome) {
+			if o.Report.Loaded || o.Report.Error == nil || o.Report.Error.Code != code || o.Report.Error.Message == "" {
+				t.Errorf("report %+v error %+v", o.Report, o.Report.Error)
+			}
+		}})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			o := Run(ctx, bins.Probe, probeEnv(tc.dir, tc.mode, tc.extra...))
+			if o.Failure != tc.failure {
+				t.Fatalf("failure %q (%s), want %q", o.Failure, o.Detail, tc.failure)
+			}
+			if tc.failure == None && o.Report == nil {
+				t.Fatal("no report")
+			}
+			if tc.check != nil {
+				tc.check(t, o)
+			}
+		})
+	}
+}
+
+func TestLDBindNowWouldKillTheProbe(t *testing.T) {
+	// The reason helperEnv drops LD_BIND_NOW: with it, the dynamic linker
+	// resolves every nvml* symbol at start and the probe dies before main.
+	ctx := context.Background()
+	cmd := []string{"LD_BIND_NOW=1"}
+	o := Run(ctx, bins.Probe, probeEnv(bins.NVMLOldDir, "", cmd...))
+	if o.Failure != None {
+		t.Fatalf("with LD_BIND_NOW stripped the probe should work: %q %s", o.Failure, o.Detail)
+	}
+	if got := helperEnv([]string{"A=1", "LD_BIND_NOW=1", "B=2"}); strings.Join(got, " ") != "A=1 B=2" {
+		t.Errorf("helperEnv = %v", got)
+	}
+}
+
+func TestRunMissingAndFailingHelper(t *testing.T) {
+	dir := t.TempDir()
+	o := Run(context.Background(), filepath.Join(dir, "nss-gpu-probe"), nil)
+	if o.Failure != Missing {
+		t.Errorf("missing helper: %q", o.Failure)
+	}
+	o = Run(context.Background(), "", nil)
+	if o.Failure != Missing {
+		t.Errorf("empty path: %q", o.Failure)
+	}
+	script := filepath.Join(dir, "exit3")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho 'boom: the driver said no' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o = Run(context.Background(), script, nil)
+	if o.Failure != Exited || !strings.Contains(o.Detail, "exit status 3: boom") {
+		t.Errorf("exit 3: %q %q", o.Failure, o.Detail)
+	}
+	flood := filepath.Join(dir, "flood")
+	if err := os.WriteFile(flood, []byte("#!/bin/sh\nhead -c 5000000 /dev/zero\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o = Run(context.Background(), flood, nil)
+	if o.Failure != Garbage {
+		t.Errorf("flood: %q %q", o.Failure, o.Detail)
+	}
+}
+
+func TestRunKillsAndReapsAHungHelper(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	o := Run(ctx, bins.Probe, probeEnv(bins.NVMLDir, "hang"))
+	took := time.Since(start)
+	if o.Failure != TimedOut {
+		t.Fatalf("failure %q", o.Failure)
+	}
+	if took > 2*time.Second {
+		t.Errorf("Run returned %v after a 300ms deadline", took)
+	}
+	// No child may be left behind: every child of this process is reaped.
+	kids, _ := os.ReadFile("/proc/self/task/" + itoa(os.Getpid()) + "/children")
+	if strings.TrimSpace(string(kids)) != "" {
+		t.Errorf("children left: %q", kids)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,112 @@
+package target
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func write(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("#!/bin/sh\nexit 0\n"), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLookup(t *testing.T) {
+	if os.Geteuid() == 0 {
+		// access(2) with X_OK still needs an execute bit for root, so the
+		// non-executable cases hold as root too.
+		t.Log("running as root")
+	}
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	write(t, filepath.Join(a, "tool"), 0o644)                            // not executable
+	write(t, filepath.Join(b, "tool"), 0o755)                            // executable
+	if err := os.MkdirAll(filepath.Join(c, "tool"), 0o755); err != nil { // a directory
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(a, "plain"), 0o644)
+
+	tests := []struct {
+		name, target, path string
+		pathSet            bool
+		want               string
+		code               int
+		reason             string
+	}{
+		{"skips directories and non-executables", "tool", c + ":" + a + ":" + b, true, filepath.Join(b, "tool"), 0, ""},
+		{"only a non-executable match", "plain", c + ":" + a, true, filepath.Join(a, "plain"), NotExecutable, "permission denied"},
+		{"not found", "nope", a + ":" + b, true, "", NotFound, "not found in PATH=" + a + ":" + b},
+		{"unset PATH uses the default", "nope", "", false, "", NotFound, "PATH is unset"},
+		{"slash path ok", filepath.Join(b, "tool"), "", true, filepath.Join(b, "tool"), 0, ""},
+		{"slash path missing", filepath.Join(b, "missing"), "", true, "", NotFound, "no such file"},
+		{"slash path is a directory", filepath.Join(c, "tool"), "", true, "", NotExecutable, "directory"},
+		{"slash path not executable", filepath.Join(a, "tool"), "", true, "", NotExecutable, "not executable"},
+		{"empty name", "", "/bin", true, "", NotFound, "empty"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Lookup(tc.target, tc.path, tc.pathSet)
+			if tc.code == 0 {
+				if err != nil || got != tc.want {
+					t.Fatalf("Lookup = %q, %v; want %q", got, err, tc.want)
+				}
+				return
+			}
+			var te *Error
+			if !errors.As(err, &te) {
+				t.Fatalf("Lookup = %q, %v; want an *Error", got, err)
+			}
+			if te.Code != tc.code || !strings.Contains(te.Error(), tc.reason) {
+				t.Errorf("error %q code %d; want code %d containing %q", te, te.Code, tc.code, tc.reason)
+			}
+			if tc.want != "" && got != tc.want {
+				t.Errorf("path %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLookupEmptyPathEntryIsCurrentDirectory(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "here"), 0o755)
+	t.Chdir(dir)
+	got, err := Lookup("here", "/nonexistent::", true)
+	if err != nil || got != "./here" {
+		t.Fatalf("Lookup = %q, %v; want ./here", got, err)
+	}
+}
+
+func TestExecErrorCodes(t *testing.T) {
+	dir := t.TempDir()
+	exists := filepath.Join(dir, "exists")
+	write(t, exists, 0o755)
+	tests := []struct {
+		name string
+		path string
+		err  error
+		code int
+		want string
+	}{
+		{"exec format error", exists, syscall.ENOEXEC, NotExecutable, "not an executable format"},
+		{"permission", exists, syscall.EACCES, NotExecutable, "permission denied"},
+		{"missing interpreter", exists, syscall.ENOENT, NotExecutable, "interpreter or dynamic loader is missing"},
+		{"vanished", filepath.Join(dir, "gone"), syscall.ENOENT, NotFound, "no such file"},
+		{"other", exists, syscall.ETXTBSY, NotExecutable, "text file busy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := execError("safe-synthesizer", tc.path, tc.err)
+			if e.Code != tc.code || !strings.Contains(e.Error(), tc.want) {
+				t.Errorf("execError = %q (%d), want %d containing %q", e, e.Code, tc.code, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,80 @@
+package report
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nvidia-nemo/nss-entrypoint/diag"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./report -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+var problems = []diag.Result{
+	{ID: "workspace", Title: "workspace", Status: diag.Warn, Message: "/workspace is empty: no data is mounted there",
+		Hint: `mount your data with an absolute host path: docker run -v "$(pwd)/data:/workspace/data" ...`},
+	{ID: "hf-cache", Title: "Hugging Face cache", Status: diag.OK, Message: "HF_HOME=/hf is a writable directory"},
+	{ID: "hf-token", Title: "Hugging Face token", Status: diag.Skip, Message: "skipped"},
+	{ID: "gpu", Title: "GPU", Status: diag.Fail, Message: "no GPU is visible in this container\n(no /dev/nvidiactl)", Hint: "give the container GPUs: docker run --gpus all ..."},
+	{ID: "shm", Title: "/dev/shm", Status: diag.Warn, Message: "/dev/shm is 64 MiB", Hint: "docker run --shm-size=1g ... (or --ipc=host)"},
+}
+
+var allGood = []diag.Result{
+	{ID: "workspace", Status: diag.OK},
+	{ID: "hf-cache", Status: diag.OK},
+	{ID: "hf-token", Status: diag.OK},
+	{ID: "gpu", Status: diag.OK, Message: "1 GPU: NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0"},
+	{ID: "shm", Status: diag.OK},
+}
+
+func TestStartupGolden(t *testing.T) {
+	golden(t, "startup-problems.txt", Startup(problems, false))
+	golden(t, "startup-problems-colour.txt", Startup(problems, true))
+	golden(t, "startup-ok.txt", Startup(allGood, false))
+	if got := Startup(nil, false); len(got) != 0 {
+		t.Errorf("no results printed %q", got)
+	}
+}
+
+func TestColourWanted(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		tty  bool
+		want bool
+	}{
+		{nil, true, true},
+		{nil, false, false},
+		{map[string]string{"NO_COLOR": "1"}, true, false},
+		{map[string]string{"NO_COLOR": ""}, true, true},
+		{map[string]string{"CLICOLOR": "0"}, true, false},
+		{map[string]string{"CLICOLOR_FORCE": "1"}, false, true},
+		{map[string]string{"CLICOLOR_FORCE": "1", "NO_COLOR": "1"}, false, false},
+		{map[string]string{"CLICOLOR_FORCE": "0"}, false, false},
+		{map[string]string{"TERM": "dumb"}, true, false},
+	}
+	for _, tc := range tests {
+		if got := ColourWanted(func(k string) string { return tc.env[k] }, tc.tty); got != tc.want {
+			t.Errorf("ColourWanted(%v, tty=%v) = %v, want %v", tc.env, tc.tty, got, tc.want)
+		}
+	}
+}
