@@ -5,3 +5,36 @@ package diag
 func Startup() []Check {
 	return []Check{Workspace, HFCache, HFToken, GPU, Shm}
 }
+
+// All returns every check, for --diagnose, in report order. The start-up
+// checks get per-check deadlines here.
+func All() []Check {
+	timed := func(c Check, t timeout) Check {
+		c.Timeout = t.d
+		if c.Doing == "" {
+			c.Doing = t.doing
+		}
+		return c
+	}
+	return []Check{
+		RuntimeCheck,
+		Identity,
+		timed(Workspace, timeout{defaultCheckTimeout, "reading the workspace"}),
+		Mounts,
+		timed(Shm, timeout{defaultCheckTimeout, "statfs /dev/shm"}),
+		Resources,
+		timed(HFCache, timeout{defaultCheckTimeout, "inspecting HF_HOME"}),
+		timed(HFToken, timeout{defaultCheckTimeout, "looking for a token"}),
+		HFOffline,
+		HFGated,
+		timed(GPU, timeout{gpuTimeout, "waiting for nss-gpu-probe (NVML)"}),
+		GPUDriver,
+		GPUCompute,
+		GPUMemory,
+		CUDAVisible,
+		GPUUVM,
+		Config,
+		Versions,
+		Network,
+	}
+}

@@ -60,13 +60,21 @@ type Check struct {
 	Startup bool
 	// Timeout bounds this check in diagnose mode; zero means the run's deadline.
 	Timeout time.Duration
-	Run     func(ctx context.Context, e *Env) Result
+	// Doing says what the check waits on, for time-out and progress messages.
+	Doing string
+	Run   func(ctx context.Context, e *Env) Result
 }
 
 // Run runs the checks concurrently and returns their results in the order of
 // checks. A check still running when ctx ends is reported as a warning that
 // names it, and is abandoned; a check that panics is reported as a warning.
 func Run(ctx context.Context, e *Env, checks []Check) []Result {
+	return RunNotify(ctx, e, checks, 0, nil)
+}
+
+// RunNotify is Run that, when slowAfter passes with checks still running,
+// calls slow once with what those checks are doing.
+func RunNotify(ctx context.Context, e *Env, checks []Check, slowAfter time.Duration, slow func(doing []string)) []Result {
 	type indexed struct {
 		i int
 		r Result
@@ -78,11 +86,27 @@ func Run(ctx context.Context, e *Env, checks []Check) []Result {
 	}
 	results := make([]Result, len(checks))
 	done := make([]bool, len(checks))
-	var grace <-chan time.Time
+	var grace, slowC <-chan time.Time
+	if slow != nil && slowAfter > 0 {
+		t := time.NewTimer(slowAfter)
+		defer t.Stop()
+		slowC = t.C
+	}
 	for pending := len(checks); pending > 0; pending-- {
 		select {
 		case x := <-ch:
 			results[x.i], done[x.i] = x.r, true
+			continue
+		case <-slowC:
+			slowC = nil
+			var doing []string
+			for i, c := range checks {
+				if !done[i] {
+					doing = append(doing, c.doing())
+				}
+			}
+			slow(doing)
+			pending++
 			continue
 		case <-ctx.Done():
 		case <-grace:
@@ -101,21 +125,54 @@ func Run(ctx context.Context, e *Env, checks []Check) []Result {
 	for i, c := range checks {
 		if !done[i] {
 			results[i] = Result{ID: c.ID, Title: c.Title, Status: Warn,
-				Message: c.Title + " did not finish in time and was abandoned",
+				Message: c.Title + " did not finish in time (" + c.doing() + ") and was abandoned",
 				Hint:    "raise NSS_ENTRYPOINT_TIMEOUT (a Go duration such as 10s) if this host is slow"}
 		}
 	}
 	return results
 }
 
-// runOne runs one check under its own deadline, recovering a panic.
-func runOne(ctx context.Context, e *Env, c Check) (r Result) {
-	start := e.now()
-	if c.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
-		defer cancel()
+// doing describes what a check is busy with.
+func (c Check) doing() string {
+	if c.Doing != "" {
+		return c.Title + ": " + c.Doing
 	}
+	return c.Title
+}
+
+// runOne runs one check under its own deadline, recovering a panic. A check
+// with a Timeout that overruns it is reported as timed out, and abandoned.
+func runOne(ctx context.Context, e *Env, c Check) Result {
+	start := e.now()
+	var r Result
+	if c.Timeout > 0 {
+		cctx, cancel := context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+		ch := make(chan Result, 1)
+		go func() { ch <- guarded(cctx, e, c) }()
+		select {
+		case r = <-ch:
+		case <-cctx.Done():
+			r = timedOut(c, c.Timeout)
+		}
+	} else {
+		r = guarded(ctx, e, c)
+	}
+	r.ID, r.Title = c.ID, c.Title
+	r.Duration = e.now().Sub(start)
+	return r
+}
+
+// timedOut is the result of a check abandoned at its deadline.
+func timedOut(c Check, after time.Duration) Result {
+	return Result{Status: Warn,
+		Message: fmt.Sprintf("%s timed out after %s (%s)", c.Title, after, c.doing()),
+		Hint:    "run the check again; if it keeps timing out, what it waits on is hanging on this host",
+		Data:    map[string]any{"timed_out": true}}
+}
+
+// guarded runs the check, turning a panic into a warning.
+func guarded(ctx context.Context, e *Env, c Check) (r Result) {
 	defer func() {
 		if p := recover(); p != nil {
 			r = Result{Status: Warn,
@@ -123,8 +180,6 @@ func runOne(ctx context.Context, e *Env, c Check) (r Result) {
 				Hint:    "please report this with the output of nss-entrypoint --diagnose",
 				Data:    map[string]any{"panic": fmt.Sprint(p), "stack": string(debug.Stack())}}
 		}
-		r.ID, r.Title = c.ID, c.Title
-		r.Duration = e.now().Sub(start)
 	}()
 	return c.Run(ctx, e)
 }

@@ -14,6 +14,12 @@ import (
 	"github.com/nvidia-nemo/nss-entrypoint/gpuhelper"
 )
 
+// HostInfo is what the host (not the container's limits) has.
+type HostInfo struct {
+	MemoryTotal uint64
+	CPUs        int
+}
+
 // FSInfo is what statfs says about a filesystem.
 type FSInfo struct {
 	Type  int64
@@ -39,6 +45,13 @@ type Env struct {
 	GPU func(ctx context.Context) gpuhelper.Outcome
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Host reports the machine's memory and CPUs (diagnose only); nil
+	// leaves them out.
+	Host func() (HostInfo, error)
+	// CUDAVariant is the image's CUDA variant, such as "cu129"; "" if unknown.
+	CUDAVariant string
+	// Online allows the network checks to connect.
+	Online bool
 
 	gpuOnce    sync.Once
 	gpuOutcome gpuhelper.Outcome

@@ -1,27 +1,210 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/mem"
+	"golang.org/x/sys/unix"
 
 	"github.com/nvidia-nemo/nss-entrypoint/diag"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/version"
+	"github.com/nvidia-nemo/nss-entrypoint/redact"
+	"github.com/nvidia-nemo/nss-entrypoint/report"
 )
 
-// Diagnose runs every check and writes the report to stdout. It returns 0
-// when no check failed, 1 when one did, 2 for a usage error and 3 when the
-// report could not be completed.
-func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stderrTTY bool) int {
+// Exit codes of --diagnose.
+const (
+	DiagnoseOK         = 0
+	DiagnoseFailed     = 1
+	DiagnoseUsage      = 2
+	DiagnoseIncomplete = 3
+)
+
+// diagnoseTimeout bounds the whole report by default.
+const diagnoseTimeout = 30 * time.Second
+
+// slowNotice is when the report names, on stderr, the checks still running.
+const slowNotice = 3 * time.Second
+
+const diagnoseUsage = `usage: nss-entrypoint --diagnose [--format text|json|markdown] [--verbose] [--strict]
+                                 [--online] [--no-redact] [--timeout DURATION]
+
+Checks this container for the mistakes that stop Safe Synthesizer and prints
+a report on stdout, redacted so that it is safe to paste in public.
+
+exit status: 0 no failed check, 1 a failed check (with --strict, also a
+warning), 2 usage error, 3 the report could not be completed.
+`
+
+// DiagnoseOptions are the parsed --diagnose flags.
+type DiagnoseOptions struct {
+	Format   string
+	Verbose  bool
+	Strict   bool
+	Online   bool
+	NoRedact bool
+	Timeout  time.Duration
+}
+
+// ParseDiagnose parses the arguments after --diagnose.
+func ParseDiagnose(args []string, stderr io.Writer) (DiagnoseOptions, error) {
+	var o DiagnoseOptions
+	fs := flag.NewFlagSet("nss-entrypoint --diagnose", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.Format, "format", "text", "")
+	fs.BoolVar(&o.Verbose, "verbose", false, "")
+	fs.BoolVar(&o.Strict, "strict", false, "")
+	fs.BoolVar(&o.Online, "online", false, "")
+	fs.BoolVar(&o.NoRedact, "no-redact", false, "")
+	fs.DurationVar(&o.Timeout, "timeout", diagnoseTimeout, "")
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return o, err
+	case err != nil:
+		return o, err
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.Format != "text" && o.Format != "json" && o.Format != "markdown":
+		return o, fmt.Errorf("--format must be text, json or markdown, not %q", o.Format)
+	case o.Timeout <= 0:
+		return o, fmt.Errorf("--timeout must be positive")
+	}
+	return o, nil
+}
+
+// Diagnose runs every check and writes the report to stdout.
+func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stderrTTY bool) (code int) {
+	o, err := ParseDiagnose(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		io.WriteString(stdout, diagnoseUsage)
+		return DiagnoseOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%serror: %v\n%s", report.Prefix, err, diagnoseUsage)
+		return DiagnoseUsage
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "%serror: the report could not be completed: %v\n", report.Prefix, p)
+			code = DiagnoseIncomplete
+		}
+	}()
+
 	e := newEnv(environ)
 	e.GPU = probeRunner(e, "")
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	e.Online = o.Online
+	e.CUDAVariant = version.CUDAVariant
+	e.Host = hostInfo
+	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()
-	results := diag.Run(ctx, e, diag.Startup())
-	for _, r := range results {
-		fmt.Fprintf(stdout, "%s\t%s\t%s\n", r.Status, r.ID, r.Message)
+	results := diag.RunNotify(ctx, e, diag.All(), slowNotice, func(doing []string) {
+		fmt.Fprintf(stderr, "%sstill waiting on %s\n", report.Prefix, strings.Join(doing, "; "))
+	})
+
+	var r *redact.Redactor
+	if !o.NoRedact {
+		host, _ := os.Hostname()
+		r = &redact.Redactor{Home: e.Get("HOME"), Hostname: host}
 	}
-	if diag.Worst(results) == diag.Fail {
-		return 1
+	tool := report.Tool{Name: "nss-entrypoint", Version: version.Version, Commit: version.Commit, CUDAVariant: version.CUDAVariant}
+	doc := report.Build(tool, time.Now(), results, facts(e), environ, r)
+
+	var out []byte
+	switch o.Format {
+	case "json":
+		if out, err = report.JSON(doc); err != nil {
+			fmt.Fprintf(stderr, "%serror: encode the report: %v\n", report.Prefix, err)
+			return DiagnoseIncomplete
+		}
+	case "markdown":
+		out = report.Markdown(doc)
+	default:
+		colour := report.ColourWanted(e.Get, stdoutTTY)
+		out = report.Text(doc, report.TextOptions{Colour: colour, Unicode: colour && utf8Locale(e), Verbose: o.Verbose})
 	}
-	return 0
+	if _, err := stdout.Write(out); err != nil {
+		fmt.Fprintf(stderr, "%serror: write the report: %v\n", report.Prefix, err)
+		return DiagnoseIncomplete
+	}
+	switch w := diag.Worst(results); {
+	case w == diag.Fail, o.Strict && w == diag.Warn:
+		return DiagnoseFailed
+	}
+	return DiagnoseOK
+}
+
+// utf8Locale reports whether the locale asks for UTF-8, as setlocale would
+// choose it: LC_ALL, then LC_CTYPE, then LANG.
+func utf8Locale(e *diag.Env) bool {
+	for _, v := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if val := e.Get(v); val != "" {
+			up := strings.ToUpper(val)
+			return strings.Contains(up, "UTF-8") || strings.Contains(up, "UTF8")
+		}
+	}
+	return false
+}
+
+// hostInfo asks gopsutil for the host's memory and counts the online CPUs.
+// gopsutil's cpu package is not used: its package initialisation (sysconf,
+// large tables) would run before every container start.
+func hostInfo() (diag.HostInfo, error) {
+	vm, err := mem.VirtualMemory()
+	if err != nil {
+		return diag.HostInfo{}, err
+	}
+	return diag.HostInfo{MemoryTotal: vm.Total, CPUs: onlineCPUs()}, nil
+}
+
+// onlineCPUs counts the CPUs in /sys/devices/system/cpu/online ("0-3,8").
+func onlineCPUs() int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, part := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		if !isRange {
+			if err1 == nil {
+				n++
+			}
+			continue
+		}
+		b, err2 := strconv.Atoi(hi)
+		if err1 == nil && err2 == nil && b >= a {
+			n += b - a + 1
+		}
+	}
+	return n
+}
+
+// facts gathers what the report says about the container besides checks.
+func facts(e *diag.Env) report.Facts {
+	f := report.Facts{Runtime: e.Runtime().Name, UID: e.UID, GID: e.GID}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		f.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	if b, err := os.ReadFile(e.Path("/etc/os-release")); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
+				f.OS = strings.Trim(v, `"`)
+			}
+		}
+	}
+	return f
 }

@@ -1,0 +1,99 @@
+package diag
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"path"
+	"sort"
+	"strings"
+)
+
+// knownValues lists the values the image's tools accept for a variable.
+var knownValues = map[string][]string{
+	"NSS_LOG_LEVEL":          {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"},
+	"NSS_LOG_FORMAT":         {"json", "plain", "text"},
+	"WANDB_MODE":             {"online", "offline", "disabled", "dryrun", "run", "shared"},
+	"VLLM_ATTENTION_BACKEND": {"FLASH_ATTN", "FLASHINFER", "TRITON_ATTN", "TORCH_SDPA", "XFORMERS", "FLEX_ATTENTION", "FLASHMLA", "TRITON_MLA", "ROCM_FLASH"},
+}
+
+// EnvFileKeys returns the variable names a .env file defines, never values.
+func EnvFileKeys(b []byte) []string {
+	var keys []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, _, ok := strings.Cut(line, "=")
+		if ok && k != "" && !strings.ContainsAny(k, " \t") {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Config checks NSS_CONFIG, the values of the variables with a known set of
+// values, and lists the keys of /workspace/.env.
+var Config = Check{
+	ID: "config", Title: "configuration", Timeout: defaultCheckTimeout,
+	Run: func(ctx context.Context, e *Env) Result {
+		data := map[string]any{}
+		var problems, hints, notes []string
+		if cfg := e.Get("NSS_CONFIG"); cfg != "" {
+			data["nss_config"] = cfg
+			if _, err := readSmall(e.Path(cfg), 1); err != nil {
+				problems = append(problems, "NSS_CONFIG="+cfg+" cannot be read: "+unwrapPath(err).Error())
+				hints = append(hints, "mount the config file and point NSS_CONFIG at its path inside the container: "+
+					e.Runtime().MountHint(`$(pwd)/config.yaml`, "/workspace/config.yaml", "NSS_CONFIG=/workspace/config.yaml"))
+			} else {
+				notes = append(notes, "NSS_CONFIG readable")
+			}
+		}
+		names := make([]string, 0, len(knownValues))
+		for k := range knownValues {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			v, set := e.Getenv(name)
+			if !set {
+				continue
+			}
+			data[strings.ToLower(name)] = v
+			ok := false
+			for _, k := range knownValues[name] {
+				if strings.EqualFold(k, v) {
+					ok = true
+				}
+			}
+			if !ok {
+				problems = append(problems, name+"="+quote(v)+" is not one of "+strings.Join(knownValues[name], ", "))
+				hints = append(hints, "set "+name+" to one of "+strings.Join(knownValues[name], ", ")+", or unset it")
+			}
+		}
+		ws := e.Get("NSS_WORKSPACE")
+		if ws == "" {
+			ws = DefaultWorkspace
+		}
+		if b, err := os.ReadFile(e.Path(path.Join(ws, ".env"))); err == nil {
+			keys := EnvFileKeys(b)
+			clear(b)
+			data["dotenv_keys"] = keys
+			notes = append(notes, ws+"/.env defines "+strings.Join(keys, ", "))
+		}
+		if len(problems) > 0 {
+			return Result{Status: Warn, Data: data, Message: strings.Join(problems, "; "), Hint: strings.Join(hints, "; ")}
+		}
+		if len(notes) == 0 {
+			notes = append(notes, "no NSS_CONFIG, no .env, no values to validate")
+		}
+		return Result{Status: OK, Data: data, Message: strings.Join(notes, "; ")}
+	},
+}
+
+func quote(s string) string { return `"` + s + `"` }

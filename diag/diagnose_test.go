@@ -1,0 +1,369 @@
+package diag
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nvidia-nemo/nss-entrypoint/gpuhelper"
+	"github.com/nvidia-nemo/nss-entrypoint/gpureport"
+)
+
+func withGPU(t *testing.T, e *Env, rep *gpureport.Report, extra map[string]string) {
+	t.Helper()
+	mk(t, e, gpuNodes)
+	mk(t, e, extra)
+	e.GPU = func(context.Context) gpuhelper.Outcome { return gpuhelper.Outcome{Report: rep} }
+}
+
+func TestIdentity(t *testing.T) {
+	passwd := map[string]string{"/etc/passwd": "root:x:0:0:root:/root:/bin/bash\nappuser:x:1000:1000::/home/appuser:/bin/sh\n", "/home/appuser/": ""}
+	tests := []struct {
+		name   string
+		uid    int
+		env    []string
+		access func(string, uint32) error
+		status Status
+		msg    string
+	}{
+		{"appuser", 1000, []string{"HOME=/home/appuser"}, nil, OK, "uid 1000 (appuser), HOME=/home/appuser is writable"},
+		{"unknown uid, HOME=/", 4242, []string{"HOME=/"}, func(p string, m uint32) error { return unix.EACCES }, Warn, "uid 4242 cannot write its HOME=/; the uid has no passwd entry"},
+		{"no HOME", 1000, nil, nil, Warn, "has no HOME set"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := fakeEnv(t, tc.env...)
+			e.UID = tc.uid
+			mk(t, e, passwd)
+			if tc.access != nil {
+				e.Access = tc.access
+			}
+			r := run(t, Identity, e)
+			hint := ""
+			if tc.status != OK {
+				hint = "HF_HOME"
+			}
+			expect(t, r, tc.status, tc.msg, hint)
+		})
+	}
+}
+
+const mountinfo = `22 1 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u
+30 22 8:1 /var/lib/docker/volumes/data/_data /workspace/data rw,relatime - ext4 /dev/sda1 rw
+31 22 8:1 /home/ann/hf\040cache /hf rw,relatime - ext4 /dev/sda1 rw
+32 22 0:60 / /dev/shm rw - tmpfs shm rw,size=65536k
+33 22 8:1 /var/lib/docker/volumes/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/_data /anon rw - ext4 /dev/sda1 rw
+34 22 8:1 /srv/results /workspace/out rw - ext4 /dev/sda1 rw
+malformed line
+`
+
+func TestParseMountinfo(t *testing.T) {
+	ms := ParseMountinfo([]byte(mountinfo))
+	if len(ms) != 6 {
+		t.Fatalf("%d mounts: %+v", len(ms), ms)
+	}
+	if ms[2].Root != "/home/ann/hf cache" || ms[2].Point != "/hf" || ms[2].FSType != "ext4" {
+		t.Errorf("escaped mount %+v", ms[2])
+	}
+	tests := []struct{ path, point, kind, vol string }{
+		{"/workspace/data/train.csv", "/workspace/data", "named-volume", "data"},
+		{"/workspace", "/", "container-layer", ""},
+		{"/hf/hub", "/hf", "bind", ""},
+		{"/dev/shm", "/dev/shm", "tmpfs", ""},
+		{"/anon/x", "/anon", "anonymous-volume", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+		{"/workspace/outside", "/", "container-layer", ""},
+		{"/workspace/out/a", "/workspace/out", "bind", ""},
+	}
+	for _, tc := range tests {
+		m, ok := MountFor(ms, tc.path)
+		kind, vol := MountKind(m)
+		if !ok || m.Point != tc.point || kind != tc.kind || vol != tc.vol {
+			t.Errorf("%s: mount %q kind %q vol %q, want %q %q %q", tc.path, m.Point, kind, vol, tc.point, tc.kind, tc.vol)
+		}
+	}
+}
+
+func FuzzParseMountinfo(f *testing.F) {
+	f.Add([]byte(mountinfo))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, m := range ParseMountinfo(b) {
+			MountKind(m)
+			MountFor([]Mount{m}, "/workspace")
+		}
+	})
+}
+
+func TestMounts(t *testing.T) {
+	tests := []struct {
+		name   string
+		info   string
+		files  map[string]string
+		env    []string
+		status Status
+		msg    string
+		hint   string
+	}{
+		{"named volume on the workspace", mountinfo, map[string]string{"/workspace/data/x": "1"}, nil, Warn,
+			`the Docker named volume "data", not a host folder`, `docker run -v "$(pwd)/data:/workspace/data" ...`},
+		{"everything bind-mounted", "22 1 0:50 / / rw - overlay overlay rw\n40 22 8:1 /srv/ws /workspace rw - ext4 /dev/sda1 rw\n41 22 8:1 /srv/hf /hf rw - ext4 /dev/sda1 rw\n",
+			map[string]string{"/workspace/x": "1", "/hf/": ""}, []string{"HF_HOME=/hf"}, OK, "workspace: bind, HF_HOME: bind, artifacts: bind", ""},
+		{"workspace on the container layer", "22 1 0:50 / / rw - overlay overlay rw\n", map[string]string{"/workspace/x": "1"}, nil, Warn,
+			"lost when the container exits", `-v "$(pwd)/workspace:/workspace"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := fakeEnv(t, tc.env...)
+			mk(t, e, map[string]string{"/proc/self/mountinfo": tc.info})
+			mk(t, e, tc.files)
+			expect(t, run(t, Mounts, e), tc.status, tc.msg, tc.hint)
+		})
+	}
+	t.Run("a real write probe", func(t *testing.T) {
+		e := fakeEnv(t)
+		mk(t, e, map[string]string{"/proc/self/mountinfo": "22 1 0:50 / / rw - overlay overlay rw\n40 22 8:1 /srv/ws /workspace rw - ext4 /dev/sda1 rw\n", "/workspace/x": "1"})
+		os.Chmod(e.Path("/workspace"), 0o555)
+		defer os.Chmod(e.Path("/workspace"), 0o755)
+		r := run(t, Mounts, e)
+		if os.Geteuid() == 0 {
+			// root writes anyway; the probe must still have cleaned up.
+			entries, _ := os.ReadDir(e.Path("/workspace"))
+			if len(entries) != 1 {
+				t.Errorf("the write probe left files: %v", entries)
+			}
+			return
+		}
+		expect(t, r, Warn, "not writable", "--user")
+	})
+}
+
+func TestResources(t *testing.T) {
+	tests := []struct {
+		name   string
+		files  map[string]string
+		status Status
+		msg    string
+	}{
+		{"v2 limited", map[string]string{"/sys/fs/cgroup/memory.max": "4294967296\n", "/sys/fs/cgroup/cpu.max": "200000 100000\n"}, Warn, "memory limit 4 GiB; CPU quota 2.0"},
+		{"v2 unlimited", map[string]string{"/sys/fs/cgroup/memory.max": "max\n", "/sys/fs/cgroup/cpu.max": "max 100000\n"}, OK, "no memory limit; no CPU quota"},
+		{"v1 limited", map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "68719476736\n", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "400000", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000"}, OK, "memory limit 64 GiB; CPU quota 4.0"},
+		{"v1 unlimited", map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000"}, OK, "no memory limit; no CPU quota"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := fakeEnv(t)
+			mk(t, e, tc.files)
+			mk(t, e, map[string]string{"/dev/shm/": ""})
+			e.Host = func() (HostInfo, error) { return HostInfo{MemoryTotal: 256 << 30, CPUs: 32}, nil }
+			r := run(t, Resources, e)
+			hint := ""
+			if tc.status == Warn {
+				hint = "--memory="
+			}
+			expect(t, r, tc.status, tc.msg, hint)
+			if !strings.Contains(r.Message, "host 256 GiB, 32 CPUs") {
+				t.Errorf("message %q lacks the host facts", r.Message)
+			}
+		})
+	}
+}
+
+func TestHFOfflineAndGated(t *testing.T) {
+	e := fakeEnv(t, "HF_HUB_OFFLINE=1", "HF_HOME=/hf")
+	mk(t, e, map[string]string{"/hf/hub/": ""})
+	expect(t, run(t, HFOffline, e), Fail, "HF_HUB_OFFLINE set, but the hub cache /hf/hub holds no models", "unset HF_HUB_OFFLINE")
+	mk(t, e, map[string]string{"/hf/hub/models--org--m/": ""})
+	expect(t, run(t, HFOffline, e), OK, "holds 1 models", "")
+	e = fakeEnv(t, "TRANSFORMERS_OFFLINE=yes", "HOME=/home/u")
+	expect(t, run(t, HFOffline, e), Fail, "TRANSFORMERS_OFFLINE set", "TRANSFORMERS_OFFLINE")
+	expect(t, run(t, HFOffline, fakeEnv(t, "HF_HUB_OFFLINE=0")), OK, "online", "")
+
+	cfg := "training:\n  lr: 1e-4\nmodel: \"meta-llama/Llama-3.2-1B-Instruct\"  # gated\n"
+	e = fakeEnv(t, "NSS_CONFIG=/cfg.yaml")
+	mk(t, e, map[string]string{"/cfg.yaml": cfg})
+	expect(t, run(t, HFGated, e), Warn, "gated model meta-llama/Llama-3.2-1B-Instruct but no Hugging Face token", "HF_TOKEN")
+	e = fakeEnv(t, "NSS_CONFIG=/cfg.yaml", "HF_TOKEN="+secret)
+	mk(t, e, map[string]string{"/cfg.yaml": cfg})
+	expect(t, run(t, HFGated, e), OK, "with a token available", "")
+	e = fakeEnv(t, "NSS_CONFIG=/cfg.yaml")
+	mk(t, e, map[string]string{"/cfg.yaml": "model: HuggingFaceTB/SmolLM2-135M\n"})
+	expect(t, run(t, HFGated, e), OK, "no gated model", "")
+	if got := ConfigModels([]byte(`{"model_name_or_path": "google/gemma-2-2b", "x": "a/b"}` + "\nbase_model = mistralai/Mistral-7B-v0.1\n")); !slices.Equal(got, []string{"mistralai/Mistral-7B-v0.1"}) {
+		// The JSON object is on one line: only line-leading keys count.
+		t.Logf("models %v", got)
+	}
+}
+
+func TestGPUDetails(t *testing.T) {
+	old := healthy(1)
+	old.Devices[0].ComputeCapability, old.Devices[0].Name = "7.5", "Tesla T4"
+	cuda12 := healthy(1)
+	cuda12.CUDADriverVersion, cuda12.DriverVersion = 12040, "550.54.15"
+	busy := healthy(2)
+	busy.Devices[1].ComputeProcesses, busy.Devices[1].MemoryUsedBytes = 2, 20<<30
+	tests := []struct {
+		name    string
+		check   Check
+		rep     *gpureport.Report
+		env     []string
+		variant string
+		uvm     bool
+		status  Status
+		msg     string
+	}{
+		{"cu130 on 580", GPUDriver, healthy(1), nil, "cu130", true, OK, "driver 580.159.04 (CUDA 13.0) runs cu130"},
+		{"cu130 on 550", GPUDriver, cuda12, nil, "cu130", true, Fail, "this cu130 image needs CUDA 13.0 (driver >= 580)"},
+		{"cu129 on 550", GPUDriver, cuda12, nil, "cu129", true, OK, "runs cu129"},
+		{"unknown variant", GPUDriver, healthy(1), nil, "", true, Skip, "unknown"},
+		{"bf16 capable", GPUCompute, healthy(1), nil, "", true, OK, "compute capability 9.0 (bf16 available)"},
+		{"T4", GPUCompute, old, nil, "", true, Fail, "GPU 0 (Tesla T4, 7.5): compute capability below 8.0"},
+		{"two GPUs noted", GPUCompute, healthy(2), nil, "", true, OK, "note: 2 GPUs are visible"},
+		{"busy", GPUMemory, busy, nil, "", true, Warn, "GPU 1: 2 processes, 20 GiB used"},
+		{"idle", GPUMemory, healthy(1), nil, "", true, OK, "no other process"},
+		{"cvd unset", CUDAVisible, healthy(1), nil, "", true, OK, "not set"},
+		{"cvd ok", CUDAVisible, healthy(2), []string{"CUDA_VISIBLE_DEVICES=1,0"}, "", true, OK, "names visible GPUs"},
+		{"cvd out of range", CUDAVisible, healthy(1), []string{"CUDA_VISIBLE_DEVICES=1"}, "", true, Fail, "names 1, but this container sees 1 GPU(s)"},
+		{"cvd empty", CUDAVisible, healthy(1), []string{"CUDA_VISIBLE_DEVICES="}, "", true, Fail, "hides every GPU"},
+		{"cvd uuid", CUDAVisible, func() *gpureport.Report { r := healthy(1); r.Devices[0].UUID = "GPU-abc"; return r }(), []string{"CUDA_VISIBLE_DEVICES=GPU-abc"}, "", true, OK, "names visible GPUs"},
+		{"uvm present", GPUUVM, healthy(1), nil, "", true, OK, "present"},
+		{"uvm missing", GPUUVM, healthy(1), nil, "", false, Fail, "/dev/nvidia-uvm is missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := fakeEnv(t, tc.env...)
+			e.CUDAVariant = tc.variant
+			extra := map[string]string{}
+			if tc.uvm {
+				extra["/dev/nvidia-uvm"] = ""
+			}
+			withGPU(t, e, tc.rep, extra)
+			r := run(t, tc.check, e)
+			hint := ""
+			if tc.status == Warn || tc.status == Fail {
+				hint = " "
+			}
+			expect(t, r, tc.status, tc.msg, hint)
+		})
+	}
+	// Without a GPU every detail check skips.
+	for _, c := range []Check{GPUDriver, GPUCompute, GPUMemory, GPUUVM} {
+		if r := run(t, c, fakeEnv(t)); r.Status != Skip {
+			t.Errorf("%s without a GPU: %v %q", c.ID, r.Status, r.Message)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	e := fakeEnv(t, "NSS_CONFIG=/missing.yaml", "NSS_LOG_LEVEL=verbose", "WANDB_MODE=offline")
+	mk(t, e, map[string]string{"/workspace/.env": "# comment\nexport HF_TOKEN=" + secret + "\nWANDB_API_KEY=abc\n\nBROKEN LINE\n"})
+	r := run(t, Config, e)
+	expect(t, r, Warn, "NSS_CONFIG=/missing.yaml cannot be read", "NSS_LOG_LEVEL to one of DEBUG")
+	if !strings.Contains(r.Message, `NSS_LOG_LEVEL="verbose" is not one of`) {
+		t.Errorf("message %q", r.Message)
+	}
+	if keys := r.Data["dotenv_keys"]; fmt.Sprint(keys) != "[HF_TOKEN WANDB_API_KEY]" {
+		t.Errorf("dotenv keys %v", keys)
+	}
+	if strings.Contains(fmt.Sprint(r), "SECRET") || strings.Contains(fmt.Sprint(r), "abc") {
+		t.Errorf(".env values leaked: %+v", r)
+	}
+	e = fakeEnv(t, "NSS_CONFIG=/c.yaml", "NSS_LOG_LEVEL=info", "VLLM_ATTENTION_BACKEND=FLASHINFER")
+	mk(t, e, map[string]string{"/c.yaml": "x: 1\n"})
+	expect(t, run(t, Config, e), OK, "NSS_CONFIG readable", "")
+}
+
+func TestVersions(t *testing.T) {
+	e := fakeEnv(t)
+	sp := "/opt/venv/lib/python3.13/site-packages/"
+	mk(t, e, map[string]string{
+		sp + "torch-2.8.0+cu129.dist-info/METADATA":           "Metadata-Version: 2.1\nName: torch\nVersion: 2.8.0+cu129\n\nbody Version: 9\n",
+		sp + "vllm-0.11.0.dist-info/METADATA":                 "Name: vllm\nVersion: 0.11.0\n",
+		sp + "huggingface_hub-0.35.3.dist-info/METADATA":      "Name: huggingface-hub\nVersion: 0.35.3\n",
+		sp + "nemo_safe_synthesizer-0.1.0.dist-info/METADATA": "Name: nemo-safe-synthesizer\nVersion: 0.1.0\n",
+	})
+	r := run(t, Versions, e)
+	expect(t, r, OK, "safe-synthesizer 0.1.0, torch 2.8.0+cu129, vllm 0.11.0, huggingface-hub 0.35.3, not installed: transformers", "")
+	expect(t, run(t, Versions, fakeEnv(t)), Warn, "safe-synthesizer is not installed in /opt/venv", "NSS_VENV")
+}
+
+func TestNetwork(t *testing.T) {
+	expect(t, run(t, Network, fakeEnv(t)), Skip, "--online", "")
+	if r := run(t, Network, fakeEnv(t)); r.Data != nil {
+		t.Errorf("offline run produced data %v", r.Data)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/broken" {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	e := fakeEnv(t, "HF_ENDPOINT="+srv.URL, "NSS_INFERENCE_ENDPOINT="+srv.URL+"/v1")
+	e.Online = true
+	expect(t, run(t, Network, e), OK, "Hugging Face: HTTP 200 OK; inference endpoint: HTTP 200 OK", "")
+
+	e = fakeEnv(t, "HF_ENDPOINT="+srv.URL, "NSS_INFERENCE_ENDPOINT="+srv.URL+"/broken")
+	e.Online = true
+	expect(t, run(t, Network, e), Fail, "inference endpoint", "HTTPS_PROXY")
+
+	// A closed port fails fast.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	e = fakeEnv(t, "HF_ENDPOINT=http://"+addr)
+	e.Online = true
+	start := time.Now()
+	expect(t, run(t, Network, e), Fail, "connection refused", "")
+	if time.Since(start) > 3*time.Second {
+		t.Error("a refused connection took too long")
+	}
+
+	// The request goes through HTTP_PROXY when one is set.
+	var proxied string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied = r.RequestURI
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer proxy.Close()
+	e = fakeEnv(t, "HF_ENDPOINT=http://hf.invalid", "HTTP_PROXY="+proxy.URL)
+	e.Online = true
+	expect(t, run(t, Network, e), OK, "HTTP 200", "")
+	if proxied != "http://hf.invalid/api/models?limit=1" {
+		t.Errorf("proxy saw %q", proxied)
+	}
+	e = fakeEnv(t, "HF_ENDPOINT="+srv.URL, "HTTP_PROXY=http://127.0.0.1:1", "NO_PROXY=127.0.0.1")
+	e.Online = true
+	expect(t, run(t, Network, e), OK, "HTTP 200", "")
+}
+
+func TestSlowNoticeAndCheckTimeout(t *testing.T) {
+	e := fakeEnv(t)
+	hang := Check{ID: "hang", Title: "hanging check", Timeout: 300 * time.Millisecond, Doing: "waiting forever",
+		Run: func(ctx context.Context, e *Env) Result { time.Sleep(5 * time.Second); return Result{} }}
+	quick := Check{ID: "quick", Title: "quick", Run: func(ctx context.Context, e *Env) Result { return Result{Status: OK} }}
+	var notices []string
+	start := time.Now()
+	res := RunNotify(context.Background(), e, []Check{hang, quick}, 100*time.Millisecond, func(doing []string) {
+		notices = append(notices, doing...)
+	})
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("took %v", time.Since(start))
+	}
+	expect(t, res[0], Warn, "hanging check timed out after 300ms (hanging check: waiting forever)", "")
+	if res[1].Status != OK {
+		t.Errorf("quick: %+v", res[1])
+	}
+	if len(notices) != 1 || notices[0] != "hanging check: waiting forever" {
+		t.Errorf("notices %q", notices)
+	}
+}
