@@ -146,6 +146,10 @@ func runOne(ctx context.Context, e *Env, c Check) Result {
 	start := e.now()
 	var r Result
 	if c.Timeout > 0 {
+		limit := c.Timeout
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < limit {
+			limit = time.Until(dl).Round(time.Millisecond)
+		}
 		cctx, cancel := context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 		ch := make(chan Result, 1)
@@ -153,7 +157,15 @@ func runOne(ctx context.Context, e *Env, c Check) Result {
 		select {
 		case r = <-ch:
 		case <-cctx.Done():
-			r = timedOut(c, c.Timeout)
+			// A check that honours ctx reports its own time-out (the GPU
+			// check says the probe hung); give it a moment to.
+			grace := time.NewTimer(250 * time.Millisecond)
+			select {
+			case r = <-ch:
+			case <-grace.C:
+				r = timedOut(c, limit)
+			}
+			grace.Stop()
 		}
 	} else {
 		r = guarded(ctx, e, c)

@@ -51,7 +51,7 @@ func isTokenChar(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 // wordStart reports whether s[i] starts a word (not preceded by a word char).
-func wordStart(s string, i int) bool { return i == 0 || !isTokenChar(s[i-1]) }
+func wordStart(s string, i int) bool { return i == 0 || !isAlnum(s[i-1]) }
 
 // run returns the end of the run of chars accepted by ok from i.
 func run(s string, i int, ok func(byte) bool) int {
@@ -354,9 +354,9 @@ func (r *Redactor) Environment(environ []string) (shown map[string]string, hidde
 			hidden++
 		case SecretName(k):
 			r.Count++
-			shown[k] = "set, " + strconv.Itoa(len(v)) + " chars"
+			shown[r.String(k)] = "set, " + strconv.Itoa(len(v)) + " chars"
 		default:
-			shown[k] = r.String(v)
+			shown[r.String(k)] = r.String(v)
 		}
 	}
 	return shown, hidden

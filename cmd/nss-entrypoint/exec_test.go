@@ -75,8 +75,10 @@ func root(t *testing.T, gpu bool) string {
 		if err := os.MkdirAll(filepath.Join(r, "proc/driver/nvidia"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(r, "dev/nvidiactl"), nil, 0o644); err != nil {
-			t.Fatal(err)
+		for _, node := range []string{"dev/nvidiactl", "dev/nvidia0", "dev/nvidia-uvm"} {
+			if err := os.WriteFile(filepath.Join(r, node), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return r
