@@ -16,7 +16,7 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
 STATICCHECK ?= $(GO) tool staticcheck
 
-.PHONY: all build test bench lint diagnose e2e e2e-gpu clean help
+.PHONY: all build test bench lint diagnose e2e e2e-gpu gpu-suite clean help
 
 all: build
 
@@ -46,6 +46,20 @@ lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+
+# The GPU-host suite runs prebuilt binaries, so that a GPU host needs
+# neither Go nor gcc: gpu-suite lays them out, e2e/gpu/run.sh runs them.
+GPU_SUITE ?= .gpu-suite
+
+e2e-gpu: ## run the GPU-host suite here (skips, saying why, without a GPU)
+	$(MAKE) gpu-suite GPU_SUITE=$(GPU_SUITE)
+	NSS_E2E_BIN=$(abspath $(GPU_SUITE))/bin $(GPU_SUITE)/gpu.test -test.v -test.count=1
+
+gpu-suite: ## prepare $(GPU_SUITE)/ to copy to a GPU host: binaries, fake target, test binary
+	$(MAKE) build BIN=$(GPU_SUITE)/bin CUDA_VARIANT=$(or $(CUDA_VARIANT),cu129)
+	gcc -static -O2 -o $(GPU_SUITE)/bin/safe-synthesizer testdata/faketarget/faketarget.c
+	CGO_ENABLED=0 $(GO) build -o $(GPU_SUITE)/bin/minexec ./testdata/bench/minexec
+	CGO_ENABLED=0 $(GO) test -c -tags gpu -o $(GPU_SUITE)/gpu.test ./e2e
 
 diagnose: build ## build, then run the support report on this host
 	$(BIN)/nss-entrypoint --diagnose
