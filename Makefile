@@ -66,3 +66,56 @@ diagnose: build ## build, then run the support report on this host
 
 clean:
 	rm -rf $(BIN)
+
+# ---- GPU image (containers/README.md documents these) ----------------------
+
+CONTAINER_ENGINE              ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podman)
+CONTAINER_GPU_EXTRA           ?= cu129
+CONTAINER_GPU_VARIANT         ?= $(CONTAINER_GPU_EXTRA)
+CONTAINER_GPU_PACKAGE_VERSION ?=
+CONTAINER_GPU_IMAGE           ?= nss-gpu:latest
+CONTAINER_GPU_IMAGE_DEV       ?= nss-gpu-dev:latest
+CONTAINER_GPU_PLATFORM        ?= linux/amd64
+CONTAINER_GPU_REGISTRY        ?=
+CONTAINER_GPU_FLAG            ?= $(if $(filter podman,$(CONTAINER_ENGINE)),--device nvidia.com/gpu=all,--gpus all)
+CONTAINER_HF_CACHE            ?= $(HOME)/.cache/huggingface
+CONTAINER_EXTRA_MOUNTS        ?=
+NSS_SOURCE                    ?= ../Safe-Synthesizer
+CMD                           ?= --help
+
+CONTAINER_BUILD_ARGS = -f containers/Dockerfile.cuda \
+	--build-context nss=$(NSS_SOURCE) \
+	--build-arg CONTAINER_EXTRA=$(CONTAINER_GPU_EXTRA) \
+	--build-arg CONTAINER_VARIANT=$(CONTAINER_GPU_VARIANT) \
+	--build-arg PACKAGE_VERSION=$(CONTAINER_GPU_PACKAGE_VERSION) \
+	--build-arg NSS_ENTRYPOINT_VERSION=$(VERSION) \
+	--build-arg NSS_ENTRYPOINT_COMMIT=$(COMMIT)
+
+CONTAINER_RUN_ARGS = --rm $$([ -t 0 ] && echo -it) $(CONTAINER_GPU_FLAG) --shm-size=1g \
+	-v "$(CURDIR):/workspace" \
+	-v "$(CONTAINER_HF_CACHE):/workspace/.cache/huggingface" \
+	-e HF_HOME=/workspace/.cache/huggingface -e HF_TOKEN \
+	$(CONTAINER_EXTRA_MOUNTS)
+
+.PHONY: container-build-gpu container-build-gpu-dev container-build-gpu-multiarch container-run-gpu container-run-gpu-dev
+
+container-build-gpu: ## build the runtime image (CONTAINER_GPU_* variables)
+	$(CONTAINER_ENGINE) build --platform $(CONTAINER_GPU_PLATFORM) $(CONTAINER_BUILD_ARGS) --target runtime -t $(CONTAINER_GPU_IMAGE) .
+
+container-build-gpu-dev: ## build the dev image
+	$(CONTAINER_ENGINE) build --platform $(CONTAINER_GPU_PLATFORM) $(CONTAINER_BUILD_ARGS) --target dev -t $(CONTAINER_GPU_IMAGE_DEV) .
+
+container-build-gpu-multiarch: ## build and push a linux/amd64 + linux/arm64 manifest (needs CONTAINER_GPU_REGISTRY)
+	$(if $(CONTAINER_GPU_REGISTRY),,$(error CONTAINER_GPU_REGISTRY is required for a multi-arch build, e.g. CONTAINER_GPU_REGISTRY=ghcr.io/nvidia-nemo))
+ifeq ($(CONTAINER_ENGINE),podman)
+	podman build --platform linux/amd64,linux/arm64 $(CONTAINER_BUILD_ARGS) --target runtime --manifest $(CONTAINER_GPU_REGISTRY)/$(CONTAINER_GPU_IMAGE) .
+	podman manifest push --all $(CONTAINER_GPU_REGISTRY)/$(CONTAINER_GPU_IMAGE)
+else
+	docker buildx build --platform linux/amd64,linux/arm64 $(CONTAINER_BUILD_ARGS) --target runtime --tag $(CONTAINER_GPU_REGISTRY)/$(CONTAINER_GPU_IMAGE) --push .
+endif
+
+container-run-gpu: ## run CMD in the runtime image with GPUs, the repo at /workspace and the HF cache
+	$(CONTAINER_ENGINE) run $(CONTAINER_RUN_ARGS) $(CONTAINER_GPU_IMAGE) $(CMD)
+
+container-run-gpu-dev: ## run CMD in the dev image
+	$(CONTAINER_ENGINE) run $(CONTAINER_RUN_ARGS) $(CONTAINER_GPU_IMAGE_DEV) $(CMD)

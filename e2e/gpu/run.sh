@@ -30,7 +30,7 @@ scrub() { sed -E 's/GPU-[0-9a-f-]{36}/GPU-[uuid]/g; s/"pci_bus_id": *"[^"]*"/"pc
 "$bin/nss-gpu-probe" | scrub >"$out/probe.json" 2>&1
 (cd / && "$bin/nss-entrypoint" --diagnose --format json) >"$out/diagnose.json" 2>"$out/diagnose.stderr"
 (cd / && "$bin/nss-entrypoint" --diagnose --verbose) >"$out/diagnose.txt" 2>>"$out/diagnose.stderr"
-PATH=$bin:$PATH FAKE_TARGET_STDOUT= "$bin/nss-entrypoint" run 2>"$out/startup-hints.txt"
+PATH=$bin:$PATH FAKE_TARGET_STDOUT='' "$bin/nss-entrypoint" run 2>"$out/startup-hints.txt"
 
 {
   echo "gpu suite exit status: $suite_rc"
