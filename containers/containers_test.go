@@ -176,7 +176,7 @@ func TestRuntimeContract(t *testing.T) {
 		"UV_PROJECT_ENVIRONMENT": "/opt/venv", "UV_LINK_MODE": "copy", "UV_COMPILE_BYTECODE": "1",
 		"UV_NO_INSTALLER_METADATA": "1", "UV_NO_MANAGED_PYTHON": "1", "UV_FROZEN": "true",
 		"UV_DYNAMIC_VERSIONING_BYPASS": "${PACKAGE_VERSION}",
-		"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+		"NVIDIA_VISIBLE_DEVICES":       "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
 	}
 	for k, v := range want {
 		if rt.Env[k] != v {
