@@ -45,7 +45,12 @@ bench: ## measure whole-process start time of the entrypoint (prints a table)
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e,gpu ./e2e
 	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e,gpu ./e2e
+
+e2e: ## run the end-to-end suite in real Docker containers (needs a Docker engine)
+	$(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e
 
 # The GPU-host suite runs prebuilt binaries, so that a GPU host needs
 # neither Go nor gcc: gpu-suite lays them out, e2e/gpu/run.sh runs them.

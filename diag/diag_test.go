@@ -426,3 +426,17 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkspaceNamedVolume(t *testing.T) {
+	info := "22 1 0:50 / / rw - overlay overlay rw\n30 22 8:1 /var/lib/docker/volumes/data/_data /workspace/data rw - ext4 /dev/sda1 rw\n"
+	e := fakeEnv(t)
+	mk(t, e, map[string]string{"/proc/self/mountinfo": info, "/workspace/data/": ""})
+	expect(t, run(t, Workspace, e), Warn, `/workspace/data is an empty Docker named volume "data", not a host folder`, `docker run -v "$(pwd)/data:/workspace/data" ...`)
+	// A named volume that holds data was meant.
+	mk(t, e, map[string]string{"/workspace/data/train.csv": "a\n"})
+	expect(t, run(t, Workspace, e), OK, "has content", "")
+	// A bind mount is fine even when empty below a non-empty workspace.
+	e = fakeEnv(t)
+	mk(t, e, map[string]string{"/proc/self/mountinfo": "30 22 8:1 /home/u/data /workspace/data rw - ext4 /dev/sda1 rw\n", "/workspace/data/": ""})
+	expect(t, run(t, Workspace, e), OK, "has content", "")
+}

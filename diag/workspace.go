@@ -1,10 +1,12 @@
 package diag
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,8 +43,36 @@ var Workspace = Check{
 		case empty:
 			return Result{Status: Warn, Message: dir + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
 		}
+		if point, vol, ok := emptyNamedVolume(e, dir); ok {
+			data["named_volume"] = vol
+			return Result{Status: Warn, Data: data,
+				Message: fmt.Sprintf("%s is an empty Docker named volume %q, not a host folder: -v %s:%s names a volume; a host folder needs an absolute path", point, vol, vol, point),
+				Hint:    "use an absolute host path: " + e.Runtime().MountHint(`$(pwd)/`+vol, point)}
+		}
 		return Result{Status: OK, Message: dir + " has content", Data: data}
 	},
+}
+
+// emptyNamedVolume finds an empty Docker named volume mounted at or below
+// dir: what `-v data:/workspace/data` (a relative name, not a path) makes.
+// A named volume that holds data was meant, and is not reported.
+func emptyNamedVolume(e *Env, dir string) (point, volume string, found bool) {
+	b, err := readSmall(e.Path("/proc/self/mountinfo"), 1<<20)
+	if err != nil || !bytes.Contains(b, []byte("/_data ")) {
+		return "", "", false
+	}
+	prefix := strings.TrimSuffix(dir, "/") + "/"
+	for _, m := range ParseMountinfo(b) {
+		if m.Point != dir && !strings.HasPrefix(m.Point, prefix) {
+			continue
+		}
+		if kind, vol := MountKind(m); kind == "named-volume" {
+			if empty, err := isEmptyDir(e.Path(m.Point)); err == nil && empty {
+				return m.Point, vol, true
+			}
+		}
+	}
+	return "", "", false
 }
 
 func workspaceFix(e *Env, dir string) string {

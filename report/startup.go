@@ -12,8 +12,9 @@ import (
 const Prefix = "nss-entrypoint: "
 
 // Startup renders the start-up results as whole lines for stderr: for each
-// warning or failure, one line with what is wrong and one with the fix; when
-// nothing is wrong, one summary line. Skipped checks print nothing.
+// warning or failure, one line with what is wrong and one with the fix, then
+// the GPU summary when the GPUs are fine; when nothing is wrong, one summary
+// line. Skipped checks print nothing.
 func Startup(results []diag.Result, colour bool) []byte {
 	p := palette{on: colour}
 	var b bytes.Buffer
@@ -34,20 +35,25 @@ func Startup(results []diag.Result, colour bool) []byte {
 			line(&b, p.bold(Prefix), "  ", p.cyan("fix:"), " ", oneLine(r.Hint))
 		}
 	}
-	if problems == 0 {
-		ran := 0
-		gpu := ""
-		for _, r := range results {
-			if r.Status == diag.OK {
-				ran++
-			}
-			if r.ID == diag.GPU.ID && r.Status == diag.OK {
-				gpu = "; " + r.Message
+	gpu := ""
+	ran := 0
+	for _, r := range results {
+		if r.Status == diag.OK {
+			ran++
+			if r.ID == diag.GPU.ID {
+				gpu = r.Message
 			}
 		}
-		if ran > 0 {
-			line(&b, p.bold(Prefix), p.green("ok:"), " ", strconv.Itoa(ran), " checks passed", oneLine(gpu))
-		}
+	}
+	switch {
+	case problems == 0 && ran > 0 && gpu != "":
+		line(&b, p.bold(Prefix), p.green("ok:"), " ", strconv.Itoa(ran), " checks passed; ", oneLine(gpu))
+	case problems == 0 && ran > 0:
+		line(&b, p.bold(Prefix), p.green("ok:"), " ", strconv.Itoa(ran), " checks passed")
+	case gpu != "":
+		// Which GPUs the job will run on is worth a line even when other
+		// checks complain.
+		line(&b, p.bold(Prefix), p.green("ok:"), " ", oneLine(gpu))
 	}
 	return b.Bytes()
 }

@@ -51,6 +51,8 @@ func TestStartupGolden(t *testing.T) {
 	golden(t, "startup-problems.txt", Startup(problems, false))
 	golden(t, "startup-problems-colour.txt", Startup(problems, true))
 	golden(t, "startup-ok.txt", Startup(allGood, false))
+	mixed := append([]diag.Result{problems[0]}, allGood[1:]...)
+	golden(t, "startup-problems-gpu-ok.txt", Startup(mixed, false))
 	if got := Startup(nil, false); len(got) != 0 {
 		t.Errorf("no results printed %q", got)
 	}

@@ -1,0 +1,737 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nvidia-nemo/nss-entrypoint/containers"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
+)
+
+// The images the suite builds: the runtime stand-in, whose start-up
+// settings come from Dockerfile.cuda's runtime stage, and the same image
+// with ENTRYPOINT ["tini", "--", "safe-synthesizer"] for comparison.
+const (
+	imageVia    = "nss-e2e-runtime:test"
+	imageDirect = "nss-e2e-direct:test"
+)
+
+var bins *testbuild.Set
+
+func TestMain(m *testing.M) {
+	if err := setup(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	testbuild.Cleanup()
+	os.Exit(code)
+}
+
+func setup() error {
+	out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("no Docker engine answers (docker version: %v: %s); start dockerd, or run .ci/run, which installs and starts one", err, bytes.TrimSpace(out))
+	}
+	fmt.Fprintf(os.Stderr, "e2e: Docker engine %s\n", bytes.TrimSpace(out))
+	if bins, err = testbuild.Build(); err != nil {
+		return err
+	}
+	base, err := baseImage()
+	if err != nil {
+		return err
+	}
+	return buildImages(base)
+}
+
+// baseImage returns a Debian bookworm minbase image with Debian's tini,
+// made by debootstrap and docker import. It is cached by its recipe: the
+// image tag carries a hash of the parameters, and the root filesystem's
+// tarball is kept in the cache directory between runs.
+func baseImage() (string, error) {
+	recipe := "debootstrap --variant=minbase --include=tini bookworm http://deb.debian.org/debian"
+	sum := sha256.Sum256([]byte(recipe))
+	key := hex.EncodeToString(sum[:])[:12]
+	tag := "nss-e2e-base:" + key
+	if exec.Command("docker", "image", "inspect", tag).Run() == nil {
+		return tag, nil
+	}
+	cache := os.Getenv("NSS_E2E_CACHE")
+	if cache == "" {
+		cache = filepath.Join(testbuild.RepoRoot(), "e2e", ".work")
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", err
+	}
+	tarball := filepath.Join(cache, "rootfs-"+key+".tar")
+	if _, err := os.Stat(tarball); err != nil {
+		rootfs := filepath.Join(cache, "rootfs-"+key)
+		os.RemoveAll(rootfs)
+		fmt.Fprintf(os.Stderr, "e2e: %s into %s (about a minute, once)\n", recipe, rootfs)
+		args := append(strings.Fields(recipe)[1:4], rootfs, strings.Fields(recipe)[4])
+		if out, err := exec.Command("debootstrap", args...).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("debootstrap: %v\n%s", err, tail(out))
+		}
+		if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball+".tmp", ".").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("tar: %v: %s", err, out)
+		}
+		if err := os.Rename(tarball+".tmp", tarball); err != nil {
+			return "", err
+		}
+		os.RemoveAll(rootfs)
+	}
+	out, err := exec.Command("docker", "import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", tarball, tag).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("docker import: %v: %s", err, out)
+	}
+	return tag, nil
+}
+
+func tail(b []byte) string {
+	s := string(b)
+	if len(s) > 2000 {
+		s = "..." + s[len(s)-2000:]
+	}
+	return s
+}
+
+func jsonList(s []string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// buildImages builds the stand-in runtime image from the runtime stage's
+// ENTRYPOINT, CMD, USER, WORKDIR and NVIDIA variables.
+func buildImages(base string) error {
+	df, err := containers.Load(containers.DockerfilePath())
+	if err != nil {
+		return err
+	}
+	rt, err := df.RuntimeOf("runtime")
+	if err != nil {
+		return err
+	}
+	ctx, err := os.MkdirTemp("", "nss-e2e-context-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(ctx)
+	for src, dst := range map[string]string{bins.Entrypoint: "nss-entrypoint", bins.Probe: "nss-gpu-probe", bins.Target: "safe-synthesizer"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(ctx, dst), b, 0o755); err != nil {
+			return err
+		}
+	}
+	var env []string
+	for k, v := range rt.Env {
+		if strings.HasPrefix(k, "NVIDIA_") {
+			env = append(env, k+"="+v)
+		}
+	}
+	slices.Sort(env)
+	common := fmt.Sprintf(`FROM %s
+RUN useradd --uid 1000 --user-group --create-home --shell /bin/bash appuser && install -d -o appuser -g appuser %s
+COPY nss-entrypoint nss-gpu-probe safe-synthesizer /usr/local/bin/
+ENV %s
+USER %s
+WORKDIR %s
+`, base, rt.Workdir, strings.Join(env, " "), rt.User, rt.Workdir)
+	direct := slices.Clone(rt.Entrypoint)
+	direct[len(direct)-1] = "safe-synthesizer"
+	for tag, entry := range map[string][]string{imageVia: rt.Entrypoint, imageDirect: direct} {
+		dockerfile := common + "ENTRYPOINT " + jsonList(entry) + "\nCMD " + jsonList(rt.Cmd) + "\n"
+		if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+			return err
+		}
+		cmd := exec.Command("docker", "build", "-q", "-t", tag, ctx)
+		cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("docker build %s: %v\n%s", tag, err, out)
+		}
+	}
+	return nil
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+	took           time.Duration
+}
+
+func docker(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command("docker", args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("docker %v: %v", args, err)
+	}
+	return r
+}
+
+// run is `docker run --rm [flags...] IMAGE [args...]`; flags end at "--".
+func run(t *testing.T, image string, flagsAndArgs ...string) result {
+	t.Helper()
+	i := slices.Index(flagsAndArgs, "--")
+	flags, args := flagsAndArgs, []string(nil)
+	if i >= 0 {
+		flags, args = flagsAndArgs[:i], flagsAndArgs[i+1:]
+	}
+	all := append([]string{"run", "--rm"}, flags...)
+	all = append(all, image)
+	return docker(t, append(all, args...)...)
+}
+
+type targetReport struct {
+	ArgsHex []string          `json:"args_hex"`
+	EnvHex  []string          `json:"env_hex"`
+	PID     int               `json:"pid"`
+	PPID    int               `json:"ppid"`
+	UID     int               `json:"uid"`
+	Cwd     string            `json:"cwd"`
+	SigBlk  string            `json:"sig_blk"`
+	SigIgn  string            `json:"sig_ign"`
+	SigCgt  string            `json:"sig_cgt"`
+	FDs     map[string]string `json:"fds"`
+	Rlimit  [2]uint64         `json:"rlimit_nofile"`
+}
+
+func (r targetReport) args(t *testing.T) []string { return unhex(t, r.ArgsHex) }
+func (r targetReport) env(t *testing.T) []string  { return unhex(t, r.EnvHex) }
+
+func unhex(t *testing.T, in []string) []string {
+	t.Helper()
+	out := make([]string, len(in))
+	for i, h := range in {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = string(b)
+	}
+	return out
+}
+
+func report(t *testing.T, r result) targetReport {
+	t.Helper()
+	var rep targetReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("no target report (exit %d): %v\nstdout %q\nstderr %s", r.code, err, r.stdout, r.stderr)
+	}
+	return rep
+}
+
+// hostDir makes a host folder that appuser (uid 1000) can write.
+func hostDir(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o777)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil {
+			os.Lchown(p, 1000, 1000)
+		}
+		return nil
+	})
+	return dir
+}
+
+// hintLines returns the nss-entrypoint lines of stderr.
+func hintLines(stderr string) []string {
+	var out []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "nss-entrypoint: ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func contains(t *testing.T, what, s, sub string) {
+	t.Helper()
+	if !strings.Contains(s, sub) {
+		t.Errorf("%s lacks %q:\n%s", what, sub, s)
+	}
+}
+
+func lacks(t *testing.T, what, s, sub string) {
+	t.Helper()
+	if strings.Contains(s, sub) {
+		t.Errorf("%s has %q:\n%s", what, sub, s)
+	}
+}
+
+func TestNoArgumentsGivesHelpWithoutHints(t *testing.T) {
+	r := run(t, imageVia)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got := report(t, r).args(t); !slices.Equal(got, []string{"safe-synthesizer", "--help"}) {
+		t.Errorf("argv %q", got)
+	}
+	if len(hintLines(r.stderr)) != 0 {
+		t.Errorf("hints for an info-only start: %s", r.stderr)
+	}
+}
+
+func TestWorkspaceMounts(t *testing.T) {
+	data := hostDir(t, map[string]string{"train.csv": "a,b\n1,2\n"})
+	vol := fmt.Sprintf("nss-e2e-data-%d", time.Now().UnixNano())
+	defer docker(t, "volume", "rm", "-f", vol)
+	tests := []struct {
+		name  string
+		flags []string
+		want  string
+		not   string
+	}{
+		{"no mounts", nil, `warning: /workspace is empty: no data is mounted there`, ""},
+		{"absolute bind mount", []string{"-v", data + ":/workspace/data"}, "", "/workspace"},
+		{"relative name: a named volume", []string{"-v", vol + ":/workspace/data"},
+			`/workspace/data is an empty Docker named volume "` + vol + `", not a host folder`, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, imageVia, append(tc.flags, "--", "run")...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if tc.want != "" {
+				contains(t, "stderr", r.stderr, tc.want)
+				contains(t, "stderr", r.stderr, "fix: ")
+			}
+			if tc.not != "" {
+				lacks(t, "stderr", r.stderr, "warning: "+tc.not)
+			}
+		})
+	}
+	// The named-volume hint names the fix with the volume's name.
+	r := run(t, imageVia, "-v", vol+":/workspace/data", "--", "run")
+	contains(t, "stderr", r.stderr, `fix: use an absolute host path: docker run -v "$(pwd)/`+vol+`:/workspace/data" ...`)
+}
+
+func TestShm(t *testing.T) {
+	r := run(t, imageVia, "--", "run")
+	contains(t, "stderr", r.stderr, "warning: /dev/shm is 64 MiB")
+	contains(t, "stderr", r.stderr, "fix: docker run --shm-size=1g ... (or --ipc=host)")
+	for _, flag := range []string{"--shm-size=1g", "--ipc=host"} {
+		r := run(t, imageVia, flag, "--", "run")
+		lacks(t, "stderr with "+flag, r.stderr, "/dev/shm")
+		if r.code != 0 {
+			t.Errorf("%s: exit %d", flag, r.code)
+		}
+	}
+}
+
+const e2eToken = "hf_e2eSECRETtokenVALUEabcdefghijklm"
+
+func TestHuggingFace(t *testing.T) {
+	cache := hostDir(t, map[string]string{"hub/.keep": ""})
+	r := run(t, imageVia, "--", "run")
+	contains(t, "stderr", r.stderr, "warning: HF_HOME is not set")
+	contains(t, "stderr", r.stderr, "warning: no Hugging Face token")
+	r = run(t, imageVia, "-e", "HF_HOME=/nope", "--", "run")
+	contains(t, "stderr", r.stderr, "warning: HF_HOME=/nope does not exist: the cache is not mounted")
+	r = run(t, imageVia, "-v", cache+":/hf", "-e", "HF_HOME=/hf", "--", "run")
+	lacks(t, "stderr", r.stderr, "warning: HF_HOME")
+
+	// A token silences the hint and appears nowhere.
+	r = run(t, imageVia, "-e", "HF_TOKEN="+e2eToken, "--", "run")
+	lacks(t, "stderr", r.stderr, "Hugging Face token")
+	lacks(t, "stderr", r.stderr, e2eToken)
+	for _, format := range []string{"text", "json", "markdown"} {
+		r := run(t, imageVia, "-e", "HF_TOKEN="+e2eToken, "-v", cache+":/hf", "-e", "HF_HOME=/hf",
+			"--", "--diagnose", "--format", format, "--verbose")
+		if r.code != 0 && r.code != 1 {
+			t.Errorf("--diagnose --format %s: exit %d %s", format, r.code, r.stderr)
+		}
+		lacks(t, "diagnose "+format, r.stdout+r.stderr, e2eToken)
+		contains(t, "diagnose "+format, r.stdout, "HF_TOKEN")
+	}
+	// A token file in the mounted cache counts too.
+	withFile := hostDir(t, map[string]string{"token": e2eToken + "\n"})
+	r = run(t, imageVia, "-v", withFile+":/hf", "-e", "HF_HOME=/hf", "--", "run")
+	lacks(t, "stderr", r.stderr, "Hugging Face token")
+}
+
+func TestUnknownUserAndReadOnlyRoot(t *testing.T) {
+	r := run(t, imageVia, "--user", "4242:4242", "--", "run")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	rep := report(t, r)
+	if rep.UID != 4242 || !slices.Contains(rep.env(t), "HOME=/") {
+		t.Errorf("uid %d env %q", rep.UID, rep.env(t))
+	}
+	contains(t, "stderr", r.stderr, "warning: /workspace is empty")
+
+	r = run(t, imageVia, "--read-only", "--tmpfs", "/tmp", "--", "run")
+	if r.code != 0 {
+		t.Fatalf("read-only: exit %d: %s", r.code, r.stderr)
+	}
+	report(t, r)
+	contains(t, "stderr", r.stderr, "warning: HF_HOME is not set")
+
+	// --diagnose says HOME=/ cannot be written by an unknown uid.
+	r = run(t, imageVia, "--user", "4242:4242", "--", "--diagnose", "--format", "json")
+	contains(t, "diagnose", r.stdout, "uid 4242 cannot write its HOME=/; the uid has no passwd entry")
+}
+
+// waitFor polls the container's logs until they contain s.
+func waitFor(t *testing.T, id, s string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		r := docker(t, "logs", id)
+		if strings.Contains(r.stdout+r.stderr, s) {
+			return r.stdout + r.stderr
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := docker(t, "logs", id)
+	t.Fatalf("container %s never logged %q: %s%s", id, s, r.stdout, r.stderr)
+	return ""
+}
+
+func start(t *testing.T, image string, flags ...string) string {
+	t.Helper()
+	r := docker(t, append(append([]string{"run", "-d", "-e", "FAKE_TARGET_WAIT=1"}, flags...), image, "run")...)
+	if r.code != 0 {
+		t.Fatalf("docker run -d: %s", r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
+	waitFor(t, id, "ready")
+	return id
+}
+
+func TestExecNotFork(t *testing.T) {
+	id := start(t, imageVia)
+	r := docker(t, "top", id, "-o", "pid,ppid,comm")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("docker top shows %d processes, want tini and the target:\n%s", len(lines)-1, r.stdout)
+	}
+	contains(t, "docker top", lines[1]+lines[2], "tini")
+	contains(t, "docker top", lines[1]+lines[2], "safe-synthesiz") // comm is cut at 15 characters
+	lacks(t, "docker top", r.stdout, "nss-entrypoint")
+	logs := waitFor(t, id, "ready")
+	var rep targetReport
+	json.Unmarshal([]byte(strings.SplitN(logs, "\n", 2)[0]), &rep)
+	if rep.PPID != 1 {
+		t.Errorf("the target's parent is %d, want tini (1)", rep.PPID)
+	}
+}
+
+func TestExitCodesAndSignals(t *testing.T) {
+	for _, code := range []int{0, 1, 42, 255} {
+		r := run(t, imageVia, "-e", "FAKE_TARGET_EXIT="+strconv.Itoa(code), "--", "run")
+		if r.code != code {
+			t.Errorf("exit %d, want %d", r.code, code)
+		}
+	}
+	t.Run("docker stop sends SIGTERM", func(t *testing.T) {
+		id := start(t, imageVia)
+		docker(t, "stop", "-t", "10", id)
+		r := docker(t, "inspect", "-f", "{{.State.ExitCode}}", id)
+		if got := strings.TrimSpace(r.stdout); got != "143" {
+			t.Errorf("exit %s after docker stop, want 143", got)
+		}
+	})
+	t.Run("a target that handles SIGTERM", func(t *testing.T) {
+		id := start(t, imageVia, "-e", "FAKE_TARGET_CATCH_TERM=1")
+		docker(t, "stop", "-t", "10", id)
+		if got := strings.TrimSpace(docker(t, "inspect", "-f", "{{.State.ExitCode}}", id).stdout); got != "0" {
+			t.Errorf("exit %s", got)
+		}
+		contains(t, "logs", waitFor(t, id, "signal"), "signal TERM")
+	})
+	t.Run("docker kill reaches the target", func(t *testing.T) {
+		id := start(t, imageVia)
+		for _, sig := range []string{"USR1", "HUP"} {
+			docker(t, "kill", "-s", sig, id)
+			waitFor(t, id, "signal "+sig)
+		}
+		docker(t, "kill", "-s", "INT", id)
+		waitFor(t, id, "signal INT")
+		docker(t, "wait", id)
+		if got := strings.TrimSpace(docker(t, "inspect", "-f", "{{.State.ExitCode}}", id).stdout); got != "130" {
+			t.Errorf("exit %s after SIGINT, want 130", got)
+		}
+	})
+	t.Run("missing target", func(t *testing.T) {
+		r := run(t, imageVia, "-e", "NSS_ENTRYPOINT_TARGET=no-such-program", "-e", "NSS_ENTRYPOINT_CHECKS=off", "--", "run")
+		if r.code != 127 {
+			t.Errorf("exit %d, want 127", r.code)
+		}
+		if lines := hintLines(r.stderr); len(lines) != 1 || !strings.Contains(lines[0], "cannot run no-such-program: not found in PATH=") {
+			t.Errorf("stderr %q", r.stderr)
+		}
+		if r.stdout != "" {
+			t.Errorf("stdout %q", r.stdout)
+		}
+	})
+}
+
+// sameAsDirect runs the target through the entrypoint and directly under
+// tini with the same flags and arguments, and returns both reports.
+func sameAsDirect(t *testing.T, flags []string, args ...string) (via, direct targetReport, viaRes result) {
+	t.Helper()
+	a := append(append(slices.Clone(flags), "--"), args...)
+	viaRes = run(t, imageVia, a...)
+	directRes := run(t, imageDirect, a...)
+	return report(t, viaRes), report(t, directRes), viaRes
+}
+
+func TestArgvEnvironmentAndProcessStateAreUnchanged(t *testing.T) {
+	long := strings.Repeat("y", 100*1024)
+	args := []string{"run", "", "two words", "line\nbreak", "tab\t", "\xff\xfe", "ünïcödé", long}
+	flags := []string{"-e", "EMPTY=", "-e", "SPACES=a b  c", "-e", "NEWLINE=x\ny", "-e", "NONUTF8=\xc3\x28", "--shm-size=1g"}
+	via, direct, _ := sameAsDirect(t, flags, args...)
+	gotArgs, directArgs := via.args(t), direct.args(t)
+	if !slices.Equal(gotArgs, directArgs) {
+		t.Errorf("argv differs from a direct start:\n via    %q\n direct %q", trunc(gotArgs), trunc(directArgs))
+	}
+	// Valid UTF-8 arrives exactly as sent; Docker's API itself replaces
+	// invalid UTF-8 (JSON), for the direct start just the same.
+	for i, a := range args {
+		if a == "\xff\xfe" {
+			continue
+		}
+		if gotArgs[i+1] != a {
+			t.Errorf("argument %d: %q, sent %q", i, trunc([]string{gotArgs[i+1]}), trunc([]string{a}))
+		}
+	}
+	// Docker orders the variables as it likes and names each container
+	// differently; the set must be the same, and every -e value exact.
+	norm := func(env []string) []string {
+		var out []string
+		for _, kv := range env {
+			if !strings.HasPrefix(kv, "HOSTNAME=") {
+				out = append(out, kv)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if !slices.Equal(norm(via.env(t)), norm(direct.env(t))) {
+		t.Errorf("environment differs:\n via    %q\n direct %q", via.env(t), direct.env(t))
+	}
+	for _, kv := range []string{"EMPTY=", "SPACES=a b  c", "NEWLINE=x\ny"} {
+		if !slices.Contains(via.env(t), kv) {
+			t.Errorf("%q did not arrive: %q", kv, via.env(t))
+		}
+	}
+	if via.SigBlk != direct.SigBlk || via.SigIgn != direct.SigIgn || via.SigCgt != direct.SigCgt {
+		t.Errorf("signal state differs from what tini set up: via %s/%s/%s direct %s/%s/%s",
+			via.SigBlk, via.SigIgn, via.SigCgt, direct.SigBlk, direct.SigIgn, direct.SigCgt)
+	}
+	kinds := func(fds map[string]string) string {
+		m := map[string]string{}
+		for k, v := range fds {
+			if strings.HasPrefix(v, "pipe:") {
+				v = "pipe" // inode numbers differ between containers
+			}
+			m[k] = v
+		}
+		return fmt.Sprint(m)
+	}
+	if kinds(via.FDs) != kinds(direct.FDs) {
+		t.Errorf("descriptors differ: via %v direct %v", via.FDs, direct.FDs)
+	}
+	if via.Rlimit != direct.Rlimit || via.Cwd != direct.Cwd || via.PPID != 1 {
+		t.Errorf("rlimit %v/%v cwd %q/%q ppid %d", via.Rlimit, direct.Rlimit, via.Cwd, direct.Cwd, via.PPID)
+	}
+}
+
+func trunc(s []string) []string {
+	out := slices.Clone(s)
+	for i := range out {
+		if len(out[i]) > 40 {
+			out[i] = out[i][:40] + "...(" + strconv.Itoa(len(out[i])) + " bytes)"
+		}
+	}
+	return out
+}
+
+func TestStdoutIsTheTargetsOwn(t *testing.T) {
+	want := "exact output\n\twith tabs, ünïcödé and no newline at the end"
+	r := run(t, imageVia, "-e", "FAKE_TARGET_STDOUT="+want, "--", "run")
+	if r.stdout != want {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
+	}
+	if len(hintLines(r.stderr)) == 0 {
+		t.Error("expected hints on stderr in a bare container")
+	}
+}
+
+func TestLDBindNow(t *testing.T) {
+	r := run(t, imageVia, "-e", "LD_BIND_NOW=1", "--", "run")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	report(t, r)
+	// With a GPU the helper runs too, lazily bound despite LD_BIND_NOW.
+	r = run(t, imageVia, append(fakeGPU("devices=1"), "-e", "LD_BIND_NOW=1", "--", "run")...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	report(t, r)
+	contains(t, "stderr", r.stderr, "ok: 1 GPU: NVIDIA H200")
+}
+
+// fakeGPU mounts the fake libnvidia-ml and stand-in device nodes.
+func fakeGPU(mode string) []string {
+	return []string{
+		"-v", filepath.Join(bins.NVMLDir, "libnvidia-ml.so.1") + ":/usr/local/nvidia/lib64/libnvidia-ml.so.1:ro",
+		"-e", "LD_LIBRARY_PATH=/usr/local/nvidia/lib64",
+		"--device", "/dev/null:/dev/nvidiactl", "--device", "/dev/null:/dev/nvidia0", "--device", "/dev/null:/dev/nvidia-uvm",
+		"-e", "NSS_FAKE_NVML=" + mode,
+	}
+}
+
+func TestFakeGPU(t *testing.T) {
+	r := run(t, imageVia, "--", "run")
+	contains(t, "stderr", r.stderr, "error: no GPU is visible in this container")
+	contains(t, "stderr", r.stderr, "fix: give the container GPUs: docker run --gpus all ...")
+
+	tests := []struct {
+		mode, timeout, want string
+	}{
+		{"devices=2", "", "2 GPUs: 2x NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0"},
+		{"init=9", "", "error: the NVIDIA kernel driver is not loaded on the host"},
+		{"init=18", "", "versions differ"},
+		{"crash", "", "the GPU probe crashed inside the NVIDIA driver library"},
+		{"hang", "1s", "the GPU probe did not answer in time"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode, func(t *testing.T) {
+			flags := append(fakeGPU(tc.mode), "--shm-size=1g", "-e", "FAKE_TARGET_EXIT=3")
+			if tc.timeout != "" {
+				flags = append(flags, "-e", "NSS_ENTRYPOINT_TIMEOUT="+tc.timeout)
+			}
+			r := run(t, imageVia, append(flags, "--", "run")...)
+			if r.code != 3 {
+				t.Fatalf("exit %d, want the target's 3: %s", r.code, r.stderr)
+			}
+			report(t, r)
+			contains(t, "stderr", r.stderr, tc.want)
+			if tc.mode == "hang" && r.took > 6*time.Second {
+				t.Errorf("a hung probe delayed the start by %v with a 1s deadline", r.took)
+			}
+		})
+	}
+	// The report agrees.
+	r = run(t, imageVia, append(fakeGPU("devices=1"), "--shm-size=1g", "--", "--diagnose", "--format", "json")...)
+	var doc struct {
+		Checks []struct{ ID, Status, Message string } `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("--diagnose --format json: %v\n%s", err, r.stdout)
+	}
+	status := map[string]string{}
+	for _, c := range doc.Checks {
+		status[c.ID] = c.Status + ": " + c.Message
+	}
+	for id, want := range map[string]string{"gpu": "ok: 1 GPU: NVIDIA H200", "gpu-uvm": "ok:", "shm": "ok: /dev/shm is 1 GiB",
+		"runtime": "ok: docker", "workspace": "warn: /workspace is empty"} {
+		if !strings.HasPrefix(status[id], want) {
+			t.Errorf("%s: %q, want %q", id, status[id], want)
+		}
+	}
+}
+
+func TestDiagnoseAgreesWithTheContainer(t *testing.T) {
+	vol := fmt.Sprintf("nss-e2e-diag-%d", time.Now().UnixNano())
+	defer docker(t, "volume", "rm", "-f", vol)
+	r := run(t, imageVia, "-v", vol+":/workspace/data", "--", "--diagnose", "--format", "json")
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1 (no GPU is a failure)", r.code)
+	}
+	var doc struct {
+		Overall string `json:"overall"`
+		Checks  []struct {
+			ID, Status, Message string
+			Data                map[string]any
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	got := map[string]string{}
+	for _, c := range doc.Checks {
+		got[c.ID] = c.Status + ": " + c.Message
+	}
+	for id, want := range map[string]string{
+		"runtime":   "ok: docker",
+		"identity":  "ok: uid 1000 (appuser)",
+		"workspace": "warn: /workspace/data is an empty Docker named volume",
+		"mounts":    "warn: /workspace/data is the Docker named volume",
+		"shm":       "warn: /dev/shm is 64 MiB",
+		"gpu":       "fail: no GPU is visible",
+	} {
+		if !strings.HasPrefix(got[id], want) {
+			t.Errorf("%s: %q, want %q", id, got[id], want)
+		}
+	}
+}
+
+func TestOtherInitsAndPIDNamespaces(t *testing.T) {
+	for _, flags := range [][]string{{"--init"}, {"--pid=host"}} {
+		r := run(t, imageVia, append(flags, "-e", "FAKE_TARGET_EXIT=5", "--", "run")...)
+		if r.code != 5 {
+			t.Errorf("%v: exit %d: %s", flags, r.code, r.stderr)
+		}
+		report(t, r)
+	}
+}
+
+func TestStartOverhead(t *testing.T) {
+	const n = 10
+	var via, direct []time.Duration
+	for i := 0; i < n; i++ {
+		for _, img := range []string{imageVia, imageDirect} {
+			r := run(t, img, "--shm-size=1g", "-e", "FAKE_TARGET_STDOUT=", "--", "run")
+			if r.code != 0 {
+				t.Fatalf("%s: exit %d", img, r.code)
+			}
+			if img == imageVia {
+				via = append(via, r.took)
+			} else {
+				direct = append(direct, r.took)
+			}
+		}
+	}
+	med := func(d []time.Duration) time.Duration {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	t.Logf("docker run, median of %d interleaved runs: tini -- nss-entrypoint %v, tini -- safe-synthesizer %v, difference %v",
+		n, med(via).Round(time.Millisecond), med(direct).Round(time.Millisecond), (med(via) - med(direct)).Round(time.Millisecond))
+}
