@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nvidia-nemo/nss-entrypoint/containers"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/faketarget"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
 )
 
@@ -203,40 +204,10 @@ func run(t *testing.T, image string, flagsAndArgs ...string) result {
 	return docker(t, append(all, args...)...)
 }
 
-type targetReport struct {
-	ArgsHex []string          `json:"args_hex"`
-	EnvHex  []string          `json:"env_hex"`
-	PID     int               `json:"pid"`
-	PPID    int               `json:"ppid"`
-	UID     int               `json:"uid"`
-	Cwd     string            `json:"cwd"`
-	SigBlk  string            `json:"sig_blk"`
-	SigIgn  string            `json:"sig_ign"`
-	SigCgt  string            `json:"sig_cgt"`
-	FDs     map[string]string `json:"fds"`
-	Rlimit  [2]uint64         `json:"rlimit_nofile"`
-}
-
-func (r targetReport) args(t *testing.T) []string { return unhex(t, r.ArgsHex) }
-func (r targetReport) env(t *testing.T) []string  { return unhex(t, r.EnvHex) }
-
-func unhex(t *testing.T, in []string) []string {
+func report(t *testing.T, r result) faketarget.Report {
 	t.Helper()
-	out := make([]string, len(in))
-	for i, h := range in {
-		b, err := hex.DecodeString(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = string(b)
-	}
-	return out
-}
-
-func report(t *testing.T, r result) targetReport {
-	t.Helper()
-	var rep targetReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+	rep, err := faketarget.Parse([]byte(r.stdout))
+	if err != nil {
 		t.Fatalf("no target report (exit %d): %v\nstdout %q\nstderr %s", r.code, err, r.stdout, r.stderr)
 	}
 	return rep
@@ -292,7 +263,7 @@ func TestNoArgumentsGivesHelpWithoutHints(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	if got := report(t, r).args(t); !slices.Equal(got, []string{"safe-synthesizer", "--help"}) {
+	if got := report(t, r).Args(); !slices.Equal(got, []string{"safe-synthesizer", "--help"}) {
 		t.Errorf("argv %q", got)
 	}
 	if len(hintLines(r.stderr)) != 0 {
@@ -385,8 +356,8 @@ func TestUnknownUserAndReadOnlyRoot(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	rep := report(t, r)
-	if rep.UID != 4242 || !slices.Contains(rep.env(t), "HOME=/") {
-		t.Errorf("uid %d env %q", rep.UID, rep.env(t))
+	if rep.UID != 4242 || !slices.Contains(rep.Env(), "HOME=/") {
+		t.Errorf("uid %d env %q", rep.UID, rep.Env())
 	}
 	contains(t, "stderr", r.stderr, "warning: /workspace is empty")
 
@@ -441,8 +412,7 @@ func TestExecNotFork(t *testing.T) {
 	contains(t, "docker top", lines[1]+lines[2], "safe-synthesiz") // comm is cut at 15 characters
 	lacks(t, "docker top", r.stdout, "nss-entrypoint")
 	logs := waitFor(t, id, "ready")
-	var rep targetReport
-	json.Unmarshal([]byte(strings.SplitN(logs, "\n", 2)[0]), &rep)
+	rep, _ := faketarget.Parse([]byte(strings.SplitN(logs, "\n", 2)[0]))
 	if rep.PPID != 1 {
 		t.Errorf("the target's parent is %d, want tini (1)", rep.PPID)
 	}
@@ -500,7 +470,7 @@ func TestExitCodesAndSignals(t *testing.T) {
 
 // sameAsDirect runs the target through the entrypoint and directly under
 // tini with the same flags and arguments, and returns both reports.
-func sameAsDirect(t *testing.T, flags []string, args ...string) (via, direct targetReport, viaRes result) {
+func sameAsDirect(t *testing.T, flags []string, args ...string) (via, direct faketarget.Report, viaRes result) {
 	t.Helper()
 	a := append(append(slices.Clone(flags), "--"), args...)
 	viaRes = run(t, imageVia, a...)
@@ -513,7 +483,7 @@ func TestArgvEnvironmentAndProcessStateAreUnchanged(t *testing.T) {
 	args := []string{"run", "", "two words", "line\nbreak", "tab\t", "\xff\xfe", "ünïcödé", long}
 	flags := []string{"-e", "EMPTY=", "-e", "SPACES=a b  c", "-e", "NEWLINE=x\ny", "-e", "NONUTF8=\xc3\x28", "--shm-size=1g"}
 	via, direct, _ := sameAsDirect(t, flags, args...)
-	gotArgs, directArgs := via.args(t), direct.args(t)
+	gotArgs, directArgs := via.Args(), direct.Args()
 	if !slices.Equal(gotArgs, directArgs) {
 		t.Errorf("argv differs from a direct start:\n via    %q\n direct %q", trunc(gotArgs), trunc(directArgs))
 	}
@@ -539,29 +509,19 @@ func TestArgvEnvironmentAndProcessStateAreUnchanged(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	if !slices.Equal(norm(via.env(t)), norm(direct.env(t))) {
-		t.Errorf("environment differs:\n via    %q\n direct %q", via.env(t), direct.env(t))
+	if !slices.Equal(norm(via.Env()), norm(direct.Env())) {
+		t.Errorf("environment differs:\n via    %q\n direct %q", via.Env(), direct.Env())
 	}
 	for _, kv := range []string{"EMPTY=", "SPACES=a b  c", "NEWLINE=x\ny"} {
-		if !slices.Contains(via.env(t), kv) {
-			t.Errorf("%q did not arrive: %q", kv, via.env(t))
+		if !slices.Contains(via.Env(), kv) {
+			t.Errorf("%q did not arrive: %q", kv, via.Env())
 		}
 	}
 	if via.SigBlk != direct.SigBlk || via.SigIgn != direct.SigIgn || via.SigCgt != direct.SigCgt {
 		t.Errorf("signal state differs from what tini set up: via %s/%s/%s direct %s/%s/%s",
 			via.SigBlk, via.SigIgn, via.SigCgt, direct.SigBlk, direct.SigIgn, direct.SigCgt)
 	}
-	kinds := func(fds map[string]string) string {
-		m := map[string]string{}
-		for k, v := range fds {
-			if strings.HasPrefix(v, "pipe:") {
-				v = "pipe" // inode numbers differ between containers
-			}
-			m[k] = v
-		}
-		return fmt.Sprint(m)
-	}
-	if kinds(via.FDs) != kinds(direct.FDs) {
+	if via.FDKinds() != direct.FDKinds() {
 		t.Errorf("descriptors differ: via %v direct %v", via.FDs, direct.FDs)
 	}
 	if via.Rlimit != direct.Rlimit || via.Cwd != direct.Cwd || via.PPID != 1 {

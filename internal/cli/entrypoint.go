@@ -155,38 +155,35 @@ func writeBounded(fd int, b []byte, budget time.Duration) {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 		if n, err := unix.Poll(pfd, 0); err == nil && n == 1 && pfd[0].Revents&unix.POLLOUT != 0 &&
 			pfd[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) == 0 {
-			for len(b) > 0 {
-				n, err := unix.Write(fd, b)
-				if err == unix.EINTR {
-					continue
-				}
-				if err != nil || n <= 0 {
-					return
-				}
-				b = b[n:]
-			}
+			writeAll(fd, b)
 			return
 		}
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for len(b) > 0 {
-			n, err := unix.Write(fd, b)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil || n <= 0 {
-				return
-			}
-			b = b[n:]
-		}
+		writeAll(fd, b)
 	}()
 	t := time.NewTimer(budget)
 	defer t.Stop()
 	select {
 	case <-done:
 	case <-t.C:
+	}
+}
+
+// writeAll writes b with write(2), retrying on EINTR and short writes, and
+// gives up silently on any error.
+func writeAll(fd int, b []byte) {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return
+		}
+		b = b[n:]
 	}
 }
 

@@ -1,0 +1,79 @@
+// Package faketarget reads the report that the fake safe-synthesizer
+// (testdata/faketarget) writes, for the tests that start it.
+package faketarget
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Report is what the fake target says about how it was started.
+type Report struct {
+	ArgsHex []string          `json:"args_hex"`
+	EnvHex  []string          `json:"env_hex"`
+	PID     int               `json:"pid"`
+	PPID    int               `json:"ppid"`
+	PGID    int               `json:"pgid"`
+	UID     int               `json:"uid"`
+	Umask   int               `json:"umask"`
+	Cwd     string            `json:"cwd"`
+	SigBlk  string            `json:"sig_blk"`
+	SigIgn  string            `json:"sig_ign"`
+	SigCgt  string            `json:"sig_cgt"`
+	FDs     map[string]string `json:"fds"`
+	Rlimit  [2]uint64         `json:"rlimit_nofile"`
+}
+
+// Parse decodes a report.
+func Parse(b []byte) (Report, error) {
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("fake target report: %w", err)
+	}
+	return r, nil
+}
+
+// Args returns argv, byte for byte.
+func (r Report) Args() []string { return unhex(r.ArgsHex) }
+
+// Env returns the environment, byte for byte.
+func (r Report) Env() []string { return unhex(r.EnvHex) }
+
+func unhex(in []string) []string {
+	out := make([]string, len(in))
+	for i, h := range in {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			return nil
+		}
+		out[i] = string(b)
+	}
+	return out
+}
+
+// FDNumbers returns the open descriptor numbers, sorted.
+func (r Report) FDNumbers() []string {
+	keys := make([]string, 0, len(r.FDs))
+	for k := range r.FDs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// FDKinds renders the descriptors with pipe inode numbers left out: they
+// differ between two starts that are otherwise the same.
+func (r Report) FDKinds() string {
+	var parts []string
+	for _, k := range r.FDNumbers() {
+		v := r.FDs[k]
+		if strings.HasPrefix(v, "pipe:") {
+			v = "pipe"
+		}
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, " ")
+}
