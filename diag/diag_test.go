@@ -440,3 +440,9 @@ func TestWorkspaceNamedVolume(t *testing.T) {
 	mk(t, e, map[string]string{"/proc/self/mountinfo": "30 22 8:1 /home/u/data /workspace/data rw - ext4 /dev/sda1 rw\n", "/workspace/data/": ""})
 	expect(t, run(t, Workspace, e), OK, "has content", "")
 }
+
+func TestWorkspaceIgnoresTheWriteProbe(t *testing.T) {
+	e := fakeEnv(t)
+	mk(t, e, map[string]string{"/workspace/" + writeProbePrefix + "123": ""})
+	expect(t, run(t, Workspace, e), Warn, "/workspace is empty", "absolute host path")
+}

@@ -256,9 +256,13 @@ var Mounts = Check{
 	},
 }
 
+// writeProbePrefix names the mounts check's probe files; the workspace
+// check does not count them as content.
+const writeProbePrefix = ".nss-write-probe-"
+
 // writeProbe creates and removes a file in dir.
 func writeProbe(dir string) error {
-	f, err := os.CreateTemp(dir, ".nss-write-probe-*")
+	f, err := os.CreateTemp(dir, writeProbePrefix+"*")
 	if err != nil {
 		return unwrapPath(err)
 	}

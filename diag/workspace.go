@@ -110,9 +110,12 @@ func isEmptyDir(path string) (bool, error) {
 		if n == 0 {
 			return true, nil
 		}
-		_, _, names := unix.ParseDirent(buf[:n], 1, nil)
-		if len(names) > 0 {
-			return false, nil
+		_, _, names := unix.ParseDirent(buf[:n], 2, nil)
+		for _, name := range names {
+			// The mounts check's write probe may be there for a moment.
+			if !strings.HasPrefix(name, writeProbePrefix) {
+				return false, nil
+			}
 		}
 	}
 }
