@@ -485,7 +485,7 @@ func TestArgvEnvironmentAndProcessStateAreUnchanged(t *testing.T) {
 	via, direct, _ := sameAsDirect(t, flags, args...)
 	gotArgs, directArgs := via.Args(), direct.Args()
 	if !slices.Equal(gotArgs, directArgs) {
-		t.Errorf("argv differs from a direct start:\n via    %q\n direct %q", trunc(gotArgs), trunc(directArgs))
+		t.Errorf("argv differs from a direct start:\n via    %q\n direct %q", faketarget.Abbrev(gotArgs), faketarget.Abbrev(directArgs))
 	}
 	// Valid UTF-8 arrives exactly as sent; Docker's API itself replaces
 	// invalid UTF-8 (JSON), for the direct start just the same.
@@ -494,7 +494,7 @@ func TestArgvEnvironmentAndProcessStateAreUnchanged(t *testing.T) {
 			continue
 		}
 		if gotArgs[i+1] != a {
-			t.Errorf("argument %d: %q, sent %q", i, trunc([]string{gotArgs[i+1]}), trunc([]string{a}))
+			t.Errorf("argument %d: %q, sent %q", i, faketarget.Abbrev([]string{gotArgs[i+1]}), faketarget.Abbrev([]string{a}))
 		}
 	}
 	// Docker orders the variables as it likes and names each container
@@ -527,16 +527,6 @@ func TestArgvEnvironmentAndProcessStateAreUnchanged(t *testing.T) {
 	if via.Rlimit != direct.Rlimit || via.Cwd != direct.Cwd || via.PPID != 1 {
 		t.Errorf("rlimit %v/%v cwd %q/%q ppid %d", via.Rlimit, direct.Rlimit, via.Cwd, direct.Cwd, via.PPID)
 	}
-}
-
-func trunc(s []string) []string {
-	out := slices.Clone(s)
-	for i := range out {
-		if len(out[i]) > 40 {
-			out[i] = out[i][:40] + "...(" + strconv.Itoa(len(out[i])) + " bytes)"
-		}
-	}
-	return out
 }
 
 func TestStdoutIsTheTargetsOwn(t *testing.T) {

@@ -14,15 +14,7 @@ import (
 
 var bins *testbuild.Set
 
-func TestMain(m *testing.M) {
-	var err error
-	if bins, err = testbuild.Build(); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	testbuild.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbuild.Main(m, &bins) }
 
 // probeEnv runs the real nss-gpu-probe over the fake libnvidia-ml in dir,
 // loaded through dlopen via LD_LIBRARY_PATH.

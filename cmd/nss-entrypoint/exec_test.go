@@ -18,15 +18,7 @@ import (
 
 var bins *testbuild.Set
 
-func TestMain(m *testing.M) {
-	var err error
-	if bins, err = testbuild.Build(); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	testbuild.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbuild.Main(m, &bins) }
 
 // root makes a container-like root: /workspace with data, /dev/shm, and
 // optionally GPU device nodes, so the checks' outcome is known.
@@ -110,7 +102,7 @@ func TestArgvAndEnvironmentPassByteForByte(t *testing.T) {
 	r := report(t, res)
 	gotArgs := r.Args()
 	if want := append([]string{"safe-synthesizer"}, args...); !slices.Equal(gotArgs, want) {
-		t.Errorf("argv differs:\n got %q\nwant %q", trunc(gotArgs), trunc(want))
+		t.Errorf("argv differs:\n got %q\nwant %q", faketarget.Abbrev(gotArgs), faketarget.Abbrev(want))
 	}
 	if got := r.Env(); !slices.Equal(got, env) {
 		t.Errorf("environment differs:\n got %q\nwant %q", got, env)
@@ -121,16 +113,6 @@ func TestArgvAndEnvironmentPassByteForByte(t *testing.T) {
 	if r.PPID != os.Getpid() {
 		t.Errorf("target parent %d, want the test process %d", r.PPID, os.Getpid())
 	}
-}
-
-func trunc(s []string) []string {
-	out := slices.Clone(s)
-	for i := range out {
-		if len(out[i]) > 40 {
-			out[i] = out[i][:40] + "...(" + strconv.Itoa(len(out[i])) + " bytes)"
-		}
-	}
-	return out
 }
 
 func TestStdoutIsTheTargetsAlone(t *testing.T) {

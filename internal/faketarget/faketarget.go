@@ -77,3 +77,14 @@ func (r Report) FDKinds() string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// Abbrev shortens long strings for test messages ("xxx...(102400 bytes)").
+func Abbrev(s []string) []string {
+	out := slices.Clone(s)
+	for i := range out {
+		if len(out[i]) > 40 {
+			out[i] = fmt.Sprintf("%s...(%d bytes)", out[i][:40], len(out[i]))
+		}
+	}
+	return out
+}

@@ -112,3 +112,16 @@ func goBinary() string {
 
 // Go returns the go command to run from tests.
 func Go() string { return goBinary() }
+
+// Main is a TestMain for packages that run the built binaries: it builds
+// them into *set, runs the tests, removes the build and exits.
+func Main(m interface{ Run() int }, set **Set) {
+	var err error
+	if *set, err = Build(); err != nil {
+		fmt.Fprintln(os.Stderr, "testbuild:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
