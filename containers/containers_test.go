@@ -530,3 +530,38 @@ func TestShellScriptsPassShellcheck(t *testing.T) {
 		t.Errorf("shellcheck: %v\n%s", err, out)
 	}
 }
+
+func TestTaskVariablesMatchTheDocs(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot(), "containers", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	makefile, err := os.ReadFile(filepath.Join(repoRoot(), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `([A-Z][A-Z_]+)` \\| ")
+	documented := map[string]bool{}
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = true
+	}
+	// Every overridable variable of the container targets is documented,
+	// and every documented task variable is one the Makefile reads.
+	def := regexp.MustCompile(`(?m)^((?:CONTAINER_|NSS_SOURCE|CMD)[A-Z_]*)\s+\?=`)
+	defined := map[string]bool{}
+	for _, m := range def.FindAllStringSubmatch(string(makefile), -1) {
+		defined[m[1]] = true
+		if !documented[m[1]] {
+			t.Errorf("Makefile variable %s is not in containers/README.md", m[1])
+		}
+	}
+	if len(defined) < 12 {
+		t.Fatalf("found only %v in the Makefile", defined)
+	}
+	args := load(t).ArgDefaults()
+	for name := range documented {
+		if _, isArg := args[name]; !isArg && !defined[name] {
+			t.Errorf("containers/README.md documents %s, which neither the Makefile nor the Dockerfile has", name)
+		}
+	}
+}

@@ -446,3 +446,24 @@ func TestWorkspaceIgnoresTheWriteProbe(t *testing.T) {
 	mk(t, e, map[string]string{"/workspace/" + writeProbePrefix + "123": ""})
 	expect(t, run(t, Workspace, e), Warn, "/workspace is empty", "absolute host path")
 }
+
+func TestReadSmall(t *testing.T) {
+	dir := t.TempDir()
+	for _, size := range []int{0, 1, 4095, 4096, 4097, 100000} {
+		p := dir + "/f"
+		want := strings.Repeat("x", size)
+		os.WriteFile(p, []byte(want), 0o644)
+		for _, limit := range []int{1, 4096, 1 << 20} {
+			got, err := readSmall(p, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if exp := want[:min(size, limit)]; string(got) != exp {
+				t.Errorf("size %d limit %d: read %d bytes, want %d", size, limit, len(got), len(exp))
+			}
+		}
+	}
+	if _, err := readSmall(dir+"/missing", 10); err == nil {
+		t.Error("no error for a missing file")
+	}
+}

@@ -119,17 +119,20 @@ func tokenPath(e *Env) string {
 }
 
 // readSmall reads at most limit bytes of a file, with raw system calls so
-// that the runtime's network poller is not started on the start path.
+// that the runtime's network poller is not started on the start path. The
+// buffer grows as needed: a large limit costs nothing for a small file.
 func readSmall(name string, limit int) ([]byte, error) {
 	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, limit)
-	n := 0
-	for n < limit {
-		m, err := unix.Read(fd, buf[n:])
+	buf := make([]byte, 0, min(limit, 4096))
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, min(cap(buf), limit-len(buf)))...)[:len(buf)]
+		}
+		m, err := unix.Read(fd, buf[len(buf):cap(buf)])
 		if err == unix.EINTR {
 			continue
 		}
@@ -139,9 +142,9 @@ func readSmall(name string, limit int) ([]byte, error) {
 		if m == 0 {
 			break
 		}
-		n += m
+		buf = buf[:len(buf)+m]
 	}
-	return buf[:n], nil
+	return buf, nil
 }
 
 // HFToken checks that a Hugging Face token is available. It never shows the
