@@ -316,3 +316,60 @@ func TestStartTimeWithTheGPUProbe(t *testing.T) {
 		os.WriteFile(filepath.Join(out, "gpu-start-times.md"), []byte(b.String()), 0o644)
 	}
 }
+
+// TestStartTimeNoGPUPath measures the start-up budget of the core issue on
+// this host's CPUs: the entrypoint with every check but a GPU (a root with
+// workspace data, a cache and /dev/shm, and no device nodes) against the
+// minimal Go exec program, 300 rounds in a random order each.
+func TestStartTimeNoGPUPath(t *testing.T) {
+	requireGPU(t) // only to run where the GPU suite runs; the GPU is not used
+	dir := binDir(t)
+	root := t.TempDir()
+	for _, d := range []string{"workspace/data", "hf", "dev/shm", "proc/self"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(root, "workspace/data/train.csv"), []byte("a\n"), 0o644)
+	if info, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		os.WriteFile(filepath.Join(root, "proc/self/mountinfo"), info, 0o644)
+	}
+	env := []string{"PATH=" + dir + ":/usr/bin:/bin", "HOME=/root", "HF_HOME=/hf", "HF_TOKEN=x",
+		"NSS_ENTRYPOINT_ROOT=" + root, "FAKE_TARGET_STDOUT=", "MINEXEC_TARGET=safe-synthesizer"}
+	variants := []struct {
+		name string
+		bin  string
+		env  []string
+	}{
+		{"minimal Go exec", filepath.Join(dir, "minexec"), env},
+		{"nss-entrypoint, checks off", filepath.Join(dir, "nss-entrypoint"), append(slices.Clone(env), "NSS_ENTRYPOINT_CHECKS=off")},
+		{"nss-entrypoint, all checks, no GPU", filepath.Join(dir, "nss-entrypoint"), env},
+	}
+	runs := make([][]time.Duration, len(variants))
+	order := []int{0, 1, 2}
+	for i := 0; i < 300; i++ {
+		order[0], order[i%3] = order[i%3], order[0]
+		if i%2 == 1 {
+			order[1], order[2] = order[2], order[1]
+		}
+		for _, j := range order {
+			v := variants[j]
+			cmd := exec.Command(v.bin)
+			cmd.Env = v.env
+			start := time.Now()
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%s: %v", v.name, err)
+			}
+			runs[j] = append(runs[j], time.Since(start))
+		}
+	}
+	base := median(runs[0])
+	var b strings.Builder
+	fmt.Fprintf(&b, "| %-38s | %10s | %8s |\n|%s|%s|%s|\n", "no-GPU start (median of 300)", "median", "ratio", strings.Repeat("-", 40), strings.Repeat("-", 12), strings.Repeat("-", 10))
+	for j, v := range variants {
+		m := median(runs[j])
+		fmt.Fprintf(&b, "| %-38s | %10s | %7.2fx |\n", v.name, m.Round(10*time.Microsecond), float64(m)/float64(base))
+	}
+	t.Log("\n" + b.String())
+	if out := os.Getenv("NSS_E2E_OUT"); out != "" {
+		os.WriteFile(filepath.Join(out, "no-gpu-start-times.md"), []byte(b.String()), 0o644)
+	}
+}

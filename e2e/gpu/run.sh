@@ -2,7 +2,8 @@
 # Runs the GPU-host suite from a folder that `make gpu-suite` prepared (no Go
 # or gcc needed on the GPU host) and writes what it found under $OUT:
 # host.txt (card, driver), gpu-suite.log, probe.json, diagnose.json and
-# diagnose.txt (redacted), startup-hints.txt, gpu-start-times.md, summary.txt.
+# diagnose.txt (redacted), startup-hints.txt, gpu-start-times.md and
+# no-gpu-start-times.md; the summary goes to stdout.
 set -u
 suite=$(cd "${1:-.gpu-suite}" && pwd)
 out=${OUT:-/tmp/nss-gpu-out}
@@ -28,14 +29,12 @@ suite_rc=$?
 # that are committed.
 scrub() { sed -E 's/GPU-[0-9a-f-]{36}/GPU-[uuid]/g; s/"pci_bus_id": *"[^"]*"/"pci_bus_id":"[pci]"/g'; }
 "$bin/nss-gpu-probe" | scrub >"$out/probe.json" 2>&1
-(cd / && "$bin/nss-entrypoint" --diagnose --format json) >"$out/diagnose.json" 2>"$out/diagnose.stderr"
-(cd / && "$bin/nss-entrypoint" --diagnose --verbose) >"$out/diagnose.txt" 2>>"$out/diagnose.stderr"
+(cd / && "$bin/nss-entrypoint" --diagnose --format json) >"$out/diagnose.json" 2>>"$out/gpu-suite.log"
+(cd / && "$bin/nss-entrypoint" --diagnose --verbose) >"$out/diagnose.txt" 2>>"$out/gpu-suite.log"
 PATH=$bin:$PATH FAKE_TARGET_STDOUT='' "$bin/nss-entrypoint" run 2>"$out/startup-hints.txt"
 
-{
-  echo "gpu suite exit status: $suite_rc"
-  grep -E '^(--- |ok|PASS|FAIL)' "$out/gpu-suite.log"
-} >"$out/summary.txt"
-cat "$out/summary.txt" "$out/host.txt" "$out/startup-hints.txt"
-cat "$out/gpu-start-times.md" 2>/dev/null
+echo "gpu suite exit status: $suite_rc"
+grep -E '^(--- |ok|PASS|FAIL)' "$out/gpu-suite.log"
+cat "$out/host.txt" "$out/startup-hints.txt"
+cat "$out/gpu-start-times.md" "$out/no-gpu-start-times.md" 2>/dev/null
 exit "$suite_rc"
