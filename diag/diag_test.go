@@ -467,3 +467,14 @@ func TestReadSmall(t *testing.T) {
 		t.Error("no error for a missing file")
 	}
 }
+
+func TestFormatBytesRounding(t *testing.T) {
+	for n, want := range map[uint64]string{
+		1 << 30: "1 GiB", 1<<30 + 1<<29: "1.5 GiB", 143771 << 20: "140.4 GiB", 137438953472: "128 GiB",
+		1<<30 - 1: "1 GiB", 1<<30 + 1<<27: "1.1 GiB", 1<<30 + 3<<27: "1.4 GiB", ^uint64(0): "16 EiB", 1<<60 + 1<<59: "1.5 EiB",
+	} {
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
