@@ -23,11 +23,16 @@ all: build
 help: ## list the tasks
 	@grep -hE '^[a-zA-Z0-9_.:-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-build: $(BIN)/nss-entrypoint $(BIN)/nss-gpu-probe ## build both binaries into bin/
+build: $(BIN)/nss-entrypoint $(BIN)/nss-diagnose $(BIN)/nss-gpu-probe ## build the three binaries into bin/
 
 # nss-entrypoint: static, no cgo, so it runs in any image and never links NVML.
 $(BIN)/nss-entrypoint: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(STAMP)" -o $@ ./cmd/nss-entrypoint
+
+# nss-diagnose: static; the report behind nss-entrypoint --diagnose, kept out
+# of nss-entrypoint so that its packages never initialise on the start path.
+$(BIN)/nss-diagnose: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(STAMP)" -o $@ ./cmd/nss-diagnose
 
 # nss-gpu-probe: cgo over go-nvml, lazily bound (go-nvml leaves nvml* symbols
 # undefined until first call), glibc its only runtime dependency.
@@ -37,7 +42,7 @@ $(BIN)/nss-gpu-probe: FORCE
 FORCE:
 
 test: ## run the unit, script and architecture tests (needs Go and gcc)
-	$(GO) test ./...
+	$(GO) test -count=1 ./...
 
 bench: ## measure whole-process start time of the entrypoint (prints a table)
 	$(GO) run ./bench/startbench -rounds $(or $(ROUNDS),300)

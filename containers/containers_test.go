@@ -208,8 +208,8 @@ func TestRuntimeContract(t *testing.T) {
 			t.Errorf("the runtime's setup RUN lacks %q: %s", frag, setup)
 		}
 	}
-	if !slices.Equal(copied, []string{"/src/dist/nss-entrypoint", "/src/dist/nss-gpu-probe", "/usr/local/bin/"}) {
-		t.Errorf("COPY --from=entrypoint %v: both binaries must land side by side", copied)
+	if !slices.Equal(copied, []string{"/src/dist/nss-entrypoint", "/src/dist/nss-diagnose", "/src/dist/nss-gpu-probe", "/usr/local/bin/"}) {
+		t.Errorf("COPY --from=entrypoint %v: the three binaries must land side by side", copied)
 	}
 }
 
@@ -342,18 +342,20 @@ func TestGoBuildStageCommands(t *testing.T) {
 		}
 		ran++
 	}
-	if ran != 2 {
-		t.Fatalf("ran %d build commands, want 2", ran)
+	if ran != 3 {
+		t.Fatalf("ran %d build commands, want 3", ran)
 	}
-	ep, err := elf.Open(filepath.Join(ctxDir, "dist", "nss-entrypoint"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
-	for _, p := range ep.Progs {
-		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
-			t.Error("nss-entrypoint from the Dockerfile's commands is not static")
+	for _, name := range []string{"nss-entrypoint", "nss-diagnose"} {
+		f, err := elf.Open(filepath.Join(ctxDir, "dist", name))
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+				t.Errorf("%s from the Dockerfile's commands is not static", name)
+			}
+		}
+		f.Close()
 	}
 	probe, err := elf.Open(filepath.Join(ctxDir, "dist", "nss-gpu-probe"))
 	if err != nil {

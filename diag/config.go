@@ -6,16 +6,21 @@ import (
 	"context"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
 
-// knownValues lists the values the image's tools accept for a variable.
-var knownValues = map[string][]string{
-	"NSS_LOG_LEVEL":          {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"},
-	"NSS_LOG_FORMAT":         {"json", "plain", "text"},
-	"WANDB_MODE":             {"online", "offline", "disabled", "dryrun", "run", "shared"},
-	"VLLM_ATTENTION_BACKEND": {"FLASH_ATTN", "FLASHINFER", "TRITON_ATTN", "TORCH_SDPA", "XFORMERS", "FLEX_ATTENTION", "FLASHMLA", "TRITON_MLA", "ROCM_FLASH"},
+// knownValues lists the values the image's tools accept for a variable, in
+// the order the report checks them.
+var knownValues = []struct {
+	name   string
+	values []string
+}{
+	{"NSS_LOG_FORMAT", []string{"json", "plain", "text"}},
+	{"NSS_LOG_LEVEL", []string{"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}},
+	{"VLLM_ATTENTION_BACKEND", []string{"FLASH_ATTN", "FLASHINFER", "TRITON_ATTN", "TORCH_SDPA", "XFORMERS", "FLEX_ATTENTION", "FLASHMLA", "TRITON_MLA", "ROCM_FLASH"}},
+	{"WANDB_MODE", []string{"online", "offline", "disabled", "dryrun", "run", "shared"}},
 }
 
 // EnvFileKeys returns the variable names a .env file defines, never values.
@@ -54,26 +59,15 @@ var Config = Check{
 				notes = append(notes, "NSS_CONFIG readable")
 			}
 		}
-		names := make([]string, 0, len(knownValues))
-		for k := range knownValues {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			v, set := e.Getenv(name)
+		for _, kv := range knownValues {
+			v, set := e.Getenv(kv.name)
 			if !set {
 				continue
 			}
-			data[strings.ToLower(name)] = v
-			ok := false
-			for _, k := range knownValues[name] {
-				if strings.EqualFold(k, v) {
-					ok = true
-				}
-			}
-			if !ok {
-				problems = append(problems, name+"="+quote(v)+" is not one of "+strings.Join(knownValues[name], ", "))
-				hints = append(hints, "set "+name+" to one of "+strings.Join(knownValues[name], ", ")+", or unset it")
+			data[strings.ToLower(kv.name)] = v
+			if !slices.ContainsFunc(kv.values, func(k string) bool { return strings.EqualFold(k, v) }) {
+				problems = append(problems, kv.name+"="+quote(v)+" is not one of "+strings.Join(kv.values, ", "))
+				hints = append(hints, "set "+kv.name+" to one of "+strings.Join(kv.values, ", ")+", or unset it")
 			}
 		}
 		ws := e.Get("NSS_WORKSPACE")

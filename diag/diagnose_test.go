@@ -3,9 +3,6 @@ package diag
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -292,58 +289,6 @@ func TestVersions(t *testing.T) {
 	r := run(t, Versions, e)
 	expect(t, r, OK, "safe-synthesizer 0.1.0, torch 2.8.0+cu129, vllm 0.11.0, huggingface-hub 0.35.3, not installed: transformers", "")
 	expect(t, run(t, Versions, fakeEnv(t)), Warn, "safe-synthesizer is not installed in /opt/venv", "NSS_VENV")
-}
-
-func TestNetwork(t *testing.T) {
-	expect(t, run(t, Network, fakeEnv(t)), Skip, "--online", "")
-	if r := run(t, Network, fakeEnv(t)); r.Data != nil {
-		t.Errorf("offline run produced data %v", r.Data)
-	}
-
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/broken" {
-			w.WriteHeader(http.StatusBadGateway)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	defer srv.Close()
-	e := fakeEnv(t, "HF_ENDPOINT="+srv.URL, "NSS_INFERENCE_ENDPOINT="+srv.URL+"/v1")
-	e.Online = true
-	expect(t, run(t, Network, e), OK, "Hugging Face: HTTP 200 OK; inference endpoint: HTTP 200 OK", "")
-
-	e = fakeEnv(t, "HF_ENDPOINT="+srv.URL, "NSS_INFERENCE_ENDPOINT="+srv.URL+"/broken")
-	e.Online = true
-	expect(t, run(t, Network, e), Fail, "inference endpoint", "HTTPS_PROXY")
-
-	// A closed port fails fast.
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	e = fakeEnv(t, "HF_ENDPOINT=http://"+addr)
-	e.Online = true
-	start := time.Now()
-	expect(t, run(t, Network, e), Fail, "connection refused", "")
-	if time.Since(start) > 3*time.Second {
-		t.Error("a refused connection took too long")
-	}
-
-	// The request goes through HTTP_PROXY when one is set.
-	var proxied string
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		proxied = r.RequestURI
-		w.WriteHeader(http.StatusOK)
-	}))
-	defer proxy.Close()
-	e = fakeEnv(t, "HF_ENDPOINT=http://hf.invalid", "HTTP_PROXY="+proxy.URL)
-	e.Online = true
-	expect(t, run(t, Network, e), OK, "HTTP 200", "")
-	if proxied != "http://hf.invalid/api/models?limit=1" {
-		t.Errorf("proxy saw %q", proxied)
-	}
-	e = fakeEnv(t, "HF_ENDPOINT="+srv.URL, "HTTP_PROXY=http://127.0.0.1:1", "NO_PROXY=127.0.0.1")
-	e.Online = true
-	expect(t, run(t, Network, e), OK, "HTTP 200", "")
 }
 
 func TestSlowNoticeAndCheckTimeout(t *testing.T) {

@@ -59,16 +59,27 @@ type Env struct {
 	rt         Runtime
 }
 
-// NewEnv returns the Env of the running process, with no GPU source: the
-// caller sets GPU.
-func NewEnv(environ []string) *Env {
-	return &Env{
+// NewEnv returns the Env of the running process: the real filesystem (or
+// the root in NSS_ENTRYPOINT_ROOT, for tests), and nss-gpu-probe from
+// NSS_GPU_PROBE or next to the running executable as the GPU source, run
+// with environ. argv0 helps find the executable when /proc is missing.
+func NewEnv(environ []string, argv0 string) *Env {
+	e := &Env{
 		Environ: environ,
 		UID:     os.Geteuid(),
 		GID:     os.Getegid(),
 		Statfs:  statfs,
 		Access:  func(path string, mode uint32) error { return unix.Access(path, mode) },
 	}
+	e.Root = e.Get("NSS_ENTRYPOINT_ROOT")
+	e.GPU = func(ctx context.Context) gpuhelper.Outcome {
+		path := e.Get("NSS_GPU_PROBE")
+		if path == "" {
+			path = gpuhelper.SiblingPath("nss-gpu-probe", argv0)
+		}
+		return gpuhelper.Run(ctx, path, environ)
+	}
+	return e
 }
 
 func statfs(path string) (FSInfo, error) {

@@ -71,8 +71,15 @@ var HFOffline = Check{
 	},
 }
 
-// gatedOrgs publish models that need an accepted licence and a token.
-var gatedOrgs = map[string]bool{"meta-llama": true, "mistralai": true, "google": true, "CohereForAI": true, "CohereLabs": true}
+// gatedOrg reports the organisations whose models need an accepted licence
+// and a token.
+func gatedOrg(org string) bool {
+	switch org {
+	case "meta-llama", "mistralai", "google", "CohereForAI", "CohereLabs":
+		return true
+	}
+	return false
+}
 
 // modelKeys are the config keys that name a Hugging Face model.
 var modelKeys = []string{"model", "model_name", "model_name_or_path", "pretrained_model_name_or_path", "base_model"}
@@ -133,7 +140,7 @@ var HFGated = Check{
 		data := map[string]any{"models": models}
 		var gated []string
 		for _, m := range models {
-			if gatedOrgs[strings.SplitN(m, "/", 2)[0]] {
+			if gatedOrg(strings.SplitN(m, "/", 2)[0]) {
 				gated = append(gated, m)
 			}
 		}

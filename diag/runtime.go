@@ -21,25 +21,33 @@ type Runtime struct {
 	userFlag  string
 }
 
-var runtimes = map[string]Runtime{
-	"docker": {Name: "docker", run: "docker run", gpuFlag: "--gpus all",
+// runtimeNamed returns the flags of a runtime by name. It is a switch, not
+// a map: package-level maps are built before main on every start.
+func runtimeNamed(name string) Runtime {
+	switch name {
+	case "podman":
+		return Runtime{Name: "podman", run: "podman run", gpuFlag: "--device nvidia.com/gpu=all",
+			shmFlag: "--shm-size=1g", mountFlag: `-v "%[1]s:%[2]s:Z"`, envFlag: "-e %s",
+			userFlag: "--userns=keep-id"}
+	case "kubernetes":
+		return Runtime{Name: "kubernetes"}
+	case "slurm":
+		return Runtime{Name: "slurm", run: "srun", gpuFlag: "--gpus=1 (or #SBATCH --gres=gpu:1)",
+			mountFlag: `--container-mounts="%[1]s:%[2]s"`, envFlag: "--export=ALL,%s"}
+	case "apptainer":
+		return Runtime{Name: "apptainer", run: "apptainer run", gpuFlag: "--nv",
+			mountFlag: `--bind "%[1]s:%[2]s"`, envFlag: "--env %s"}
+	}
+	return Runtime{Name: "docker", run: "docker run", gpuFlag: "--gpus all",
 		shmFlag: "--shm-size=1g", mountFlag: `-v "%[1]s:%[2]s"`, envFlag: "-e %s",
-		userFlag: `--user "$(id -u):$(id -g)"`},
-	"podman": {Name: "podman", run: "podman run", gpuFlag: "--device nvidia.com/gpu=all",
-		shmFlag: "--shm-size=1g", mountFlag: `-v "%[1]s:%[2]s:Z"`, envFlag: "-e %s",
-		userFlag: "--userns=keep-id"},
-	"kubernetes": {Name: "kubernetes"},
-	"slurm": {Name: "slurm", run: "srun", gpuFlag: "--gpus=1 (or #SBATCH --gres=gpu:1)",
-		mountFlag: `--container-mounts="%[1]s:%[2]s"`, envFlag: "--export=ALL,%s"},
-	"apptainer": {Name: "apptainer", run: "apptainer run", gpuFlag: "--nv",
-		mountFlag: `--bind "%[1]s:%[2]s"`, envFlag: "--env %s"},
+		userFlag: `--user "$(id -u):$(id -g)"`}
 }
 
 // DetectRuntime guesses the container runtime from the environment and the
 // marker files each runtime leaves. An unknown runtime gets Docker's flags.
 func DetectRuntime(e *Env) Runtime {
 	pick := func(name, evidence string) Runtime {
-		rt := runtimes[name]
+		rt := runtimeNamed(name)
 		rt.Evidence = evidence
 		return rt
 	}
@@ -64,7 +72,7 @@ func DetectRuntime(e *Env) Runtime {
 	case e.Exists("/var/run/secrets/kubernetes.io"):
 		return pick("kubernetes", "/var/run/secrets/kubernetes.io exists")
 	}
-	rt := runtimes["docker"]
+	rt := runtimeNamed("docker")
 	rt.Name, rt.Evidence = "unknown", "no runtime marker found; hints use Docker's flags"
 	return rt
 }

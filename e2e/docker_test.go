@@ -130,7 +130,7 @@ func buildImages(base string) error {
 		return err
 	}
 	defer os.RemoveAll(ctx)
-	for src, dst := range map[string]string{bins.Entrypoint: "nss-entrypoint", bins.Probe: "nss-gpu-probe", bins.Target: "safe-synthesizer"} {
+	for src, dst := range map[string]string{bins.Entrypoint: "nss-entrypoint", bins.Diagnose: "nss-diagnose", bins.Probe: "nss-gpu-probe", bins.Target: "safe-synthesizer"} {
 		b, err := os.ReadFile(src)
 		if err != nil {
 			return err
@@ -148,7 +148,7 @@ func buildImages(base string) error {
 	slices.Sort(env)
 	common := fmt.Sprintf(`FROM %s
 RUN useradd --uid 1000 --user-group --create-home --shell /bin/bash appuser && install -d -o appuser -g appuser %s
-COPY nss-entrypoint nss-gpu-probe safe-synthesizer /usr/local/bin/
+COPY nss-entrypoint nss-diagnose nss-gpu-probe safe-synthesizer /usr/local/bin/
 ENV %s
 USER %s
 WORKDIR %s

@@ -185,3 +185,19 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*limitedBuffer)(nil)
+
+// SiblingPath returns the program name in the directory of the running
+// executable (argv0 when /proc/self/exe cannot be read and argv0 is
+// absolute), or "" when neither tells where that is. The image installs its
+// binaries side by side.
+func SiblingPath(name, argv0 string) string {
+	self, err := os.Executable()
+	if err != nil {
+		if !strings.HasPrefix(argv0, "/") {
+			return ""
+		}
+		self = argv0
+	}
+	dir := self[:strings.LastIndexByte(self, '/')+1]
+	return dir + name
+}

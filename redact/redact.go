@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Redactor scrubs strings and counts what it scrubbed.
@@ -26,21 +27,25 @@ type scanner func(s string, from int) (start, end int, repl string)
 // Secrets are found by hand-written scanners rather than regular
 // expressions: package regexp pulls Unicode tables whose initialisation
 // would run before every container start.
-var scanners = []scanner{
-	prefixed("hf_", 20, isAlnum, "hf_[redacted]"),
-	prefixed("nvapi-", 20, isTokenChar, "nvapi-[redacted]"),
-	prefixed("ghp_", 20, isAlnum, "gh_[redacted]"),
-	prefixed("gho_", 20, isAlnum, "gh_[redacted]"),
-	prefixed("ghu_", 20, isAlnum, "gh_[redacted]"),
-	prefixed("ghs_", 20, isAlnum, "gh_[redacted]"),
-	prefixed("ghr_", 20, isAlnum, "gh_[redacted]"),
-	prefixed("sk-", 20, isTokenChar, "sk-[redacted]"),
-	jwt,
-	accessKey,
-	urlCredentials,
-	secretQuery,
-	gpuUUID,
-}
+// They are built on first use: package initialisation runs on every
+// container start.
+var scanners = sync.OnceValue(func() []scanner {
+	return []scanner{
+		prefixed("hf_", 20, isAlnum, "hf_[redacted]"),
+		prefixed("nvapi-", 20, isTokenChar, "nvapi-[redacted]"),
+		prefixed("ghp_", 20, isAlnum, "gh_[redacted]"),
+		prefixed("gho_", 20, isAlnum, "gh_[redacted]"),
+		prefixed("ghu_", 20, isAlnum, "gh_[redacted]"),
+		prefixed("ghs_", 20, isAlnum, "gh_[redacted]"),
+		prefixed("ghr_", 20, isAlnum, "gh_[redacted]"),
+		prefixed("sk-", 20, isTokenChar, "sk-[redacted]"),
+		jwt,
+		accessKey,
+		urlCredentials,
+		secretQuery,
+		gpuUUID,
+	}
+})
 
 func isAlnum(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
@@ -205,7 +210,7 @@ func gpuUUID(s string, from int) (int, int, string) {
 // String returns s with secrets, GPU UUIDs and the host name removed and
 // $HOME written as "~".
 func (r *Redactor) String(s string) string {
-	for _, sc := range scanners {
+	for _, sc := range scanners() {
 		var b strings.Builder
 		last, changed := 0, false
 		for from := 0; from <= len(s); {
@@ -298,11 +303,15 @@ func (r *Redactor) Value(v any) any {
 // allowedPrefixes are the variable-name prefixes the report may show.
 var allowedPrefixes = []string{"NSS_", "HF_", "HUGGING_FACE_", "VLLM_", "NVIDIA_", "CUDA_", "PYTORCH_", "NCCL_", "OMP_", "TRANSFORMERS_"}
 
-// allowedNames are single variables the report may show.
-var allowedNames = map[string]bool{
-	"WANDB_MODE": true, "WANDB_PROJECT": true,
-	"HTTP_PROXY": true, "HTTPS_PROXY": true, "NO_PROXY": true, "ALL_PROXY": true,
-	"http_proxy": true, "https_proxy": true, "no_proxy": true, "all_proxy": true,
+// allowedName reports the single variables the report may show.
+func allowedName(name string) bool {
+	switch name {
+	case "WANDB_MODE", "WANDB_PROJECT",
+		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+		"http_proxy", "https_proxy", "no_proxy", "all_proxy":
+		return true
+	}
+	return false
 }
 
 // secretWords mark a variable name whose value is never shown.
@@ -321,7 +330,7 @@ func SecretName(name string) bool {
 
 // Allowed reports whether a variable may be shown at all.
 func Allowed(name string) bool {
-	if allowedNames[name] {
+	if allowedName(name) {
 		return true
 	}
 	for _, p := range allowedPrefixes {

@@ -4,7 +4,14 @@ package report
 
 import (
 	"github.com/fatih/color"
+	"golang.org/x/sys/unix"
 )
+
+// IsTerminal reports whether the descriptor is a terminal.
+func IsTerminal(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}
 
 // ColourWanted decides once whether a stream gets colour: NO_COLOR (any
 // non-empty value) and CLICOLOR=0 turn it off, CLICOLOR_FORCE (non-empty,

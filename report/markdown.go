@@ -6,7 +6,17 @@ import (
 	"strings"
 )
 
-var mdMarks = map[string]string{"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
+func mdMark(status string) string {
+	switch status {
+	case "ok":
+		return "✅"
+	case "warn":
+		return "⚠️"
+	case "fail":
+		return "❌"
+	}
+	return "➖"
+}
 
 // Markdown renders a report to paste into a GitHub issue: a summary table,
 // then the full text report in a collapsed block.
@@ -20,7 +30,7 @@ func Markdown(d Document) []byte {
 		if c.Hint != "" && (c.Status == "warn" || c.Status == "fail") {
 			msg += " — fix: " + c.Hint
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", mdMarks[c.Status], c.ID, mdCell(msg))
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", mdMark(c.Status), c.ID, mdCell(msg))
 	}
 	b.WriteString("\n<details>\n<summary>Full report</summary>\n\n````text\n")
 	b.Write(Text(d, TextOptions{Verbose: true}))

@@ -36,6 +36,28 @@ func TestEntrypointNeverDependsOnNVML(t *testing.T) {
 	}
 }
 
+// TestStartPathImportsNothingHeavy: every imported package initialises
+// itself before main, on every container start. The report's packages live
+// in nss-diagnose; these must stay out of nss-entrypoint.
+func TestStartPathImportsNothingHeavy(t *testing.T) {
+	heavy := []string{"net", "net/http", "crypto/tls", "regexp", "github.com/shirou/gopsutil",
+		module + "/internal/diagnose", module + "/diag/online"}
+	for _, d := range goList(t, "-deps", "./cmd/nss-entrypoint") {
+		for _, h := range heavy {
+			if d == h || strings.HasPrefix(d, h+"/") {
+				t.Errorf("nss-entrypoint imports %s", d)
+			}
+		}
+	}
+	// The report program does have them: the split is real.
+	deps := strings.Join(goList(t, "-deps", "./cmd/nss-diagnose"), " ")
+	for _, want := range []string{"github.com/shirou/gopsutil/v4/mem", module + "/diag/online", " net "} {
+		if !strings.Contains(" "+deps+" ", want) {
+			t.Errorf("nss-diagnose does not import %s", strings.TrimSpace(want))
+		}
+	}
+}
+
 func TestLayering(t *testing.T) {
 	// Direct imports that would break the layering.
 	forbidden := map[string][]string{
@@ -67,18 +89,20 @@ func TestBinariesAreBuiltAsDesigned(t *testing.T) {
 	}
 	defer testbuild.Cleanup()
 
-	ep, err := elf.Open(bins.Entrypoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
-	if s := ep.Section(".dynamic"); s != nil {
-		t.Error("nss-entrypoint has a dynamic section: it is not static")
-	}
-	for _, p := range ep.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Error("nss-entrypoint asks for a dynamic loader")
+	for _, path := range []string{bins.Entrypoint, bins.Diagnose} {
+		f, err := elf.Open(path)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if s := f.Section(".dynamic"); s != nil {
+			t.Errorf("%s has a dynamic section: it is not static", path)
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("%s asks for a dynamic loader", path)
+			}
+		}
+		f.Close()
 	}
 
 	probe, err := elf.Open(bins.Probe)

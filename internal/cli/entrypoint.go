@@ -5,14 +5,14 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nvidia-nemo/nss-entrypoint/diag"
+	"github.com/nvidia-nemo/nss-entrypoint/gpuhelper"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/target"
 	"github.com/nvidia-nemo/nss-entrypoint/report"
 )
@@ -27,14 +27,29 @@ const DefaultTimeout = 5 * time.Second
 // before it gives up on it and starts the target anyway.
 const stderrBudget = 250 * time.Millisecond
 
+// DiagnoseProgram is the report's own binary, installed next to
+// nss-entrypoint. Keeping the report's code (and its imports: gopsutil,
+// package net) out of nss-entrypoint keeps their initialisation off the path
+// that runs before every container start.
+const DiagnoseProgram = "nss-diagnose"
+
 // Main runs nss-entrypoint with args (args[0] is its own name) and returns
 // the exit status. In entrypoint mode it returns only when the target could
-// not be started.
+// not be started; with --diagnose first it execs nss-diagnose.
 func Main(args, environ []string) int {
 	if len(args) > 1 && args[1] == "--diagnose" {
-		return Diagnose(args[2:], environ, os.Stdout, os.Stderr, isTerminal(1), isTerminal(2))
+		return diagnose(args, environ)
 	}
 	return entrypoint(args, environ)
+}
+
+// diagnose execs nss-diagnose with the arguments after --diagnose; exit
+// status 3 (the report could not be made) when it cannot.
+func diagnose(args, environ []string) int {
+	path := gpuhelper.SiblingPath(DiagnoseProgram, args[0])
+	err := syscall.Exec(path, append([]string{DiagnoseProgram}, args[2:]...), environ)
+	writeBounded(2, []byte(report.Prefix+"error: --diagnose needs "+DiagnoseProgram+" next to nss-entrypoint ("+path+"): "+err.Error()+"\n"), stderrBudget)
+	return 3
 }
 
 func entrypoint(args, environ []string) int {
@@ -42,7 +57,7 @@ func entrypoint(args, environ []string) int {
 	// Go runtime then ignores the SIGPIPE of a broken pipe and the write
 	// returns EPIPE, so no signal handling is changed (signal.Ignore would
 	// survive the exec).
-	e := newEnv(environ)
+	e := diag.NewEnv(environ, args[0])
 	name := DefaultTarget
 	if v := e.Get("NSS_ENTRYPOINT_TARGET"); v != "" {
 		name = v
@@ -55,11 +70,10 @@ func entrypoint(args, environ []string) int {
 		if err != nil {
 			notes = append(notes, report.Prefix+"warning: "+err.Error())
 		}
-		e.GPU = probeRunner(e, args[0])
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		results := diag.Run(ctx, e, diag.Startup())
 		cancel()
-		colour := report.ColourWanted(e.Get, isTerminal(2))
+		colour := report.ColourWanted(e.Get, report.IsTerminal(2))
 		out := report.Startup(results, colour)
 		if len(notes) > 0 {
 			out = append([]byte(strings.Join(notes, "\n")+"\n"), out...)
@@ -83,14 +97,9 @@ func entrypoint(args, environ []string) int {
 // checksWanted reports whether the start-up checks should run: not when
 // NSS_ENTRYPOINT_CHECKS is off, and not for info-only invocations (first
 // argument "config", or -h, --help, -V or --version before any "--").
-// newEnv is the real environment, with NSS_ENTRYPOINT_ROOT (for tests) as
-// the filesystem root the checks read under.
-func newEnv(environ []string) *diag.Env {
-	e := diag.NewEnv(environ)
-	e.Root = e.Get("NSS_ENTRYPOINT_ROOT")
-	return e
-}
-
+// checksWanted reports whether the start-up checks should run: not when
+// NSS_ENTRYPOINT_CHECKS is off, and not for info-only invocations (first
+// argument "config", or -h, --help, -V or --version before any "--").
 func checksWanted(args []string, e *diag.Env) bool {
 	switch strings.ToLower(e.Get("NSS_ENTRYPOINT_CHECKS")) {
 	case "off", "0", "false", "no":
@@ -121,21 +130,6 @@ func parseTimeout(v string) (time.Duration, error) {
 		return DefaultTimeout, fmt.Errorf("NSS_ENTRYPOINT_TIMEOUT=%q is not a positive Go duration (such as 5s or 1500ms); using %s", v, DefaultTimeout)
 	}
 	return d, nil
-}
-
-// probePath is nss-gpu-probe next to this executable, or NSS_GPU_PROBE.
-func probePath(e *diag.Env, argv0 string) string {
-	if p := e.Get("NSS_GPU_PROBE"); p != "" {
-		return p
-	}
-	self, err := os.Executable()
-	if err != nil {
-		if !filepath.IsAbs(argv0) {
-			return ""
-		}
-		self = argv0
-	}
-	return filepath.Join(filepath.Dir(self), "nss-gpu-probe")
 }
 
 // pipeBuf is PIPE_BUF on Linux: a pipe that polls writable takes this much
@@ -185,9 +179,4 @@ func writeAll(fd int, b []byte) {
 		}
 		b = b[n:]
 	}
-}
-
-func isTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	return err == nil
 }

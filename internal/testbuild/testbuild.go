@@ -1,5 +1,5 @@
 // Package testbuild builds the project's real binaries and test fakes for
-// tests that run them: the static nss-entrypoint, the cgo nss-gpu-probe with
+// tests that run them: the static nss-entrypoint and nss-diagnose, the cgo nss-gpu-probe with
 // lazy binding, the static C fake target and the fake libnvidia-ml builds.
 package testbuild
 
@@ -16,8 +16,8 @@ import (
 // Set is a directory of built binaries.
 type Set struct {
 	Dir string
-	// Entrypoint and Probe sit side by side in Dir, as in the image.
-	Entrypoint, Probe string
+	// Entrypoint, Diagnose and Probe sit side by side in Dir, as in the image.
+	Entrypoint, Diagnose, Probe string
 	// Target is the fake safe-synthesizer, static C.
 	Target string
 	// NVMLDir holds libnvidia-ml.so.1 built from testdata/fakenvml;
@@ -65,6 +65,7 @@ func BuildInto(dir string) (*Set, error) {
 	s := &Set{
 		Dir:        dir,
 		Entrypoint: filepath.Join(dir, "nss-entrypoint"),
+		Diagnose:   filepath.Join(dir, "nss-diagnose"),
 		Probe:      filepath.Join(dir, "nss-gpu-probe"),
 		Target:     filepath.Join(dir, "target", "safe-synthesizer"),
 		NVMLDir:    filepath.Join(dir, "nvml"),
@@ -81,6 +82,7 @@ func BuildInto(dir string) (*Set, error) {
 		args []string
 	}{
 		{[]string{"CGO_ENABLED=0"}, []string{gobin, "build", "-trimpath", "-o", s.Entrypoint, "./cmd/nss-entrypoint"}},
+		{[]string{"CGO_ENABLED=0"}, []string{gobin, "build", "-trimpath", "-o", s.Diagnose, "./cmd/nss-diagnose"}},
 		{[]string{"CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations"},
 			[]string{gobin, "build", "-trimpath", "-ldflags=-extldflags=-Wl,-z,lazy", "-o", s.Probe, "./cmd/nss-gpu-probe"}},
 		{nil, []string{"gcc", "-static", "-O2", "-Wall", "-o", s.Target, "testdata/faketarget/faketarget.c"}},

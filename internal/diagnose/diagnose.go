@@ -1,4 +1,8 @@
-package cli
+// Package diagnose is nss-diagnose, the program behind
+// `nss-entrypoint --diagnose`: it runs every check and writes the
+// support-triage report. It lives in its own binary so that nothing of it
+// runs, or even initialises, on a container's start path.
+package diagnose
 
 import (
 	"bufio"
@@ -17,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nvidia-nemo/nss-entrypoint/diag"
+	"github.com/nvidia-nemo/nss-entrypoint/diag/online"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/version"
 	"github.com/nvidia-nemo/nss-entrypoint/redact"
 	"github.com/nvidia-nemo/nss-entrypoint/report"
@@ -101,14 +106,13 @@ func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stder
 		}
 	}()
 
-	e := newEnv(environ)
-	e.GPU = probeRunner(e, "")
+	e := diag.NewEnv(environ, "")
 	e.Online = o.Online
 	e.CUDAVariant = version.CUDAVariant
 	e.Host = hostInfo
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()
-	results := diag.RunNotify(ctx, e, diag.All(), slowNotice, func(doing []string) {
+	results := diag.RunNotify(ctx, e, append(diag.All(), online.Network), slowNotice, func(doing []string) {
 		fmt.Fprintf(stderr, "%sstill waiting on %s\n", report.Prefix, strings.Join(doing, "; "))
 	})
 
@@ -207,4 +211,10 @@ func facts(e *diag.Env) report.Facts {
 		}
 	}
 	return f
+}
+
+// Main runs nss-diagnose with args (after the program name) and returns the
+// exit status.
+func Main(args, environ []string) int {
+	return Diagnose(args, environ, os.Stdout, os.Stderr, report.IsTerminal(1), report.IsTerminal(2))
 }

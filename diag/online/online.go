@@ -1,4 +1,8 @@
-package diag
+// Package online is the --diagnose check that needs the network: whether
+// the Hugging Face endpoint and NSS_INFERENCE_ENDPOINT can be reached. It is
+// a package of its own because package net initialises itself in every
+// program that imports it, and the start path must not pay for that.
+package online
 
 import (
 	"bufio"
@@ -8,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/nvidia-nemo/nss-entrypoint/diag"
 )
 
 // onlineTimeout bounds each network probe.
@@ -21,7 +27,7 @@ const onlineTimeout = 5 * time.Second
 
 // proxyFor returns the proxy URL to use for u, from HTTPS_PROXY, HTTP_PROXY
 // and NO_PROXY in either case, or nil for a direct connection.
-func proxyFor(e *Env, u *url.URL) *url.URL {
+func proxyFor(e *diag.Env, u *url.URL) *url.URL {
 	get := func(name string) string {
 		if v := e.Get(name); v != "" {
 			return v
@@ -64,7 +70,7 @@ func hostPort(u *url.URL) string {
 
 // reach probes raw and says what it found and whether that counts as
 // reachable.
-func reach(ctx context.Context, e *Env, raw string) (string, bool) {
+func reach(ctx context.Context, e *diag.Env, raw string) (string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, onlineTimeout)
 	defer cancel()
 	u, err := url.Parse(raw)
@@ -125,11 +131,11 @@ func statusLine(br *bufio.Reader) (string, error) {
 // Network checks, with --online only, that the Hugging Face endpoint and
 // NSS_INFERENCE_ENDPOINT can be reached. Without --online it connects to
 // nothing.
-var Network = Check{
+var Network = diag.Check{
 	ID: "network", Title: "network reachability", Timeout: 2 * onlineTimeout, Doing: "connecting to the endpoints",
-	Run: func(ctx context.Context, e *Env) Result {
+	Run: func(ctx context.Context, e *diag.Env) diag.Result {
 		if !e.Online {
-			return Result{Status: Skip, Message: "not checked (run with --online to test the Hugging Face and inference endpoints)"}
+			return diag.Result{Status: diag.Skip, Message: "not checked (run with --online to test the Hugging Face and inference endpoints)"}
 		}
 		hf := e.Get("HF_ENDPOINT")
 		if hf == "" {
@@ -151,9 +157,9 @@ var Network = Check{
 			}
 		}
 		if len(bad) > 0 {
-			return Result{Status: Fail, Data: data, Message: "cannot reach " + strings.Join(bad, "; "),
+			return diag.Result{Status: diag.Fail, Data: data, Message: "cannot reach " + strings.Join(bad, "; "),
 				Hint: "check the network and the proxy variables (HTTPS_PROXY, NO_PROXY), or set HF_HUB_OFFLINE=1 with a mounted cache"}
 		}
-		return Result{Status: OK, Data: data, Message: strings.Join(good, "; ")}
+		return diag.Result{Status: diag.OK, Data: data, Message: strings.Join(good, "; ")}
 	},
 }
