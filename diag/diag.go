@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 )
 
@@ -124,12 +125,76 @@ func RunNotify(ctx context.Context, e *Env, checks []Check, slowAfter time.Durat
 	}
 	for i, c := range checks {
 		if !done[i] {
-			results[i] = Result{ID: c.ID, Title: c.Title, Status: Warn,
-				Message: c.Title + " did not finish in time (" + c.doing() + ") and was abandoned",
-				Hint:    "raise NSS_ENTRYPOINT_TIMEOUT (a Go duration such as 10s) if this host is slow"}
+			results[i] = abandoned(c)
 		}
 	}
 	return results
+}
+
+// overdueGrace is how long RunInline waits, once ctx has ended, for the
+// running check to report its own time-out before it gives up on it.
+const overdueGrace = 100 * time.Millisecond
+
+// RunInline runs the checks one after another in the calling goroutine and
+// returns their results in order. It is the start path's runner: on a
+// container start the checks take microseconds each, and a goroutine per
+// check costs more than the checks themselves (measured: the run phase
+// takes about 170 µs with a goroutine per check, 80 µs inline, on two
+// vCPUs). What must run alongside is started beside it: the GPU probe is
+// its own process (Env.StartGPU).
+//
+// The deadline still holds when a check hangs in a system call: when ctx
+// ends and, after a short grace, a check is still running, RunInline calls
+// overdue from another goroutine with the results so far (the rest marked
+// as abandoned), and the calling goroutine never returns from RunInline.
+// overdue must not return: it hands over to the target or exits.
+func RunInline(ctx context.Context, e *Env, checks []Check, overdue func([]Result)) []Result {
+	var mu sync.Mutex
+	results := make([]Result, len(checks))
+	done, claimed := 0, false
+	stop := context.AfterFunc(ctx, func() {
+		time.Sleep(overdueGrace)
+		mu.Lock()
+		if claimed {
+			mu.Unlock()
+			return
+		}
+		claimed = true
+		snapshot := append([]Result(nil), results...)
+		for i := done; i < len(checks); i++ {
+			snapshot[i] = abandoned(checks[i])
+		}
+		mu.Unlock()
+		overdue(snapshot)
+	})
+	defer stop()
+	for i, c := range checks {
+		r := runOne(ctx, e, c)
+		mu.Lock()
+		if claimed {
+			// The watchdog has taken over and is handing over to the
+			// target; this goroutine has nothing left to do.
+			mu.Unlock()
+			select {}
+		}
+		results[i], done = r, i+1
+		mu.Unlock()
+	}
+	mu.Lock()
+	if claimed {
+		mu.Unlock()
+		select {}
+	}
+	claimed = true
+	mu.Unlock()
+	return results
+}
+
+// abandoned is the result of a check still running at the deadline.
+func abandoned(c Check) Result {
+	return Result{ID: c.ID, Title: c.Title, Status: Warn,
+		Message: c.Title + " did not finish in time (" + c.doing() + ") and was abandoned",
+		Hint:    "raise NSS_ENTRYPOINT_TIMEOUT (a Go duration such as 10s) if this host is slow"}
 }
 
 // doing describes what a check is busy with.

@@ -478,3 +478,93 @@ func TestFormatBytesRounding(t *testing.T) {
 		}
 	}
 }
+
+func TestRunInline(t *testing.T) {
+	e := fakeEnv(t)
+	var order []string
+	mark := func(id string, st Status) Check {
+		return Check{ID: id, Title: id, Run: func(ctx context.Context, e *Env) Result {
+			order = append(order, id)
+			return Result{Status: st, Message: id + " ran"}
+		}}
+	}
+	boom := Check{ID: "boom", Title: "exploding check", Run: func(ctx context.Context, e *Env) Result { panic("kaboom") }}
+	res := RunInline(context.Background(), e, []Check{mark("a", OK), boom, mark("b", Warn)}, func([]Result) {
+		t.Error("overdue called without a deadline")
+	})
+	if strings.Join(order, ",") != "a,b" || len(res) != 3 {
+		t.Fatalf("order %v, results %v", order, res)
+	}
+	expect(t, res[0], OK, "a ran", "")
+	expect(t, res[1], Warn, "kaboom", "report")
+	if res[2].Status != Warn || res[2].ID != "b" {
+		t.Errorf("third result %+v", res[2])
+	}
+}
+
+func TestRunInlineHandsOverWhenACheckHangs(t *testing.T) {
+	e := fakeEnv(t)
+	quick := Check{ID: "quick", Title: "quick", Run: func(ctx context.Context, e *Env) Result { return Result{Status: OK, Message: "fine"} }}
+	hang := Check{ID: "hang", Title: "hanging check", Doing: "stat on a dead mount",
+		Run: func(ctx context.Context, e *Env) Result { time.Sleep(time.Hour); return Result{} }}
+	later := Check{ID: "later", Title: "later check", Run: func(ctx context.Context, e *Env) Result {
+		t.Error("a check after the hung one ran")
+		return Result{}
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	got := make(chan []Result, 1)
+	returned := make(chan struct{})
+	start := time.Now()
+	go func() {
+		RunInline(ctx, e, []Check{quick, hang, later}, func(partial []Result) { got <- partial })
+		close(returned)
+	}()
+	select {
+	case partial := <-got:
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("handed over after %v with a 200ms deadline", took)
+		}
+		expect(t, partial[0], OK, "fine", "")
+		expect(t, partial[1], Warn, "hanging check did not finish in time (hanging check: stat on a dead mount)", "NSS_ENTRYPOINT_TIMEOUT")
+		expect(t, partial[2], Warn, "later check did not finish in time", "NSS_ENTRYPOINT_TIMEOUT")
+	case <-time.After(5 * time.Second):
+		t.Fatal("overdue was never called")
+	}
+	select {
+	case <-returned:
+		t.Error("RunInline returned after handing over")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestRunInlinePrefersACheckOwnTimeOut(t *testing.T) {
+	e := fakeEnv(t)
+	polite := Check{ID: "polite", Title: "polite", Run: func(ctx context.Context, e *Env) Result {
+		<-ctx.Done()
+		return Result{Status: Warn, Message: "gave up at the deadline", Hint: "x"}
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	res := RunInline(ctx, e, []Check{polite}, func([]Result) { t.Error("overdue called for a check that honours ctx") })
+	expect(t, res[0], Warn, "gave up at the deadline", "x")
+	time.Sleep(2 * overdueGrace) // the watchdog, if it fired, would have called overdue by now
+}
+
+func TestStartGPU(t *testing.T) {
+	e := fakeEnv(t)
+	var calls atomic.Int32
+	e.GPU = func(context.Context) gpuhelper.Outcome { calls.Add(1); return gpuhelper.Outcome{Report: healthy(1)} }
+	e.StartGPU(context.Background())
+	time.Sleep(50 * time.Millisecond)
+	if calls.Load() != 0 {
+		t.Fatal("the probe started without a device node")
+	}
+	mk(t, e, gpuNodes)
+	e.StartGPU(context.Background())
+	r := run(t, GPU, e)
+	expect(t, r, OK, "1 GPU: NVIDIA H200", "")
+	if calls.Load() != 1 {
+		t.Errorf("the probe ran %d times, want once (started early, shared with the check)", calls.Load())
+	}
+}

@@ -34,7 +34,9 @@ type Env struct {
 	Root string
 	// Environ is the process environment as KEY=VALUE strings.
 	Environ []string
-	// UID and GID are the effective ids of the process.
+	// UID and GID are the effective ids of the process; a negative value
+	// means "ask the kernel when needed" (see Env.IDs), which keeps two system
+	// calls off the start path when nothing needs them.
 	UID, GID int
 	// Statfs reports on the filesystem holding a (rooted) path.
 	Statfs func(path string) (FSInfo, error)
@@ -66,8 +68,8 @@ type Env struct {
 func NewEnv(environ []string, argv0 string) *Env {
 	e := &Env{
 		Environ: environ,
-		UID:     os.Geteuid(),
-		GID:     os.Getegid(),
+		UID:     -1,
+		GID:     -1,
 		Statfs:  statfs,
 		Access:  func(path string, mode uint32) error { return unix.Access(path, mode) },
 	}
@@ -89,6 +91,18 @@ func statfs(path string) (FSInfo, error) {
 	}
 	bs := uint64(st.Bsize)
 	return FSInfo{Type: int64(st.Type), Total: st.Blocks * bs, Free: st.Bavail * bs}, nil
+}
+
+// IDs returns the effective uid and gid.
+func (e *Env) IDs() (uid, gid int) {
+	uid, gid = e.UID, e.GID
+	if uid < 0 {
+		uid = os.Geteuid()
+	}
+	if gid < 0 {
+		gid = os.Getegid()
+	}
+	return uid, gid
 }
 
 // Path joins the root onto an absolute container path.
@@ -123,6 +137,16 @@ func (e *Env) Get(key string) string {
 func (e *Env) Exists(p string) bool {
 	_, err := os.Stat(e.Path(p))
 	return err == nil
+}
+
+// StartGPU starts the GPU probe in the background when there is a GPU
+// device node for NVML to open, so that it runs while the other checks do;
+// the GPU check then waits for its outcome. Without a device node it does
+// nothing: the GPU check does not start the probe then either.
+func (e *Env) StartGPU(ctx context.Context) {
+	if e.Exists("/dev/nvidiactl") {
+		go e.gpu(ctx)
+	}
 }
 
 // gpu returns the memoised GPU probe outcome.

@@ -45,9 +45,9 @@ var HFCache = Check{
 				Hint:    "point HF_HOME at a mounted directory: " + mount()}
 		}
 		if err := e.access(e.Path(home), unix.W_OK|unix.X_OK); err != nil {
-			data["uid"] = e.UID
+			data["uid"] = uid(e)
 			return Result{Status: Warn, Data: data,
-				Message: fmt.Sprintf("HF_HOME=%s is not writable by uid %d: %v", home, e.UID, err),
+				Message: fmt.Sprintf("HF_HOME=%s is not writable by uid %d: %v", home, uid(e), err),
 				Hint:    "run the container as the owner of the cache: " + rt().UserHint()}
 		}
 		return Result{Status: OK, Data: data, Message: "HF_HOME=" + home + " is a writable directory"}

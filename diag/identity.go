@@ -43,15 +43,16 @@ func passwdEntry(e *Env, uid int) (name, home string, ok bool) {
 var Identity = Check{
 	ID: "identity", Title: "user and HOME", Timeout: defaultCheckTimeout,
 	Run: func(ctx context.Context, e *Env) Result {
-		data := map[string]any{"uid": e.UID, "gid": e.GID}
-		name, _, known := passwdEntry(e, e.UID)
+		uid, gid := e.IDs()
+		data := map[string]any{"uid": uid, "gid": gid}
+		name, _, known := passwdEntry(e, uid)
 		data["passwd_entry"] = known
 		if known {
 			data["user"] = name
 		}
 		home := e.home()
 		data["home"] = home
-		who := fmt.Sprintf("uid %d", e.UID)
+		who := fmt.Sprintf("uid %d", uid)
 		if known {
 			who += " (" + name + ")"
 		}
@@ -71,4 +72,10 @@ var Identity = Check{
 		}
 		return Result{Status: OK, Data: data, Message: who + ", HOME=" + home + " is writable"}
 	},
+}
+
+// uid is the effective uid, for messages.
+func uid(e *Env) int {
+	u, _ := e.IDs()
+	return u
 }

@@ -231,7 +231,7 @@ var Mounts = Check{
 				hint = "mount a host folder there: " + rt.MountHint(`$(pwd)/`+path.Base(t.path), t.path)
 			case werr != nil && t.persist:
 				status = Warn
-				msg = fmt.Sprintf("%s (%s) is not writable by uid %d: %v", t.label, dir, e.UID, werr)
+				msg = fmt.Sprintf("%s (%s) is not writable by uid %d: %v", t.label, dir, uid(e), werr)
 				hint = "run as the owner of the folder: " + rt.UserHint()
 			}
 			if status > worst {

@@ -37,8 +37,8 @@ var Workspace = Check{
 		case errors.Is(err, unix.ENOTDIR):
 			return Result{Status: Warn, Message: dir + " is not a directory", Hint: workspaceFix(e, dir), Data: data}
 		case err != nil:
-			data["uid"] = e.UID
-			return Result{Status: Warn, Message: fmt.Sprintf("%s is not readable by uid %d: %v", dir, e.UID, err),
+			data["uid"] = uid(e)
+			return Result{Status: Warn, Message: fmt.Sprintf("%s is not readable by uid %d: %v", dir, uid(e), err),
 				Hint: "run the container as the owner of the mounted folder: " + e.Runtime().UserHint(), Data: data}
 		case empty:
 			return Result{Status: Warn, Message: dir + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}

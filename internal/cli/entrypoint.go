@@ -5,6 +5,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -63,34 +64,42 @@ func entrypoint(args, environ []string) int {
 		name = v
 	}
 	userArgs := args[1:]
-
-	if checksWanted(userArgs, e) {
-		var notes []string
-		timeout, err := parseTimeout(e.Get("NSS_ENTRYPOINT_TIMEOUT"))
-		if err != nil {
-			notes = append(notes, report.Prefix+"warning: "+err.Error())
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		results := diag.Run(ctx, e, diag.Startup())
-		cancel()
-		colour := report.ColourWanted(e.Get, report.IsTerminal(2))
-		out := report.Startup(results, colour)
-		if len(notes) > 0 {
-			out = append([]byte(strings.Join(notes, "\n")+"\n"), out...)
-		}
-		writeBounded(2, out, stderrBudget)
+	if !checksWanted(userArgs, e) {
+		return handOver(e, name, userArgs, environ, nil)
 	}
 
+	var notes []byte
+	timeout, err := parseTimeout(e.Get("NSS_ENTRYPOINT_TIMEOUT"))
+	if err != nil {
+		notes = []byte(report.Prefix + "warning: " + err.Error() + "\n")
+	}
+	hints := func(results []diag.Result) []byte {
+		return append(notes, report.Startup(results, report.ColourWanted(e.Get, report.IsTerminal(2)))...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	e.StartGPU(ctx)
+	results := diag.RunInline(ctx, e, diag.Startup(), func(partial []diag.Result) {
+		// A check hangs past the deadline: start the target from here.
+		os.Exit(handOver(e, name, userArgs, environ, hints(partial)))
+	})
+	return handOver(e, name, userArgs, environ, hints(results))
+}
+
+// handOver writes the hints and execs the target. It returns only when the
+// target could not be started, with bash's exit code for that.
+func handOver(e *diag.Env, name string, args, environ []string, hints []byte) int {
+	writeBounded(2, hints, stderrBudget)
 	pathList, pathSet := e.Getenv("PATH")
-	path, lookupErr := target.Lookup(name, pathList, pathSet)
-	if lookupErr == nil {
-		lookupErr = target.Exec(path, name, userArgs, environ)
+	path, err := target.Lookup(name, pathList, pathSet)
+	if err == nil {
+		err = target.Exec(path, name, args, environ)
 	}
 	code := target.NotExecutable
-	if te, ok := lookupErr.(*target.Error); ok {
+	if te, ok := err.(*target.Error); ok {
 		code = te.Code
 	}
-	writeBounded(2, []byte(report.Prefix+"error: "+lookupErr.Error()+"\n"), stderrBudget)
+	writeBounded(2, []byte(report.Prefix+"error: "+err.Error()+"\n"), stderrBudget)
 	return code
 }
 

@@ -197,7 +197,8 @@ func onlineCPUs() int {
 
 // facts gathers what the report says about the container besides checks.
 func facts(e *diag.Env) report.Facts {
-	f := report.Facts{Runtime: e.Runtime().Name, UID: e.UID, GID: e.GID}
+	uid, gid := e.IDs()
+	f := report.Facts{Runtime: e.Runtime().Name, UID: uid, GID: gid}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
 		f.Kernel = unix.ByteSliceToString(u.Release[:])
