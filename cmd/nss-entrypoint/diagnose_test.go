@@ -3,6 +3,7 @@ package main_test
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -187,5 +188,28 @@ func TestDiagnoseNamesASlowCheck(t *testing.T) {
 	}
 	if res.took > 8e9 {
 		t.Errorf("took %v with --timeout 4s", res.took)
+	}
+}
+
+func TestDiagnoseWithoutNssDiagnose(t *testing.T) {
+	// nss-entrypoint alone, without nss-diagnose beside it.
+	dir := t.TempDir()
+	b, err := os.ReadFile(bins.Entrypoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone := filepath.Join(dir, "nss-entrypoint")
+	if err := os.WriteFile(alone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(alone, "--diagnose", "--format", "json")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+		t.Fatalf("err %v, want exit 3", err)
+	}
+	if stdout.String() != "" || !strings.Contains(stderr.String(), "--diagnose needs nss-diagnose next to nss-entrypoint") {
+		t.Errorf("stdout %q stderr %q", stdout.String(), stderr.String())
 	}
 }
