@@ -53,11 +53,12 @@ func diagnose(args, environ []string) int {
 	return 3
 }
 
+// entrypoint runs the start-up checks, writes their hints and execs the
+// target. Hints are written with write(2) on fd 2, not through os.Stderr:
+// the Go runtime then ignores the SIGPIPE of a broken pipe and the write
+// returns EPIPE, so no signal handling is changed (signal.Ignore would
+// survive the exec).
 func entrypoint(args, environ []string) int {
-	// Hints are written with write(2) on fd 2, not through os.Stderr: the
-	// Go runtime then ignores the SIGPIPE of a broken pipe and the write
-	// returns EPIPE, so no signal handling is changed (signal.Ignore would
-	// survive the exec).
 	e := diag.NewEnv(environ, args[0])
 	name := DefaultTarget
 	if v := e.Get("NSS_ENTRYPOINT_TARGET"); v != "" {
@@ -103,9 +104,6 @@ func handOver(e *diag.Env, name string, args, environ []string, hints []byte) in
 	return code
 }
 
-// checksWanted reports whether the start-up checks should run: not when
-// NSS_ENTRYPOINT_CHECKS is off, and not for info-only invocations (first
-// argument "config", or -h, --help, -V or --version before any "--").
 // checksWanted reports whether the start-up checks should run: not when
 // NSS_ENTRYPOINT_CHECKS is off, and not for info-only invocations (first
 // argument "config", or -h, --help, -V or --version before any "--").
