@@ -88,6 +88,7 @@ func RunNotify(ctx context.Context, e *Env, checks []Check, slowAfter time.Durat
 	results := make([]Result, len(checks))
 	done := make([]bool, len(checks))
 	var grace, slowC <-chan time.Time
+	ctxDone := ctx.Done()
 	if slow != nil && slowAfter > 0 {
 		t := time.NewTimer(slowAfter)
 		defer t.Stop()
@@ -109,7 +110,7 @@ func RunNotify(ctx context.Context, e *Env, checks []Check, slowAfter time.Durat
 			slow(doing)
 			pending++
 			continue
-		case <-ctx.Done():
+		case <-ctxDone:
 		case <-grace:
 		}
 		if grace != nil {
@@ -121,7 +122,7 @@ func RunNotify(ctx context.Context, e *Env, checks []Check, slowAfter time.Durat
 		defer t.Stop()
 		grace = t.C
 		pending++
-		ctx = context.Background()
+		ctxDone = nil
 	}
 	for i, c := range checks {
 		if !done[i] {
