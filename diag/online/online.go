@@ -1,14 +1,13 @@
 // Package online is the --diagnose check that needs the network: whether
-// the Hugging Face endpoint and NSS_INFERENCE_ENDPOINT can be reached. It is
-// a package of its own because package net initialises itself in every
-// program that imports it, and the start path must not pay for that.
+// the Hugging Face endpoint and NSS_INFERENCE_ENDPOINT answer. It is a
+// package of its own, linked only into nss-diagnose, because net/http and
+// crypto/tls initialise themselves in every program that imports them, and
+// the start path must not pay for that.
 package online
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -18,12 +17,6 @@ import (
 
 // onlineTimeout bounds each network probe.
 const onlineTimeout = 5 * time.Second
-
-// The network probe speaks just enough HTTP/1.1 itself, over package net:
-// net/http and crypto/tls would add half a millisecond of package
-// initialisation to every container start, and only --online needs them.
-// For an https:// endpoint it proves that a TCP connection (through the
-// proxy, if one is set) can be made; for http:// it also reads the status.
 
 // proxyFor returns the proxy URL to use for u, from HTTPS_PROXY, HTTP_PROXY
 // and NO_PROXY in either case, or nil for a direct connection.
@@ -58,18 +51,28 @@ func proxyFor(e *diag.Env, u *url.URL) *url.URL {
 	return pu
 }
 
-func hostPort(u *url.URL) string {
-	if u.Port() != "" {
-		return u.Host
+// Client is the HTTP client the probe uses; nil means one with short
+// timeouts whose proxy comes from the Env's variables. Tests may set it.
+var Client func(e *diag.Env) *http.Client
+
+func client(e *diag.Env) *http.Client {
+	if Client != nil {
+		return Client(e)
 	}
-	if u.Scheme == "https" {
-		return net.JoinHostPort(u.Hostname(), "443")
+	return &http.Client{
+		Timeout: onlineTimeout,
+		Transport: &http.Transport{
+			Proxy:                 func(r *http.Request) (*url.URL, error) { return proxyFor(e, r.URL), nil },
+			TLSHandshakeTimeout:   onlineTimeout,
+			ResponseHeaderTimeout: onlineTimeout,
+		},
+		// A redirect is an answer: the endpoint is reachable.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return net.JoinHostPort(u.Hostname(), "80")
 }
 
-// reach probes raw and says what it found and whether that counts as
-// reachable.
+// reach sends one unauthenticated GET and says what came back and whether
+// that counts as reachable (any HTTP answer below 500).
 func reach(ctx context.Context, e *diag.Env, raw string) (string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, onlineTimeout)
 	defer cancel()
@@ -77,55 +80,17 @@ func reach(ctx context.Context, e *diag.Env, raw string) (string, bool) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "not an http(s) URL", false
 	}
-	proxy := proxyFor(e, u)
-	addr := hostPort(u)
-	if proxy != nil {
-		addr = hostPort(proxy)
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
 	if err != nil {
 		return err.Error(), false
 	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	br := bufio.NewReader(conn)
-	switch {
-	case u.Scheme == "https" && proxy != nil:
-		fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", hostPort(u), hostPort(u))
-		status, err := statusLine(br)
-		if err != nil {
-			return "proxy " + proxy.Host + ": " + err.Error(), false
-		}
-		return "port 443 reachable through proxy " + proxy.Host + " (" + status + ")", strings.HasPrefix(status, "200")
-	case u.Scheme == "https":
-		return "port " + u.Port() + " reachable (TCP connect)", true
-	}
-	target := u.RequestURI()
-	if proxy != nil {
-		target = u.String()
-	}
-	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: nss-entrypoint-diagnose\r\nConnection: close\r\n\r\n", target, u.Host)
-	status, err := statusLine(br)
+	req.Header.Set("User-Agent", "nss-diagnose")
+	resp, err := client(e).Do(req)
 	if err != nil {
 		return err.Error(), false
 	}
-	return "HTTP " + status, status != "" && status[0] < '5'
-}
-
-// statusLine reads "HTTP/1.1 200 OK" and returns "200 OK".
-func statusLine(br *bufio.Reader) (string, error) {
-	line, err := br.ReadString('\n')
-	if err != nil {
-		return "", fmt.Errorf("no HTTP answer: %w", err)
-	}
-	_, status, ok := strings.Cut(strings.TrimSpace(line), " ")
-	if !ok || !strings.HasPrefix(line, "HTTP/") {
-		return "", fmt.Errorf("not an HTTP answer: %q", strings.TrimSpace(line))
-	}
-	return status, nil
+	resp.Body.Close()
+	return "HTTP " + resp.Status, resp.StatusCode < 500
 }
 
 // Network checks, with --online only, that the Hugging Face endpoint and

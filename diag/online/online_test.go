@@ -80,3 +80,30 @@ func TestNetwork(t *testing.T) {
 	e.Online = true
 	expect(t, run(t, e), diag.OK, "HTTP 200", "")
 }
+
+func TestNetworkOverTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/models" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer srv.Close()
+	Client = func(*diag.Env) *http.Client {
+		c := srv.Client() // trusts the test server's certificate
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		return c
+	}
+	defer func() { Client = nil }()
+	e := env(t, "HF_ENDPOINT="+srv.URL, "NSS_INFERENCE_ENDPOINT="+srv.URL+"/v1")
+	e.Online = true
+	expect(t, run(t, e), diag.OK, "Hugging Face: HTTP 200 OK; inference endpoint: HTTP 302 Found", "")
+
+	// Without the test server's certificate the TLS handshake fails, and
+	// the check says so.
+	Client = nil
+	e = env(t, "HF_ENDPOINT="+srv.URL)
+	e.Online = true
+	expect(t, run(t, e), diag.Fail, "certificate", "HTTPS_PROXY")
+}
