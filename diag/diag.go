@@ -57,8 +57,6 @@ type Result struct {
 type Check struct {
 	ID    string
 	Title string
-	// Startup marks the checks that run before every container start.
-	Startup bool
 	// Timeout bounds this check in diagnose mode; zero means the run's deadline.
 	Timeout time.Duration
 	// Doing says what the check waits on, for time-out and progress messages.
@@ -117,8 +115,8 @@ func RunNotify(ctx context.Context, e *Env, checks []Check, slowAfter time.Durat
 			break
 		}
 		// Give the checks a moment to report their own time-out, then
-		// stop waiting: a check that ignores ctx must not hold up the start.
-		t := time.NewTimer(100 * time.Millisecond)
+		// stop waiting: a check that ignores ctx must not hold up the report.
+		t := time.NewTimer(overdueGrace)
 		defer t.Stop()
 		grace = t.C
 		pending++
@@ -132,8 +130,8 @@ func RunNotify(ctx context.Context, e *Env, checks []Check, slowAfter time.Durat
 	return results
 }
 
-// overdueGrace is how long RunInline waits, once ctx has ended, for the
-// running check to report its own time-out before it gives up on it.
+// overdueGrace is how long the runners wait, once ctx has ended, for a
+// running check to report its own time-out before they give up on it.
 const overdueGrace = 100 * time.Millisecond
 
 // RunInline runs the checks one after another in the calling goroutine and

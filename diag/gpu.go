@@ -13,7 +13,7 @@ import (
 // /proc/driver/nvidia it does not start the helper: there is nothing for NVML
 // to find.
 var GPU = Check{
-	ID: "gpu", Title: "GPU", Startup: true,
+	ID: "gpu", Title: "GPU",
 	Run: func(ctx context.Context, e *Env) Result {
 		rt := e.Runtime
 		ctl, drv := e.Exists("/dev/nvidiactl"), e.Exists("/proc/driver/nvidia")

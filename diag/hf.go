@@ -17,7 +17,7 @@ const suggestedHFHome = "/workspace/.cache/huggingface"
 
 // HFCache checks HF_HOME: set, an existing directory, writable.
 var HFCache = Check{
-	ID: "hf-cache", Title: "Hugging Face cache", Startup: true,
+	ID: "hf-cache", Title: "Hugging Face cache",
 	Run: func(ctx context.Context, e *Env) Result {
 		mount := func() string {
 			return e.Runtime().MountHint(`$HOME/.cache/huggingface`, suggestedHFHome, "HF_HOME="+suggestedHFHome)
@@ -106,14 +106,24 @@ func tokenPath(e *Env) string {
 	if p := e.Get("HF_TOKEN_PATH"); p != "" {
 		return p
 	}
-	if h := e.Get("HF_HOME"); h != "" {
+	if h := hfHome(e); h != "" {
 		return path.Join(h, "token")
 	}
+	return ""
+}
+
+// hfHome is the Hugging Face home as huggingface_hub derives it: HF_HOME,
+// else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface; "" when none
+// of these is set.
+func hfHome(e *Env) string {
+	if h := e.Get("HF_HOME"); h != "" {
+		return h
+	}
 	if x := e.Get("XDG_CACHE_HOME"); x != "" {
-		return path.Join(x, "huggingface", "token")
+		return path.Join(x, "huggingface")
 	}
 	if h := e.home(); h != "" {
-		return path.Join(h, ".cache", "huggingface", "token")
+		return path.Join(h, ".cache", "huggingface")
 	}
 	return ""
 }
@@ -150,7 +160,7 @@ func readSmall(name string, limit int) ([]byte, error) {
 // HFToken checks that a Hugging Face token is available. It never shows the
 // token.
 var HFToken = Check{
-	ID: "hf-token", Title: "Hugging Face token", Startup: true,
+	ID: "hf-token", Title: "Hugging Face token",
 	Run: func(ctx context.Context, e *Env) Result {
 		ts, ok := FindToken(e)
 		data := map[string]any{"searched": ts.Searched}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -25,14 +26,8 @@ func hubCache(e *Env) string {
 	if c := e.Get("HUGGINGFACE_HUB_CACHE"); c != "" {
 		return c
 	}
-	if h := e.Get("HF_HOME"); h != "" {
+	if h := hfHome(e); h != "" {
 		return path.Join(h, "hub")
-	}
-	if x := e.Get("XDG_CACHE_HOME"); x != "" {
-		return path.Join(x, "huggingface", "hub")
-	}
-	if h := e.home(); h != "" {
-		return path.Join(h, ".cache", "huggingface", "hub")
 	}
 	return ""
 }
@@ -67,7 +62,7 @@ var HFOffline = Check{
 				Message: strings.Join(on, " and ") + " set, but the hub cache " + cache + " holds no models: every download will fail",
 				Hint:    "mount a cache that holds the models (" + e.Runtime().MountHint(`$HOME/.cache/huggingface`, suggestedHFHome, "HF_HOME="+suggestedHFHome) + "), or unset " + strings.Join(on, " and ")}
 		}
-		return Result{Status: OK, Data: data, Message: strings.Join(on, " and ") + " set; the hub cache holds " + itoa(models) + " models"}
+		return Result{Status: OK, Data: data, Message: strings.Join(on, " and ") + " set; the hub cache holds " + strconv.Itoa(models) + " models"}
 	},
 }
 

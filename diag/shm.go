@@ -13,7 +13,7 @@ const MinShm = 256 << 20
 
 // Shm checks the size of /dev/shm.
 var Shm = Check{
-	ID: "shm", Title: "/dev/shm", Startup: true,
+	ID: "shm", Title: "/dev/shm",
 	Run: func(ctx context.Context, e *Env) Result {
 		fs, err := e.statfs(e.Path("/dev/shm"))
 		if err != nil {

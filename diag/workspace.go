@@ -17,7 +17,7 @@ const DefaultWorkspace = "/workspace"
 // Workspace checks that the workspace exists, is a readable directory and is
 // not empty. It reads at most one directory entry.
 var Workspace = Check{
-	ID: "workspace", Title: "workspace", Startup: true,
+	ID: "workspace", Title: "workspace",
 	Run: func(ctx context.Context, e *Env) Result {
 		dir := e.Get("NSS_WORKSPACE")
 		if dir == "" {

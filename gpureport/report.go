@@ -112,11 +112,9 @@ func Parse(data []byte) (*Report, error) {
 
 // NVML return codes that have hints of their own.
 const (
-	CodeSuccess              = 0
 	CodeNoPermission         = 4
 	CodeDriverNotLoaded      = 9
 	CodeLibraryNotFound      = 12
-	CodeFunctionNotFound     = 13
 	CodeGPUIsLost            = 15
 	CodeLibRMVersionMismatch = 18
 	CodeUnknown              = 999
