@@ -43,7 +43,7 @@ FORCE:
 
 test: ## run the unit, script and architecture tests (needs Go and gcc)
 	$(GO) test -count=1 ./...
-	$(GO) test -race -count=1 ./diag/... ./gpuhelper ./report ./redact
+	$(GO) test -race -count=1 ./internal/check/... ./internal/hints ./internal/gpuhelper ./internal/diagnose/...
 
 bench: ## measure whole-process start time of the entrypoint (prints a table)
 	$(GO) run ./bench/startbench -rounds $(or $(ROUNDS),300)

@@ -1,4 +1,6 @@
 // Package archtest holds the tests that guard the project's architectural
-// promises: the static entrypoint never links NVML, checks never import the
-// renderers, and the two binaries are built the way DESIGN.md says.
+// promises: nss-entrypoint links exactly the start path (never NVML, the
+// report, colour libraries or the network), checks never import the
+// renderers, every library package is internal, and the three binaries are
+// built the way docs/design.md says.
 package archtest

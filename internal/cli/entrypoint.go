@@ -12,10 +12,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nvidia-nemo/nss-entrypoint/diag"
-	"github.com/nvidia-nemo/nss-entrypoint/gpuhelper"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/hints"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/target"
-	"github.com/nvidia-nemo/nss-entrypoint/report"
 )
 
 // DefaultTarget is the program the entrypoint hands over to.
@@ -49,7 +49,7 @@ func Main(args, environ []string) int {
 func diagnose(args, environ []string) int {
 	path := gpuhelper.SiblingPath(DiagnoseProgram, args[0])
 	err := syscall.Exec(path, append([]string{DiagnoseProgram}, args[2:]...), environ)
-	writeBounded(2, []byte(report.Prefix+"error: --diagnose needs "+DiagnoseProgram+" next to nss-entrypoint ("+path+"): "+err.Error()+"\n"), stderrBudget)
+	writeBounded(2, []byte(hints.Prefix+"error: --diagnose needs "+DiagnoseProgram+" next to nss-entrypoint ("+path+"): "+err.Error()+"\n"), stderrBudget)
 	return 3
 }
 
@@ -59,7 +59,7 @@ func diagnose(args, environ []string) int {
 // returns EPIPE, so no signal handling is changed (signal.Ignore would
 // survive the exec).
 func entrypoint(args, environ []string) int {
-	e := diag.NewEnv(environ, args[0])
+	e := check.NewEnv(environ, args[0])
 	name := DefaultTarget
 	if v := e.Get("NSS_ENTRYPOINT_TARGET"); v != "" {
 		name = v
@@ -72,25 +72,25 @@ func entrypoint(args, environ []string) int {
 	var notes []byte
 	timeout, err := parseTimeout(e.Get("NSS_ENTRYPOINT_TIMEOUT"))
 	if err != nil {
-		notes = []byte(report.Prefix + "warning: " + err.Error() + "\n")
+		notes = []byte(hints.Prefix + "warning: " + err.Error() + "\n")
 	}
-	hints := func(results []diag.Result) []byte {
-		return append(notes, report.Startup(results, report.ColourWanted(e.Get, report.IsTerminal(2)))...)
+	lines := func(results []check.Result) []byte {
+		return append(notes, hints.Startup(results, hints.ColourWanted(e.Get, hints.IsTerminal(2)))...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	e.StartGPU(ctx)
-	results := diag.RunInline(ctx, e, diag.Startup(), func(partial []diag.Result) {
+	results := check.RunInline(ctx, e, check.Startup(), func(partial []check.Result) {
 		// A check hangs past the deadline: start the target from here.
-		os.Exit(handOver(e, name, userArgs, environ, hints(partial)))
+		os.Exit(handOver(e, name, userArgs, environ, lines(partial)))
 	})
-	return handOver(e, name, userArgs, environ, hints(results))
+	return handOver(e, name, userArgs, environ, lines(results))
 }
 
 // handOver writes the hints and execs the target. It returns only when the
 // target could not be started, with bash's exit code for that.
-func handOver(e *diag.Env, name string, args, environ []string, hints []byte) int {
-	writeBounded(2, hints, stderrBudget)
+func handOver(e *check.Env, name string, args, environ []string, lines []byte) int {
+	writeBounded(2, lines, stderrBudget)
 	pathList, pathSet := e.Getenv("PATH")
 	path, err := target.Lookup(name, pathList, pathSet)
 	if err == nil {
@@ -100,14 +100,14 @@ func handOver(e *diag.Env, name string, args, environ []string, hints []byte) in
 	if te, ok := err.(*target.Error); ok {
 		code = te.Code
 	}
-	writeBounded(2, []byte(report.Prefix+"error: "+err.Error()+"\n"), stderrBudget)
+	writeBounded(2, []byte(hints.Prefix+"error: "+err.Error()+"\n"), stderrBudget)
 	return code
 }
 
 // checksWanted reports whether the start-up checks should run: not when
 // NSS_ENTRYPOINT_CHECKS is off, and not for info-only invocations (first
 // argument "config", or -h, --help, -V or --version before any "--").
-func checksWanted(args []string, e *diag.Env) bool {
+func checksWanted(args []string, e *check.Env) bool {
 	switch strings.ToLower(e.Get("NSS_ENTRYPOINT_CHECKS")) {
 	case "off", "0", "false", "no":
 		return false

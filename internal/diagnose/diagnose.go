@@ -20,11 +20,13 @@ import (
 	"github.com/shirou/gopsutil/v4/mem"
 	"golang.org/x/sys/unix"
 
-	"github.com/nvidia-nemo/nss-entrypoint/diag"
-	"github.com/nvidia-nemo/nss-entrypoint/diag/online"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/checks"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/online"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/redact"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/report"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/hints"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/version"
-	"github.com/nvidia-nemo/nss-entrypoint/redact"
-	"github.com/nvidia-nemo/nss-entrypoint/report"
 )
 
 // Exit codes of --diagnose.
@@ -96,24 +98,24 @@ func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stder
 		return DiagnoseOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%serror: %v\n%s", report.Prefix, err, diagnoseUsage)
+		fmt.Fprintf(stderr, "%serror: %v\n%s", hints.Prefix, err, diagnoseUsage)
 		return DiagnoseUsage
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			fmt.Fprintf(stderr, "%serror: the report could not be completed: %v\n", report.Prefix, p)
+			fmt.Fprintf(stderr, "%serror: the report could not be completed: %v\n", hints.Prefix, p)
 			code = DiagnoseIncomplete
 		}
 	}()
 
-	e := diag.NewEnv(environ, "")
+	e := check.NewEnv(environ, "")
 	e.Online = o.Online
 	e.CUDAVariant = version.CUDAVariant
 	e.Host = hostInfo
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()
-	results := diag.RunNotify(ctx, e, append(diag.All(), online.Network), slowNotice, func(doing []string) {
-		fmt.Fprintf(stderr, "%sstill waiting on %s\n", report.Prefix, strings.Join(doing, "; "))
+	results := check.RunNotify(ctx, e, append(checks.All(), online.Network), slowNotice, func(doing []string) {
+		fmt.Fprintf(stderr, "%sstill waiting on %s\n", hints.Prefix, strings.Join(doing, "; "))
 	})
 
 	var r *redact.Redactor
@@ -128,21 +130,21 @@ func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stder
 	switch o.Format {
 	case "json":
 		if out, err = report.JSON(doc); err != nil {
-			fmt.Fprintf(stderr, "%serror: encode the report: %v\n", report.Prefix, err)
+			fmt.Fprintf(stderr, "%serror: encode the report: %v\n", hints.Prefix, err)
 			return DiagnoseIncomplete
 		}
 	case "markdown":
 		out = report.Markdown(doc)
 	default:
-		colour := report.ColourWanted(e.Get, stdoutTTY)
+		colour := hints.ColourWanted(e.Get, stdoutTTY)
 		out = report.Text(doc, report.TextOptions{Colour: colour, Unicode: colour && utf8Locale(e), Verbose: o.Verbose})
 	}
 	if _, err := stdout.Write(out); err != nil {
-		fmt.Fprintf(stderr, "%serror: write the report: %v\n", report.Prefix, err)
+		fmt.Fprintf(stderr, "%serror: write the report: %v\n", hints.Prefix, err)
 		return DiagnoseIncomplete
 	}
-	switch w := diag.Worst(results); {
-	case w == diag.Fail, o.Strict && w == diag.Warn:
+	switch w := check.Worst(results); {
+	case w == check.Fail, o.Strict && w == check.Warn:
 		return DiagnoseFailed
 	}
 	return DiagnoseOK
@@ -150,7 +152,7 @@ func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stder
 
 // utf8Locale reports whether the locale asks for UTF-8, as setlocale would
 // choose it: LC_ALL, then LC_CTYPE, then LANG.
-func utf8Locale(e *diag.Env) bool {
+func utf8Locale(e *check.Env) bool {
 	for _, v := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
 		if val := e.Get(v); val != "" {
 			up := strings.ToUpper(val)
@@ -163,12 +165,12 @@ func utf8Locale(e *diag.Env) bool {
 // hostInfo asks gopsutil for the host's memory and counts the online CPUs.
 // gopsutil's cpu package is not used: its package initialisation (sysconf,
 // large tables) would run before every container start.
-func hostInfo() (diag.HostInfo, error) {
+func hostInfo() (check.HostInfo, error) {
 	vm, err := mem.VirtualMemory()
 	if err != nil {
-		return diag.HostInfo{}, err
+		return check.HostInfo{}, err
 	}
-	return diag.HostInfo{MemoryTotal: vm.Total, CPUs: onlineCPUs()}, nil
+	return check.HostInfo{MemoryTotal: vm.Total, CPUs: onlineCPUs()}, nil
 }
 
 // onlineCPUs counts the CPUs in /sys/devices/system/cpu/online ("0-3,8").
@@ -196,7 +198,7 @@ func onlineCPUs() int {
 }
 
 // facts gathers what the report says about the container besides checks.
-func facts(e *diag.Env) report.Facts {
+func facts(e *check.Env) report.Facts {
 	uid, gid := e.IDs()
 	f := report.Facts{Runtime: e.Runtime().Name, UID: uid, GID: gid}
 	var u unix.Utsname
@@ -217,5 +219,5 @@ func facts(e *diag.Env) report.Facts {
 // Main runs nss-diagnose with args (after the program name) and returns the
 // exit status.
 func Main(args, environ []string) int {
-	return Diagnose(args, environ, os.Stdout, os.Stderr, report.IsTerminal(1), report.IsTerminal(2))
+	return Diagnose(args, environ, os.Stdout, os.Stderr, hints.IsTerminal(1), hints.IsTerminal(2))
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
-	"github.com/nvidia-nemo/nss-entrypoint/gpureport"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpureport"
 )
 
 // prober carries the library and collects the names of missing functions.

@@ -1,0 +1,488 @@
+package check_test
+
+import (
+	"context"
+
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check/checktest"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpureport"
+)
+
+func TestWorkspace(t *testing.T) {
+	denied := func(string, uint32) error { return unix.EACCES }
+	tests := []struct {
+		name   string
+		env    []string
+		files  map[string]string
+		access func(string, uint32) error
+		status check.Status
+		msg    string
+		hint   string
+	}{
+		{"missing", nil, nil, nil, check.Warn, "/workspace does not exist", `-v "$(pwd)/data:/workspace/data"`},
+		{"a file", nil, map[string]string{"/workspace": "x"}, nil, check.Warn, "is not a directory", "absolute host path"},
+		{"empty", nil, map[string]string{"/workspace/": ""}, nil, check.Warn, "/workspace is empty", `docker run -v "$(pwd)/data:/workspace/data" ...`},
+		{"unreadable", nil, map[string]string{"/workspace/data/x": "1"}, denied, check.Warn, "not readable by uid 1000", `--user "$(id -u):$(id -g)"`},
+		{"has data", nil, map[string]string{"/workspace/data/x": "1"}, nil, check.OK, "has content", ""},
+		{"override", []string{"NSS_WORKSPACE=/data"}, map[string]string{"/data/": ""}, nil, check.Warn, "/data is empty", "/data/data"},
+		{"podman phrasing", nil, map[string]string{"/run/.containerenv": "", "/workspace/": ""}, nil, check.Warn, "empty", `podman run -v "$(pwd)/data:/workspace/data:Z" ...`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			checktest.Mk(t, e, tc.files)
+			if tc.access != nil {
+				e.Access = tc.access
+			}
+			checktest.Expect(t, checktest.Run(t, check.Workspace, e), tc.status, tc.msg, tc.hint)
+		})
+	}
+}
+
+func TestWorkspaceReadsOneEntry(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	files := map[string]string{}
+	for i := 0; i < 5000; i++ {
+		files["/workspace/f"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+time.Duration(i).String()] = ""
+	}
+	checktest.Mk(t, e, files)
+	// A directory with thousands of entries is judged from its first one;
+	// the check must neither fail nor list them all (Readdirnames(1)).
+	checktest.Expect(t, checktest.Run(t, check.Workspace, e), check.OK, "has content", "")
+}
+
+func TestHFCache(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    []string
+		files  map[string]string
+		access func(string, uint32) error
+		status check.Status
+		msg    string
+		hint   string
+	}{
+		{"unset", nil, nil, nil, check.Warn, "HF_HOME is not set", `-e HF_HOME=/workspace/.cache/huggingface`},
+		{"empty", []string{"HF_HOME="}, nil, nil, check.Warn, "HF_HOME is not set", "HF_HOME="},
+		{"missing", []string{"HF_HOME=/hf"}, nil, nil, check.Warn, "HF_HOME=/hf does not exist", `:/hf"`},
+		{"a file", []string{"HF_HOME=/hf"}, map[string]string{"/hf": "x"}, nil, check.Warn, "is not a directory", "HF_HOME"},
+		{"read-only", []string{"HF_HOME=/hf"}, map[string]string{"/hf/": ""}, func(string, uint32) error { return unix.EROFS }, check.Warn, "not writable by uid 1000", "--user"},
+		{"ok", []string{"HF_HOME=/hf"}, map[string]string{"/hf/": ""}, nil, check.OK, "writable directory", ""},
+		{"kubernetes phrasing", []string{"KUBERNETES_SERVICE_HOST=10.0.0.1"}, nil, nil, check.Warn, "not set", "mount a volume"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			checktest.Mk(t, e, tc.files)
+			if tc.access != nil {
+				e.Access = tc.access
+			}
+			checktest.Expect(t, checktest.Run(t, check.HFCache, e), tc.status, tc.msg, tc.hint)
+		})
+	}
+}
+
+const secret = "hf_SECRETtokenVALUE0123456789abcdef"
+
+func TestHFToken(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    []string
+		files  map[string]string
+		status check.Status
+		msg    string
+		source string
+	}{
+		{"none", []string{"HOME=/home/u"}, nil, check.Warn, "no Hugging Face token", ""},
+		{"no HOME", nil, nil, check.Warn, "no Hugging Face token", ""},
+		{"HF_TOKEN", []string{"HF_TOKEN=" + secret}, nil, check.OK, "token found in HF_TOKEN", "HF_TOKEN"},
+		{"HF_TOKEN empty falls through", []string{"HF_TOKEN=", "HUGGING_FACE_HUB_TOKEN=" + secret}, nil, check.OK, "HUGGING_FACE_HUB_TOKEN", "HUGGING_FACE_HUB_TOKEN"},
+		{"HF_TOKEN_PATH", []string{"HF_TOKEN_PATH=/run/secrets/hf"}, map[string]string{"/run/secrets/hf": secret + "\n"}, check.OK, "/run/secrets/hf", "file"},
+		{"HF_TOKEN_PATH wins over HF_HOME", []string{"HF_TOKEN_PATH=/nope", "HF_HOME=/hf"}, map[string]string{"/hf/token": secret}, check.Warn, "no Hugging Face token", ""},
+		{"HF_HOME token", []string{"HF_HOME=/hf"}, map[string]string{"/hf/token": secret}, check.OK, "/hf/token", "file"},
+		{"XDG cache", []string{"XDG_CACHE_HOME=/xdg", "HOME=/home/u"}, map[string]string{"/xdg/huggingface/token": secret}, check.OK, "/xdg/huggingface/token", "file"},
+		{"HOME token", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": secret}, check.OK, "/home/u/.cache/huggingface/token", "file"},
+		{"empty file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "\n  \n"}, check.Warn, "no Hugging Face token", ""},
+		{"white space inside", []string{"HF_TOKEN=hf_abc def"}, nil, check.Warn, "white space inside", "HF_TOKEN"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			checktest.Mk(t, e, tc.files)
+			r := checktest.Run(t, check.HFToken, e)
+			hint := ""
+			if tc.status != check.OK {
+				hint = "HF_"
+			}
+			checktest.Expect(t, r, tc.status, tc.msg, hint)
+			if got, _ := r.Data["source"].(string); got != tc.source {
+				t.Errorf("source %q, want %q", got, tc.source)
+			}
+			if strings.Contains(r.Message+r.Hint+fmtData(r.Data), "SECRET") {
+				t.Errorf("the token leaked into the result: %+v", r)
+			}
+		})
+	}
+}
+
+func fmtData(m map[string]any) string {
+	var b strings.Builder
+	for k, v := range m {
+		b.WriteString(k)
+		b.WriteString("=")
+		b.WriteString(strings.TrimSpace(strings.ReplaceAll(stringify(v), "\n", " ")))
+		b.WriteString(";")
+	}
+	return b.String()
+}
+
+func stringify(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []string:
+		return strings.Join(x, ",")
+	}
+	return ""
+}
+
+func TestShm(t *testing.T) {
+	tests := []struct {
+		name   string
+		size   uint64
+		err    error
+		env    []string
+		files  map[string]string
+		status check.Status
+		msg    string
+		hint   string
+	}{
+		{"docker default", 64 << 20, nil, nil, map[string]string{"/.dockerenv": ""}, check.Warn, "/dev/shm is 64 MiB", "docker run --shm-size=1g ... (or --ipc=host)"},
+		{"just below", check.MinShm - 1, nil, nil, nil, check.Warn, "Bus error", "--shm-size=1g"},
+		{"exactly enough", check.MinShm, nil, nil, nil, check.OK, "/dev/shm is 256 MiB", ""},
+		{"large", 128 << 30, nil, nil, nil, check.OK, "128 GiB", ""},
+		{"missing", 0, os.ErrNotExist, nil, nil, check.Warn, "/dev/shm does not exist", "--shm-size=1g"},
+		{"statfs error", 0, unix.EIO, nil, nil, check.Warn, "cannot be inspected", "--shm-size"},
+		{"kubernetes", 64 << 20, nil, []string{"KUBERNETES_SERVICE_HOST=x"}, nil, check.Warn, "64 MiB", "emptyDir volume with medium: Memory"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			checktest.Mk(t, e, tc.files)
+			e.Statfs = func(path string) (check.FSInfo, error) {
+				if path != e.Path("/dev/shm") {
+					t.Errorf("statfs of %q", path)
+				}
+				return check.FSInfo{Total: tc.size, Free: tc.size}, tc.err
+			}
+			checktest.Expect(t, checktest.Run(t, check.Shm, e), tc.status, tc.msg, tc.hint)
+		})
+	}
+}
+
+func TestGPUWithoutDevicesNeverStartsTheHelper(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		msg   string
+	}{
+		{"nothing", nil, "no GPU is visible in this container"},
+		{"driver but no nodes", map[string]string{"/proc/driver/nvidia/gpus/": ""}, "the host has an NVIDIA driver but this container was given no GPU device"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t)
+			checktest.Mk(t, e, tc.files)
+			var calls atomic.Int32
+			e.GPU = func(context.Context) gpuhelper.Outcome { calls.Add(1); return gpuhelper.Outcome{} }
+			checktest.Expect(t, checktest.Run(t, check.GPU, e), check.Fail, tc.msg, "--gpus all")
+			if calls.Load() != 0 {
+				t.Errorf("the helper ran %d times", calls.Load())
+			}
+		})
+	}
+}
+
+func TestGPUOutcomes(t *testing.T) {
+	countLost := checktest.Healthy(0)
+	countLost.DeviceCountError = &gpureport.NVMLError{Function: "nvmlDeviceGetCount", Code: 15, Name: "ERROR_GPU_IS_LOST"}
+	handleLost := checktest.Healthy(2)
+	handleLost.Devices[1].Errors = map[string]string{"handle": "ERROR_GPU_IS_LOST"}
+	mixed := checktest.Healthy(2)
+	mixed.Devices[1].Name, mixed.Devices[1].MemoryTotalBytes = "NVIDIA A100-SXM4-80GB", 80<<30
+
+	tests := []struct {
+		name    string
+		outcome gpuhelper.Outcome
+		status  check.Status
+		msg     string
+		hint    string
+	}{
+		{"one GPU", gpuhelper.Outcome{Report: checktest.Healthy(1)}, check.OK, "1 GPU: NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0", ""},
+		{"eight GPUs", gpuhelper.Outcome{Report: checktest.Healthy(8)}, check.OK, "8 GPUs: 8x NVIDIA H200 (140.4 GiB), driver", ""},
+		{"mixed GPUs", gpuhelper.Outcome{Report: mixed}, check.OK, "2 GPUs: NVIDIA H200 (140.4 GiB), NVIDIA A100-SXM4-80GB (80 GiB)", ""},
+		{"zero devices", gpuhelper.Outcome{Report: checktest.Healthy(0)}, check.Fail, "no GPU is visible to this container", "NVIDIA_VISIBLE_DEVICES"},
+		{"library not found", gpuhelper.Outcome{Report: checktest.Failed(12, "ERROR_LIBRARY_NOT_FOUND")}, check.Fail, "libnvidia-ml.so.1 is not in the container", "NVIDIA Container Toolkit"},
+		{"driver not loaded", gpuhelper.Outcome{Report: checktest.Failed(9, "ERROR_DRIVER_NOT_LOADED")}, check.Fail, "kernel driver is not loaded", "modprobe nvidia"},
+		{"no permission", gpuhelper.Outcome{Report: checktest.Failed(4, "ERROR_NO_PERMISSION")}, check.Fail, "no permission", "--gpus all"},
+		{"unknown", gpuhelper.Outcome{Report: checktest.Failed(999, "ERROR_UNKNOWN")}, check.Fail, "daemon-reload", "restart the container"},
+		{"version mismatch", gpuhelper.Outcome{Report: checktest.Failed(18, "ERROR_LIB_RM_VERSION_MISMATCH")}, check.Fail, "versions differ", "reboot the host"},
+		{"gpu lost at init", gpuhelper.Outcome{Report: checktest.Failed(15, "ERROR_GPU_IS_LOST")}, check.Fail, "fallen off the bus", "Xid 79"},
+		{"gpu lost at count", gpuhelper.Outcome{Report: countLost}, check.Fail, "fallen off the bus", "Xid 79"},
+		{"gpu lost at handle", gpuhelper.Outcome{Report: handleLost}, check.Fail, "fallen off the bus", "Xid 79"},
+		{"other code", gpuhelper.Outcome{Report: checktest.Failed(17, "ERROR_OPERATING_SYSTEM")}, check.Fail, "ERROR_OPERATING_SYSTEM (17)", "nvidia-smi"},
+		{"helper missing", gpuhelper.Outcome{Failure: gpuhelper.Missing, Detail: "/x/nss-gpu-probe does not exist"}, check.Warn, "nss-gpu-probe is missing", "NSS_GPU_PROBE"},
+		{"timed out", gpuhelper.Outcome{Failure: gpuhelper.TimedOut}, check.Warn, "did not answer in time", "NSS_ENTRYPOINT_TIMEOUT"},
+		{"crashed", gpuhelper.Outcome{Failure: gpuhelper.Crashed, Detail: "killed by signal SIGSEGV"}, check.Warn, "crashed", "nvidia-smi"},
+		{"garbage", gpuhelper.Outcome{Failure: gpuhelper.Garbage, Detail: "decode"}, check.Warn, "unreadable report", "rebuild the image"},
+		{"exited", gpuhelper.Outcome{Failure: gpuhelper.Exited, Detail: "exit status 127"}, check.Warn, "exit status 127", "nss-gpu-probe"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t)
+			checktest.Mk(t, e, checktest.GPUNodes)
+			var calls atomic.Int32
+			e.GPU = func(context.Context) gpuhelper.Outcome { calls.Add(1); return tc.outcome }
+			checktest.Expect(t, checktest.Run(t, check.GPU, e), tc.status, tc.msg, tc.hint)
+			if calls.Load() != 1 {
+				t.Errorf("helper ran %d times, want 1", calls.Load())
+			}
+		})
+	}
+}
+
+func TestRunOrderPanicAndTimeout(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	slow := check.Check{ID: "slow", Title: "slow check", Run: func(ctx context.Context, e *check.Env) check.Result {
+		time.Sleep(10 * time.Second)
+		return check.Result{Status: check.OK}
+	}}
+	boom := check.Check{ID: "boom", Title: "exploding check", Run: func(ctx context.Context, e *check.Env) check.Result { panic("kaboom") }}
+	quick := check.Check{ID: "quick", Title: "quick", Run: func(ctx context.Context, e *check.Env) check.Result {
+		return check.Result{Status: check.OK, Message: "fine"}
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	res := check.Run(ctx, e, []check.Check{slow, boom, quick})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Run took %v with a 200ms deadline", took)
+	}
+	if ids := []string{res[0].ID, res[1].ID, res[2].ID}; strings.Join(ids, ",") != "slow,boom,quick" {
+		t.Errorf("order %v", ids)
+	}
+	checktest.Expect(t, res[0], check.Warn, "slow check did not finish in time", "NSS_ENTRYPOINT_TIMEOUT")
+	checktest.Expect(t, res[1], check.Warn, "kaboom", "report")
+	checktest.Expect(t, res[2], check.OK, "fine", "")
+}
+
+func TestGPUOutcomeIsShared(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	checktest.Mk(t, e, checktest.GPUNodes)
+	var calls atomic.Int32
+	e.GPU = func(context.Context) gpuhelper.Outcome {
+		calls.Add(1)
+		time.Sleep(20 * time.Millisecond)
+		return gpuhelper.Outcome{Report: checktest.Healthy(1)}
+	}
+	check.Run(context.Background(), e, []check.Check{check.GPU, check.GPU, check.GPU})
+	if calls.Load() != 1 {
+		t.Errorf("the helper ran %d times for three GPU checks", calls.Load())
+	}
+}
+
+func TestDetectRuntime(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   []string
+		files map[string]string
+		want  string
+		gpu   string
+	}{
+		{"docker", nil, map[string]string{"/.dockerenv": ""}, "docker", "docker run --gpus all ..."},
+		{"podman", nil, map[string]string{"/run/.containerenv": ""}, "podman", "podman run --device nvidia.com/gpu=all ..."},
+		{"podman env", []string{"container=podman"}, nil, "podman", "nvidia.com/gpu=all"},
+		{"kubernetes", []string{"KUBERNETES_SERVICE_HOST=10.0.0.1"}, map[string]string{"/.dockerenv": ""}, "kubernetes", "nvidia.com/gpu: 1"},
+		{"kubernetes secrets", nil, map[string]string{"/var/run/secrets/kubernetes.io/": ""}, "kubernetes", "resources.limits"},
+		{"slurm", []string{"SLURM_JOB_ID=42"}, nil, "slurm", "srun --gpus=1"},
+		{"apptainer", []string{"APPTAINER_CONTAINER=/x.sif"}, nil, "apptainer", "apptainer run --nv ..."},
+		{"singularity", []string{"SINGULARITY_CONTAINER=/x.sif"}, nil, "apptainer", "--nv"},
+		{"unknown", nil, nil, "unknown", "docker run --gpus all ..."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			checktest.Mk(t, e, tc.files)
+			rt := check.DetectRuntime(e)
+			if rt.Name != tc.want {
+				t.Errorf("runtime %q, want %q (%s)", rt.Name, tc.want, rt.Evidence)
+			}
+			if !strings.Contains(rt.GPUHint(), tc.gpu) {
+				t.Errorf("GPU hint %q lacks %q", rt.GPUHint(), tc.gpu)
+			}
+		})
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1 KiB", 64 << 20: "64 MiB", 1536 << 20: "1.5 GiB", 128 << 30: "128 GiB"} {
+		if got := check.FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestWorkspaceNamedVolume(t *testing.T) {
+	info := "22 1 0:50 / / rw - overlay overlay rw\n30 22 8:1 /var/lib/docker/volumes/data/_data /workspace/data rw - ext4 /dev/sda1 rw\n"
+	e := checktest.FakeEnv(t)
+	checktest.Mk(t, e, map[string]string{"/proc/self/mountinfo": info, "/workspace/data/": ""})
+	checktest.Expect(t, checktest.Run(t, check.Workspace, e), check.Warn, `/workspace/data is an empty Docker named volume "data", not a host folder`, `docker run -v "$(pwd)/data:/workspace/data" ...`)
+	// A named volume that holds data was meant.
+	checktest.Mk(t, e, map[string]string{"/workspace/data/train.csv": "a\n"})
+	checktest.Expect(t, checktest.Run(t, check.Workspace, e), check.OK, "has content", "")
+	// A bind mount is fine even when empty below a non-empty workspace.
+	e = checktest.FakeEnv(t)
+	checktest.Mk(t, e, map[string]string{"/proc/self/mountinfo": "30 22 8:1 /home/u/data /workspace/data rw - ext4 /dev/sda1 rw\n", "/workspace/data/": ""})
+	checktest.Expect(t, checktest.Run(t, check.Workspace, e), check.OK, "has content", "")
+}
+
+func TestWorkspaceIgnoresTheWriteProbe(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	checktest.Mk(t, e, map[string]string{"/workspace/" + check.WriteProbePrefix + "123": ""})
+	checktest.Expect(t, checktest.Run(t, check.Workspace, e), check.Warn, "/workspace is empty", "absolute host path")
+}
+
+func TestReadSmall(t *testing.T) {
+	dir := t.TempDir()
+	for _, size := range []int{0, 1, 4095, 4096, 4097, 100000} {
+		p := dir + "/f"
+		want := strings.Repeat("x", size)
+		os.WriteFile(p, []byte(want), 0o644)
+		for _, limit := range []int{1, 4096, 1 << 20} {
+			got, err := check.ReadSmall(p, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if exp := want[:min(size, limit)]; string(got) != exp {
+				t.Errorf("size %d limit %d: read %d bytes, want %d", size, limit, len(got), len(exp))
+			}
+		}
+	}
+	if _, err := check.ReadSmall(dir+"/missing", 10); err == nil {
+		t.Error("no error for a missing file")
+	}
+}
+
+func TestFormatBytesRounding(t *testing.T) {
+	for n, want := range map[uint64]string{
+		1 << 30: "1 GiB", 1<<30 + 1<<29: "1.5 GiB", 143771 << 20: "140.4 GiB", 137438953472: "128 GiB",
+		1<<30 - 1: "1 GiB", 1<<30 + 1<<27: "1.1 GiB", 1<<30 + 3<<27: "1.4 GiB", ^uint64(0): "16 EiB", 1<<60 + 1<<59: "1.5 EiB",
+	} {
+		if got := check.FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestRunInline(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	var order []string
+	mark := func(id string, st check.Status) check.Check {
+		return check.Check{ID: id, Title: id, Run: func(ctx context.Context, e *check.Env) check.Result {
+			order = append(order, id)
+			return check.Result{Status: st, Message: id + " ran"}
+		}}
+	}
+	boom := check.Check{ID: "boom", Title: "exploding check", Run: func(ctx context.Context, e *check.Env) check.Result { panic("kaboom") }}
+	res := check.RunInline(context.Background(), e, []check.Check{mark("a", check.OK), boom, mark("b", check.Warn)}, func([]check.Result) {
+		t.Error("overdue called without a deadline")
+	})
+	if strings.Join(order, ",") != "a,b" || len(res) != 3 {
+		t.Fatalf("order %v, results %v", order, res)
+	}
+	checktest.Expect(t, res[0], check.OK, "a ran", "")
+	checktest.Expect(t, res[1], check.Warn, "kaboom", "report")
+	if res[2].Status != check.Warn || res[2].ID != "b" {
+		t.Errorf("third result %+v", res[2])
+	}
+}
+
+func TestRunInlineHandsOverWhenACheckHangs(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	quick := check.Check{ID: "quick", Title: "quick", Run: func(ctx context.Context, e *check.Env) check.Result {
+		return check.Result{Status: check.OK, Message: "fine"}
+	}}
+	hang := check.Check{ID: "hang", Title: "hanging check", Doing: "stat on a dead mount",
+		Run: func(ctx context.Context, e *check.Env) check.Result { time.Sleep(time.Hour); return check.Result{} }}
+	later := check.Check{ID: "later", Title: "later check", Run: func(ctx context.Context, e *check.Env) check.Result {
+		t.Error("a check after the hung one ran")
+		return check.Result{}
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	got := make(chan []check.Result, 1)
+	returned := make(chan struct{})
+	start := time.Now()
+	go func() {
+		check.RunInline(ctx, e, []check.Check{quick, hang, later}, func(partial []check.Result) { got <- partial })
+		close(returned)
+	}()
+	select {
+	case partial := <-got:
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("handed over after %v with a 200ms deadline", took)
+		}
+		checktest.Expect(t, partial[0], check.OK, "fine", "")
+		checktest.Expect(t, partial[1], check.Warn, "hanging check did not finish in time (hanging check: stat on a dead mount)", "NSS_ENTRYPOINT_TIMEOUT")
+		checktest.Expect(t, partial[2], check.Warn, "later check did not finish in time", "NSS_ENTRYPOINT_TIMEOUT")
+	case <-time.After(5 * time.Second):
+		t.Fatal("overdue was never called")
+	}
+	select {
+	case <-returned:
+		t.Error("RunInline returned after handing over")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestRunInlinePrefersACheckOwnTimeOut(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	polite := check.Check{ID: "polite", Title: "polite", Run: func(ctx context.Context, e *check.Env) check.Result {
+		<-ctx.Done()
+		return check.Result{Status: check.Warn, Message: "gave up at the deadline", Hint: "x"}
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	res := check.RunInline(ctx, e, []check.Check{polite}, func([]check.Result) { t.Error("overdue called for a check that honours ctx") })
+	checktest.Expect(t, res[0], check.Warn, "gave up at the deadline", "x")
+	time.Sleep(2 * check.OverdueGrace) // the watchdog, if it fired, would have called overdue by now
+}
+
+func TestStartGPU(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	var calls atomic.Int32
+	e.GPU = func(context.Context) gpuhelper.Outcome {
+		calls.Add(1)
+		return gpuhelper.Outcome{Report: checktest.Healthy(1)}
+	}
+	e.StartGPU(context.Background())
+	time.Sleep(50 * time.Millisecond)
+	if calls.Load() != 0 {
+		t.Fatal("the probe started without a device node")
+	}
+	checktest.Mk(t, e, checktest.GPUNodes)
+	e.StartGPU(context.Background())
+	r := checktest.Run(t, check.GPU, e)
+	checktest.Expect(t, r, check.OK, "1 GPU: NVIDIA H200", "")
+	if calls.Load() != 1 {
+		t.Errorf("the probe ran %d times, want once (started early, shared with the check)", calls.Load())
+	}
+}

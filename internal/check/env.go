@@ -1,0 +1,197 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
+)
+
+// HostInfo is what the host (not the container's limits) has.
+type HostInfo struct {
+	MemoryTotal uint64
+	CPUs        int
+}
+
+// FSInfo is what statfs says about a filesystem.
+type FSInfo struct {
+	Type  int64
+	Total uint64
+	Free  uint64 // available to unprivileged users
+}
+
+// Env is everything a check may touch. Tests build one over a temporary
+// directory; NewEnv builds the real one.
+type Env struct {
+	// Root is joined onto every absolute path a check reads; "" is "/".
+	Root string
+	// Environ is the process environment as KEY=VALUE strings.
+	Environ []string
+	// UID and GID are the effective ids of the process; a negative value
+	// means "ask the kernel when needed" (see Env.IDs), which keeps two system
+	// calls off the start path when nothing needs them.
+	UID, GID int
+	// Statfs reports on the filesystem holding a (rooted) path.
+	Statfs func(path string) (FSInfo, error)
+	// Access answers access(2) for a (rooted) path with unix.R_OK, W_OK, X_OK.
+	Access func(path string, mode uint32) error
+	// GPU runs the GPU probe; the result is memoised, so concurrent checks
+	// share one helper run.
+	GPU func(ctx context.Context) gpuhelper.Outcome
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Host reports the machine's memory and CPUs (diagnose only); nil
+	// leaves them out.
+	Host func() (HostInfo, error)
+	// CUDAVariant is the image's CUDA variant, such as "cu129"; "" if unknown.
+	CUDAVariant string
+	// Online allows the network checks to connect.
+	Online bool
+
+	gpuOnce    sync.Once
+	gpuOutcome gpuhelper.Outcome
+	rtOnce     sync.Once
+	rt         Runtime
+}
+
+// NewEnv returns the Env of the running process: the real filesystem (or
+// the root in NSS_ENTRYPOINT_ROOT, for tests), and nss-gpu-probe from
+// NSS_GPU_PROBE or next to the running executable as the GPU source, run
+// with environ. argv0 helps find the executable when /proc is missing.
+func NewEnv(environ []string, argv0 string) *Env {
+	e := &Env{
+		Environ: environ,
+		UID:     -1,
+		GID:     -1,
+		Statfs:  statfs,
+		Access:  func(path string, mode uint32) error { return unix.Access(path, mode) },
+	}
+	e.Root = e.Get("NSS_ENTRYPOINT_ROOT")
+	e.GPU = func(ctx context.Context) gpuhelper.Outcome {
+		path := e.Get("NSS_GPU_PROBE")
+		if path == "" {
+			path = gpuhelper.SiblingPath("nss-gpu-probe", argv0)
+		}
+		return gpuhelper.Run(ctx, path, environ)
+	}
+	return e
+}
+
+func statfs(path string) (FSInfo, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return FSInfo{}, err
+	}
+	bs := uint64(st.Bsize)
+	return FSInfo{Type: int64(st.Type), Total: st.Blocks * bs, Free: st.Bavail * bs}, nil
+}
+
+// IDs returns the effective uid and gid.
+func (e *Env) IDs() (uid, gid int) {
+	uid, gid = e.UID, e.GID
+	if uid < 0 {
+		uid = os.Geteuid()
+	}
+	if gid < 0 {
+		gid = os.Getegid()
+	}
+	return uid, gid
+}
+
+// Path joins the root onto an absolute container path.
+func (e *Env) Path(p string) string {
+	if e.Root == "" || e.Root == "/" {
+		return p
+	}
+	return filepath.Join(e.Root, p)
+}
+
+// Getenv returns the value of key and whether it is set.
+func (e *Env) Getenv(key string) (string, bool) {
+	prefix := key + "="
+	// The last definition wins, as with getenv(3) on a list built by appending.
+	val, found := "", false
+	for _, kv := range e.Environ {
+		if strings.HasPrefix(kv, prefix) {
+			val, found = kv[len(prefix):], true
+		}
+	}
+	return val, found
+}
+
+// Get returns the value of key, or "" when unset.
+func (e *Env) Get(key string) string {
+	v, _ := e.Getenv(key)
+	return v
+}
+
+// Exists reports whether a container path exists (without following a final
+// symbolic link to nowhere being counted as existing).
+func (e *Env) Exists(p string) bool {
+	_, err := os.Stat(e.Path(p))
+	return err == nil
+}
+
+// StartGPU starts the GPU probe in the background when there is a GPU
+// device node for NVML to open, so that it runs while the other checks do;
+// the GPU check then waits for its outcome. Without a device node it does
+// nothing: the GPU check does not start the probe then either.
+func (e *Env) StartGPU(ctx context.Context) {
+	if e.Exists("/dev/nvidiactl") {
+		go e.GPUOutcome(ctx)
+	}
+}
+
+// GPUOutcome returns the memoised GPU probe outcome.
+func (e *Env) GPUOutcome(ctx context.Context) gpuhelper.Outcome {
+	e.gpuOnce.Do(func() {
+		if e.GPU == nil {
+			e.gpuOutcome = gpuhelper.Outcome{Failure: gpuhelper.Missing, Detail: "no GPU probe configured"}
+			return
+		}
+		e.gpuOutcome = e.GPU(ctx)
+	})
+	return e.gpuOutcome
+}
+
+// Time is the time now by the Env's clock.
+func (e *Env) Time() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// CanAccess answers access(2) for a rooted path through Env.Access.
+func (e *Env) CanAccess(path string, mode uint32) error {
+	if e.Access == nil {
+		return unix.Access(path, mode)
+	}
+	return e.Access(path, mode)
+}
+
+// StatfsPath is statfs(2) of a rooted path through Env.Statfs.
+func (e *Env) StatfsPath(path string) (FSInfo, error) {
+	if e.Statfs == nil {
+		return FSInfo{}, errors.New("statfs is not available")
+	}
+	return e.Statfs(path)
+}
+
+// Home returns $HOME, or "" when unset or empty.
+func (e *Env) Home() string {
+	return e.Get("HOME")
+}
+
+// EffectiveUID is the effective uid, for messages.
+func (e *Env) EffectiveUID() int {
+	u, _ := e.IDs()
+	return u
+}

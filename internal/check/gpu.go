@@ -1,0 +1,190 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpureport"
+)
+
+// GPU checks that NVML sees at least one GPU. Without /dev/nvidiactl and
+// /proc/driver/nvidia it does not start the helper: there is nothing for NVML
+// to find.
+var GPU = Check{
+	ID: "gpu", Title: "GPU",
+	Run: func(ctx context.Context, e *Env) Result {
+		rt := e.Runtime
+		ctl, drv := e.Exists("/dev/nvidiactl"), e.Exists("/proc/driver/nvidia")
+		data := map[string]any{"dev_nvidiactl": ctl, "proc_driver_nvidia": drv}
+		if vis := e.Get("NVIDIA_VISIBLE_DEVICES"); vis != "" {
+			data["nvidia_visible_devices"] = vis
+		}
+		switch {
+		case !ctl && !drv:
+			return Result{Status: Fail, Data: data,
+				Message: "no GPU is visible in this container (no /dev/nvidiactl, no /proc/driver/nvidia)",
+				Hint:    "give the container GPUs: " + rt().GPUHint()}
+		case !ctl:
+			return Result{Status: Fail, Data: data,
+				Message: "the host has an NVIDIA driver but this container was given no GPU device",
+				Hint:    "give the container GPUs: " + rt().GPUHint()}
+		}
+		out := e.GPUOutcome(ctx)
+		data["probe_ms"] = out.Elapsed.Milliseconds()
+		if out.Failure != gpuhelper.None {
+			return helperFailure(out, data)
+		}
+		return gpuVerdict(out.Report, rt(), data)
+	},
+}
+
+// helperFailure turns a helper that gave no report into a warning: the GPU
+// state is unknown, not known to be bad.
+func helperFailure(out gpuhelper.Outcome, data map[string]any) Result {
+	data["probe_failure"], data["probe_detail"] = string(out.Failure), out.Detail
+	switch out.Failure {
+	case gpuhelper.Missing:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: nss-gpu-probe is missing (" + out.Detail + ")",
+			Hint:    "install nss-gpu-probe next to nss-entrypoint (rebuild the image), or set NSS_GPU_PROBE to its path"}
+	case gpuhelper.TimedOut:
+		return Result{Status: Warn, Data: data,
+			Message: "the GPU probe did not answer in time: NVML is hanging (a busy or unhealthy driver, or many GPUs without persistence mode)",
+			Hint:    "run nvidia-smi on the host; enable persistence mode (sudo nvidia-smi -pm 1); or raise NSS_ENTRYPOINT_TIMEOUT (e.g. 20s)"}
+	case gpuhelper.Crashed:
+		return Result{Status: Warn, Data: data,
+			Message: "the GPU probe crashed inside the NVIDIA driver library (" + out.Detail + ")",
+			Hint:    "run nvidia-smi on the host; if it also fails, reinstall or update the NVIDIA driver"}
+	case gpuhelper.Garbage:
+		return Result{Status: Warn, Data: data,
+			Message: "the GPU probe printed an unreadable report (" + out.Detail + ")",
+			Hint:    "nss-gpu-probe and nss-entrypoint are from different builds: rebuild the image"}
+	default:
+		return Result{Status: Warn, Data: data,
+			Message: "the GPU probe failed (" + out.Detail + ")",
+			Hint:    "run nss-gpu-probe in the container to see its error, and nvidia-smi on the host"}
+	}
+}
+
+// gpuVerdict judges a report that the helper delivered.
+func gpuVerdict(rep *gpureport.Report, rt Runtime, data map[string]any) Result {
+	if rep.Panic != "" {
+		data["probe_panic"] = rep.Panic
+	}
+	if !rep.Loaded {
+		return nvmlFailure(rep.Error, rt, data)
+	}
+	data["driver_version"], data["cuda_version"], data["nvml_version"] = rep.DriverVersion, rep.CUDAVersion(), rep.NVMLVersion
+	data["devices"] = len(rep.Devices)
+	if rep.DeviceCountError != nil {
+		return nvmlFailure(rep.DeviceCountError, rt, data)
+	}
+	if len(rep.Devices) == 0 {
+		return Result{Status: Fail, Data: data,
+			Message: "the NVIDIA driver is loaded but no GPU is visible to this container",
+			Hint:    "check NVIDIA_VISIBLE_DEVICES and give the container GPUs: " + rt.GPUHint()}
+	}
+	for _, d := range rep.Devices {
+		if code, ok := d.Errors["handle"]; ok {
+			return nvmlFailure(&gpureport.NVMLError{Function: fmt.Sprintf("nvmlDeviceGetHandleByIndex(%d)", d.Index), Name: code, Code: codeOf(code)}, rt, data)
+		}
+	}
+	return Result{Status: OK, Data: data, Message: GPUSummary(rep)}
+}
+
+// codeOf maps a return-code name back to its number for the codes that have
+// their own hints.
+func codeOf(name string) int {
+	for code, n := range map[int]string{
+		gpureport.CodeNoPermission: "ERROR_NO_PERMISSION", gpureport.CodeDriverNotLoaded: "ERROR_DRIVER_NOT_LOADED",
+		gpureport.CodeLibraryNotFound: "ERROR_LIBRARY_NOT_FOUND", gpureport.CodeGPUIsLost: "ERROR_GPU_IS_LOST",
+		gpureport.CodeLibRMVersionMismatch: "ERROR_LIB_RM_VERSION_MISMATCH", gpureport.CodeUnknown: "ERROR_UNKNOWN",
+	} {
+		if n == name {
+			return code
+		}
+	}
+	return -1
+}
+
+// nvmlFailure gives the hint for an NVML error code.
+func nvmlFailure(ne *gpureport.NVMLError, rt Runtime, data map[string]any) Result {
+	if ne == nil {
+		ne = &gpureport.NVMLError{Function: "nvmlInit", Code: -1, Name: "UNKNOWN"}
+	}
+	data["nvml_function"], data["nvml_code"], data["nvml_error"] = ne.Function, ne.Code, ne.Name
+	r := Result{Status: Fail, Data: data}
+	switch ne.Code {
+	case gpureport.CodeLibraryNotFound:
+		r.Message = "libnvidia-ml.so.1 is not in the container: the NVIDIA Container Toolkit did not inject the driver libraries"
+		r.Hint = "install the NVIDIA Container Toolkit on the host and start with GPUs: " + rt.GPUHint() + "; keep NVIDIA_DRIVER_CAPABILITIES=compute,utility"
+	case gpureport.CodeDriverNotLoaded:
+		r.Message = "the NVIDIA kernel driver is not loaded on the host"
+		r.Hint = "on the host, run nvidia-smi; load the driver (sudo modprobe nvidia) or reinstall it, then restart the container"
+	case gpureport.CodeNoPermission:
+		r.Message = "no permission to open the GPU device nodes (/dev/nvidia*)"
+		r.Hint = "request GPUs through the runtime instead of mounting /dev/nvidia* by hand: " + rt.GPUHint()
+	case gpureport.CodeUnknown:
+		r.Message = "NVML answered \"Unknown Error\": the container has usually lost access to its GPUs after systemctl daemon-reload on the host"
+		r.Hint = "restart the container; to stop it recurring, see the NVIDIA Container Toolkit notes on systemd cgroup management"
+	case gpureport.CodeLibRMVersionMismatch:
+		r.Message = "the NVIDIA driver library and kernel module versions differ: the host driver was upgraded without a reboot, or driver libraries are baked into the image"
+		r.Hint = "reboot the host after a driver upgrade; never install libnvidia-* packages in the image"
+	case gpureport.CodeGPUIsLost:
+		r.Message = "a GPU has fallen off the bus (GPU is lost)"
+		r.Hint = "on the host, check dmesg for Xid 79 and nvidia-smi; the GPU needs a reset or the host a reboot"
+	default:
+		r.Message = fmt.Sprintf("NVML failed in %s: %s (%d)", ne.Function, ne.Name, ne.Code)
+		r.Hint = "run nvidia-smi on the host and in the container, and report the output of nss-entrypoint --diagnose"
+	}
+	return r
+}
+
+// GPUSummary describes the GPUs in one line: "1 GPU: NVIDIA H200 (140 GiB),
+// driver 580.159.04, CUDA 13.0".
+func GPUSummary(rep *gpureport.Report) string {
+	var b strings.Builder
+	n := len(rep.Devices)
+	if n == 1 {
+		b.WriteString("1 GPU: ")
+	} else {
+		fmt.Fprintf(&b, "%d GPUs: ", n)
+	}
+	type model struct {
+		name string
+		mem  uint64
+	}
+	var order []model
+	counts := map[model]int{}
+	for _, d := range rep.Devices {
+		m := model{d.Name, d.MemoryTotalBytes}
+		if m.name == "" {
+			m.name = "unnamed GPU"
+		}
+		if counts[m] == 0 {
+			order = append(order, m)
+		}
+		counts[m]++
+	}
+	for i, m := range order {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if counts[m] > 1 {
+			fmt.Fprintf(&b, "%dx ", counts[m])
+		}
+		b.WriteString(m.name)
+		if m.mem > 0 {
+			fmt.Fprintf(&b, " (%s)", FormatBytes(m.mem))
+		}
+	}
+	if rep.DriverVersion != "" {
+		fmt.Fprintf(&b, ", driver %s", rep.DriverVersion)
+	}
+	if v := rep.CUDAVersion(); v != "" {
+		fmt.Fprintf(&b, ", CUDA %s", v)
+	}
+	return b.String()
+}

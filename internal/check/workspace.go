@@ -1,0 +1,126 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// WriteProbePrefix names the files the --diagnose mounts check creates and
+// removes to prove a path writable; the workspace check does not count a
+// leftover one as content.
+const WriteProbePrefix = ".nss-write-probe-"
+
+// DefaultWorkspace is where the image expects the user's data.
+const DefaultWorkspace = "/workspace"
+
+// Workspace checks that the workspace exists, is a readable directory and is
+// not empty. It reads at most one directory entry.
+var Workspace = Check{
+	ID: "workspace", Title: "workspace",
+	Run: func(ctx context.Context, e *Env) Result {
+		dir := e.Get("NSS_WORKSPACE")
+		if dir == "" {
+			dir = DefaultWorkspace
+		}
+		data := map[string]any{"path": dir}
+		// One open with O_DIRECTORY tells missing, not a directory and
+		// unreadable apart without a separate stat.
+		empty, err := isEmptyDir(e.Path(dir))
+		if err == nil {
+			// access(2) judges with the effective ids, as Python will.
+			err = e.CanAccess(e.Path(dir), unix.R_OK|unix.X_OK)
+		}
+		switch {
+		case errors.Is(err, unix.ENOENT):
+			return Result{Status: Warn, Message: dir + " does not exist", Hint: workspaceFix(e, dir), Data: data}
+		case errors.Is(err, unix.ENOTDIR):
+			return Result{Status: Warn, Message: dir + " is not a directory", Hint: workspaceFix(e, dir), Data: data}
+		case err != nil:
+			data["uid"] = e.EffectiveUID()
+			return Result{Status: Warn, Message: fmt.Sprintf("%s is not readable by uid %d: %v", dir, e.EffectiveUID(), err),
+				Hint: "run the container as the owner of the mounted folder: " + e.Runtime().UserHint(), Data: data}
+		case empty:
+			return Result{Status: Warn, Message: dir + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
+		}
+		if point, vol, ok := emptyNamedVolume(e, dir); ok {
+			data["named_volume"] = vol
+			return Result{Status: Warn, Data: data,
+				Message: fmt.Sprintf("%s is an empty Docker named volume %q, not a host folder: -v %s:%s names a volume; a host folder needs an absolute path", point, vol, vol, point),
+				Hint:    "use an absolute host path: " + e.Runtime().MountHint(`$(pwd)/`+vol, point)}
+		}
+		return Result{Status: OK, Message: dir + " has content", Data: data}
+	},
+}
+
+// emptyNamedVolume finds an empty Docker named volume mounted at or below
+// dir: what `-v data:/workspace/data` (a relative name, not a path) makes.
+// A named volume that holds data was meant, and is not reported.
+func emptyNamedVolume(e *Env, dir string) (point, volume string, found bool) {
+	b, err := ReadSmall(e.Path("/proc/self/mountinfo"), 1<<20)
+	if err != nil || !bytes.Contains(b, []byte("/_data ")) {
+		return "", "", false
+	}
+	prefix := strings.TrimSuffix(dir, "/") + "/"
+	for _, m := range ParseMountinfo(b) {
+		if m.Point != dir && !strings.HasPrefix(m.Point, prefix) {
+			continue
+		}
+		if kind, vol := MountKind(m); kind == "named-volume" {
+			if empty, err := isEmptyDir(e.Path(m.Point)); err == nil && empty {
+				return m.Point, vol, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+func workspaceFix(e *Env, dir string) string {
+	return "mount your data with an absolute host path: " + e.Runtime().MountHint(`$(pwd)/data`, dir+"/data")
+}
+
+// UnwrapPath drops the "stat /root/path:" prefix of a *PathError so messages
+// show the container path only once.
+func UnwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// isEmptyDir reports whether a directory has no entries but . and .., reading
+// one small buffer of entries at most. It uses raw system calls: os.Open
+// would start the runtime's network poller, which costs start time.
+func isEmptyDir(path string) (bool, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	var buf [1024]byte
+	for {
+		n, err := unix.Getdents(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if n == 0 {
+			return true, nil
+		}
+		_, _, names := unix.ParseDirent(buf[:n], 2, nil)
+		for _, name := range names {
+			// The mounts check's write probe may be there for a moment.
+			if !strings.HasPrefix(name, WriteProbePrefix) {
+				return false, nil
+			}
+		}
+	}
+}

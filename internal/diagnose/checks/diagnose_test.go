@@ -1,0 +1,324 @@
+package checks_test
+
+import (
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check/checktest"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/checks"
+
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpureport"
+)
+
+// secret is a token-shaped value that must never appear in a result.
+const secret = "hf_SECRETtokenVALUE0123456789abcdef"
+
+func withGPU(t *testing.T, e *check.Env, rep *gpureport.Report, extra map[string]string) {
+	t.Helper()
+	checktest.Mk(t, e, checktest.GPUNodes)
+	checktest.Mk(t, e, extra)
+	e.GPU = func(context.Context) gpuhelper.Outcome { return gpuhelper.Outcome{Report: rep} }
+}
+
+func TestIdentity(t *testing.T) {
+	passwd := map[string]string{"/etc/passwd": "root:x:0:0:root:/root:/bin/bash\nappuser:x:1000:1000::/home/appuser:/bin/sh\n", "/home/appuser/": ""}
+	tests := []struct {
+		name   string
+		uid    int
+		env    []string
+		access func(string, uint32) error
+		status check.Status
+		msg    string
+	}{
+		{"appuser", 1000, []string{"HOME=/home/appuser"}, nil, check.OK, "uid 1000 (appuser), HOME=/home/appuser is writable"},
+		{"unknown uid, HOME=/", 4242, []string{"HOME=/"}, func(p string, m uint32) error { return unix.EACCES }, check.Warn, "uid 4242 cannot write its HOME=/; the uid has no passwd entry"},
+		{"no HOME", 1000, nil, nil, check.Warn, "has no HOME set"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			e.UID = tc.uid
+			checktest.Mk(t, e, passwd)
+			if tc.access != nil {
+				e.Access = tc.access
+			}
+			r := checktest.Run(t, checks.Identity, e)
+			hint := ""
+			if tc.status != check.OK {
+				hint = "HF_HOME"
+			}
+			checktest.Expect(t, r, tc.status, tc.msg, hint)
+		})
+	}
+}
+
+const mountinfo = `22 1 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u
+30 22 8:1 /var/lib/docker/volumes/data/_data /workspace/data rw,relatime - ext4 /dev/sda1 rw
+31 22 8:1 /home/ann/hf\040cache /hf rw,relatime - ext4 /dev/sda1 rw
+32 22 0:60 / /dev/shm rw - tmpfs shm rw,size=65536k
+33 22 8:1 /var/lib/docker/volumes/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/_data /anon rw - ext4 /dev/sda1 rw
+34 22 8:1 /srv/results /workspace/out rw - ext4 /dev/sda1 rw
+malformed line
+`
+
+func TestParseMountinfo(t *testing.T) {
+	ms := check.ParseMountinfo([]byte(mountinfo))
+	if len(ms) != 6 {
+		t.Fatalf("%d mounts: %+v", len(ms), ms)
+	}
+	if ms[2].Root != "/home/ann/hf cache" || ms[2].Point != "/hf" || ms[2].FSType != "ext4" {
+		t.Errorf("escaped mount %+v", ms[2])
+	}
+	tests := []struct{ path, point, kind, vol string }{
+		{"/workspace/data/train.csv", "/workspace/data", "named-volume", "data"},
+		{"/workspace", "/", "container-layer", ""},
+		{"/hf/hub", "/hf", "bind", ""},
+		{"/dev/shm", "/dev/shm", "tmpfs", ""},
+		{"/anon/x", "/anon", "anonymous-volume", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+		{"/workspace/outside", "/", "container-layer", ""},
+		{"/workspace/out/a", "/workspace/out", "bind", ""},
+	}
+	for _, tc := range tests {
+		m, ok := check.MountFor(ms, tc.path)
+		kind, vol := check.MountKind(m)
+		if !ok || m.Point != tc.point || kind != tc.kind || vol != tc.vol {
+			t.Errorf("%s: mount %q kind %q vol %q, want %q %q %q", tc.path, m.Point, kind, vol, tc.point, tc.kind, tc.vol)
+		}
+	}
+}
+
+func FuzzParseMountinfo(f *testing.F) {
+	f.Add([]byte(mountinfo))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, m := range check.ParseMountinfo(b) {
+			check.MountKind(m)
+			check.MountFor([]check.Mount{m}, "/workspace")
+		}
+	})
+}
+
+func TestMounts(t *testing.T) {
+	tests := []struct {
+		name   string
+		info   string
+		files  map[string]string
+		env    []string
+		status check.Status
+		msg    string
+		hint   string
+	}{
+		{"named volume on the workspace", mountinfo, map[string]string{"/workspace/data/x": "1"}, nil, check.Warn,
+			`the Docker named volume "data", not a host folder`, `docker run -v "$(pwd)/data:/workspace/data" ...`},
+		{"everything bind-mounted", "22 1 0:50 / / rw - overlay overlay rw\n40 22 8:1 /srv/ws /workspace rw - ext4 /dev/sda1 rw\n41 22 8:1 /srv/hf /hf rw - ext4 /dev/sda1 rw\n",
+			map[string]string{"/workspace/x": "1", "/hf/": ""}, []string{"HF_HOME=/hf"}, check.OK, "workspace: bind, HF_HOME: bind, artifacts: bind", ""},
+		{"workspace on the container layer", "22 1 0:50 / / rw - overlay overlay rw\n", map[string]string{"/workspace/x": "1"}, nil, check.Warn,
+			"lost when the container exits", `-v "$(pwd)/workspace:/workspace"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			checktest.Mk(t, e, map[string]string{"/proc/self/mountinfo": tc.info})
+			checktest.Mk(t, e, tc.files)
+			checktest.Expect(t, checktest.Run(t, checks.Mounts, e), tc.status, tc.msg, tc.hint)
+		})
+	}
+	t.Run("a real write probe", func(t *testing.T) {
+		e := checktest.FakeEnv(t)
+		checktest.Mk(t, e, map[string]string{"/proc/self/mountinfo": "22 1 0:50 / / rw - overlay overlay rw\n40 22 8:1 /srv/ws /workspace rw - ext4 /dev/sda1 rw\n", "/workspace/x": "1"})
+		os.Chmod(e.Path("/workspace"), 0o555)
+		defer os.Chmod(e.Path("/workspace"), 0o755)
+		r := checktest.Run(t, checks.Mounts, e)
+		if os.Geteuid() == 0 {
+			// root writes anyway; the probe must still have cleaned up.
+			entries, _ := os.ReadDir(e.Path("/workspace"))
+			if len(entries) != 1 {
+				t.Errorf("the write probe left files: %v", entries)
+			}
+			return
+		}
+		checktest.Expect(t, r, check.Warn, "not writable", "--user")
+	})
+}
+
+func TestResources(t *testing.T) {
+	tests := []struct {
+		name   string
+		files  map[string]string
+		status check.Status
+		msg    string
+	}{
+		{"v2 limited", map[string]string{"/sys/fs/cgroup/memory.max": "4294967296\n", "/sys/fs/cgroup/cpu.max": "200000 100000\n"}, check.Warn, "memory limit 4 GiB; CPU quota 2.0"},
+		{"v2 unlimited", map[string]string{"/sys/fs/cgroup/memory.max": "max\n", "/sys/fs/cgroup/cpu.max": "max 100000\n"}, check.OK, "no memory limit; no CPU quota"},
+		{"v1 limited", map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "68719476736\n", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "400000", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000"}, check.OK, "memory limit 64 GiB; CPU quota 4.0"},
+		{"v1 unlimited", map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000"}, check.OK, "no memory limit; no CPU quota"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t)
+			checktest.Mk(t, e, tc.files)
+			checktest.Mk(t, e, map[string]string{"/dev/shm/": ""})
+			e.Host = func() (check.HostInfo, error) { return check.HostInfo{MemoryTotal: 256 << 30, CPUs: 32}, nil }
+			r := checktest.Run(t, checks.Resources, e)
+			hint := ""
+			if tc.status == check.Warn {
+				hint = "--memory="
+			}
+			checktest.Expect(t, r, tc.status, tc.msg, hint)
+			if !strings.Contains(r.Message, "host 256 GiB, 32 CPUs") {
+				t.Errorf("message %q lacks the host facts", r.Message)
+			}
+		})
+	}
+}
+
+func TestHFOfflineAndGated(t *testing.T) {
+	e := checktest.FakeEnv(t, "HF_HUB_OFFLINE=1", "HF_HOME=/hf")
+	checktest.Mk(t, e, map[string]string{"/hf/hub/": ""})
+	checktest.Expect(t, checktest.Run(t, checks.HFOffline, e), check.Fail, "HF_HUB_OFFLINE set, but the hub cache /hf/hub holds no models", "unset HF_HUB_OFFLINE")
+	checktest.Mk(t, e, map[string]string{"/hf/hub/models--org--m/": ""})
+	checktest.Expect(t, checktest.Run(t, checks.HFOffline, e), check.OK, "holds 1 models", "")
+	e = checktest.FakeEnv(t, "TRANSFORMERS_OFFLINE=yes", "HOME=/home/u")
+	checktest.Expect(t, checktest.Run(t, checks.HFOffline, e), check.Fail, "TRANSFORMERS_OFFLINE set", "TRANSFORMERS_OFFLINE")
+	checktest.Expect(t, checktest.Run(t, checks.HFOffline, checktest.FakeEnv(t, "HF_HUB_OFFLINE=0")), check.OK, "online", "")
+
+	cfg := "training:\n  lr: 1e-4\nmodel: \"meta-llama/Llama-3.2-1B-Instruct\"  # gated\n"
+	e = checktest.FakeEnv(t, "NSS_CONFIG=/cfg.yaml")
+	checktest.Mk(t, e, map[string]string{"/cfg.yaml": cfg})
+	checktest.Expect(t, checktest.Run(t, checks.HFGated, e), check.Warn, "gated model meta-llama/Llama-3.2-1B-Instruct but no Hugging Face token", "HF_TOKEN")
+	e = checktest.FakeEnv(t, "NSS_CONFIG=/cfg.yaml", "HF_TOKEN="+secret)
+	checktest.Mk(t, e, map[string]string{"/cfg.yaml": cfg})
+	checktest.Expect(t, checktest.Run(t, checks.HFGated, e), check.OK, "with a token available", "")
+	e = checktest.FakeEnv(t, "NSS_CONFIG=/cfg.yaml")
+	checktest.Mk(t, e, map[string]string{"/cfg.yaml": "model: HuggingFaceTB/SmolLM2-135M\n"})
+	checktest.Expect(t, checktest.Run(t, checks.HFGated, e), check.OK, "no gated model", "")
+	if got := checks.ConfigModels([]byte(`{"model_name_or_path": "google/gemma-2-2b", "x": "a/b"}` + "\nbase_model = mistralai/Mistral-7B-v0.1\n")); !slices.Equal(got, []string{"mistralai/Mistral-7B-v0.1"}) {
+		// The JSON object is on one line: only line-leading keys count.
+		t.Logf("models %v", got)
+	}
+}
+
+func TestGPUDetails(t *testing.T) {
+	old := checktest.Healthy(1)
+	old.Devices[0].ComputeCapability, old.Devices[0].Name = "7.5", "Tesla T4"
+	cuda12 := checktest.Healthy(1)
+	cuda12.CUDADriverVersion, cuda12.DriverVersion = 12040, "550.54.15"
+	busy := checktest.Healthy(2)
+	busy.Devices[1].ComputeProcesses, busy.Devices[1].MemoryUsedBytes = 2, 20<<30
+	tests := []struct {
+		name    string
+		check   check.Check
+		rep     *gpureport.Report
+		env     []string
+		variant string
+		uvm     bool
+		status  check.Status
+		msg     string
+	}{
+		{"cu130 on 580", checks.GPUDriver, checktest.Healthy(1), nil, "cu130", true, check.OK, "driver 580.159.04 (CUDA 13.0) runs cu130"},
+		{"cu130 on 550", checks.GPUDriver, cuda12, nil, "cu130", true, check.Fail, "this cu130 image needs CUDA 13.0 (driver >= 580)"},
+		{"cu129 on 550", checks.GPUDriver, cuda12, nil, "cu129", true, check.OK, "runs cu129"},
+		{"unknown variant", checks.GPUDriver, checktest.Healthy(1), nil, "", true, check.Skip, "unknown"},
+		{"bf16 capable", checks.GPUCompute, checktest.Healthy(1), nil, "", true, check.OK, "compute capability 9.0 (bf16 available)"},
+		{"T4", checks.GPUCompute, old, nil, "", true, check.Fail, "GPU 0 (Tesla T4, 7.5): compute capability below 8.0"},
+		{"two GPUs noted", checks.GPUCompute, checktest.Healthy(2), nil, "", true, check.OK, "note: 2 GPUs are visible"},
+		{"busy", checks.GPUMemory, busy, nil, "", true, check.Warn, "GPU 1: 2 processes, 20 GiB used"},
+		{"idle", checks.GPUMemory, checktest.Healthy(1), nil, "", true, check.OK, "no other process"},
+		{"cvd unset", checks.CUDAVisible, checktest.Healthy(1), nil, "", true, check.OK, "not set"},
+		{"cvd ok", checks.CUDAVisible, checktest.Healthy(2), []string{"CUDA_VISIBLE_DEVICES=1,0"}, "", true, check.OK, "names visible GPUs"},
+		{"cvd out of range", checks.CUDAVisible, checktest.Healthy(1), []string{"CUDA_VISIBLE_DEVICES=1"}, "", true, check.Fail, "names 1, but this container sees 1 GPU(s)"},
+		{"cvd empty", checks.CUDAVisible, checktest.Healthy(1), []string{"CUDA_VISIBLE_DEVICES="}, "", true, check.Fail, "hides every GPU"},
+		{"cvd uuid", checks.CUDAVisible, func() *gpureport.Report { r := checktest.Healthy(1); r.Devices[0].UUID = "GPU-abc"; return r }(), []string{"CUDA_VISIBLE_DEVICES=GPU-abc"}, "", true, check.OK, "names visible GPUs"},
+		{"uvm present", checks.GPUUVM, checktest.Healthy(1), nil, "", true, check.OK, "present"},
+		{"uvm missing", checks.GPUUVM, checktest.Healthy(1), nil, "", false, check.Fail, "/dev/nvidia-uvm is missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			e.CUDAVariant = tc.variant
+			extra := map[string]string{}
+			if tc.uvm {
+				extra["/dev/nvidia-uvm"] = ""
+			}
+			withGPU(t, e, tc.rep, extra)
+			r := checktest.Run(t, tc.check, e)
+			hint := ""
+			if tc.status == check.Warn || tc.status == check.Fail {
+				hint = " "
+			}
+			checktest.Expect(t, r, tc.status, tc.msg, hint)
+		})
+	}
+	// Without a GPU every detail check skips.
+	for _, c := range []check.Check{checks.GPUDriver, checks.GPUCompute, checks.GPUMemory, checks.GPUUVM} {
+		if r := checktest.Run(t, c, checktest.FakeEnv(t)); r.Status != check.Skip {
+			t.Errorf("%s without a GPU: %v %q", c.ID, r.Status, r.Message)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	e := checktest.FakeEnv(t, "NSS_CONFIG=/missing.yaml", "NSS_LOG_LEVEL=verbose", "WANDB_MODE=offline")
+	checktest.Mk(t, e, map[string]string{"/workspace/.env": "# comment\nexport HF_TOKEN=" + secret + "\nWANDB_API_KEY=abc\n\nBROKEN LINE\n"})
+	r := checktest.Run(t, checks.Config, e)
+	checktest.Expect(t, r, check.Warn, "NSS_CONFIG=/missing.yaml cannot be read", "NSS_LOG_LEVEL to one of DEBUG")
+	if !strings.Contains(r.Message, `NSS_LOG_LEVEL="verbose" is not one of`) {
+		t.Errorf("message %q", r.Message)
+	}
+	if keys := r.Data["dotenv_keys"]; fmt.Sprint(keys) != "[HF_TOKEN WANDB_API_KEY]" {
+		t.Errorf("dotenv keys %v", keys)
+	}
+	if strings.Contains(fmt.Sprint(r), "SECRET") || strings.Contains(fmt.Sprint(r), "abc") {
+		t.Errorf(".env values leaked: %+v", r)
+	}
+	e = checktest.FakeEnv(t, "NSS_CONFIG=/c.yaml", "NSS_LOG_LEVEL=info", "VLLM_ATTENTION_BACKEND=FLASHINFER")
+	checktest.Mk(t, e, map[string]string{"/c.yaml": "x: 1\n"})
+	checktest.Expect(t, checktest.Run(t, checks.Config, e), check.OK, "NSS_CONFIG readable", "")
+}
+
+func TestVersions(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	sp := "/opt/venv/lib/python3.13/site-packages/"
+	checktest.Mk(t, e, map[string]string{
+		sp + "torch-2.8.0+cu129.dist-info/METADATA":           "Metadata-Version: 2.1\nName: torch\nVersion: 2.8.0+cu129\n\nbody Version: 9\n",
+		sp + "vllm-0.11.0.dist-info/METADATA":                 "Name: vllm\nVersion: 0.11.0\n",
+		sp + "huggingface_hub-0.35.3.dist-info/METADATA":      "Name: huggingface-hub\nVersion: 0.35.3\n",
+		sp + "nemo_safe_synthesizer-0.1.0.dist-info/METADATA": "Name: nemo-safe-synthesizer\nVersion: 0.1.0\n",
+	})
+	r := checktest.Run(t, checks.Versions, e)
+	checktest.Expect(t, r, check.OK, "safe-synthesizer 0.1.0, torch 2.8.0+cu129, vllm 0.11.0, huggingface-hub 0.35.3, not installed: transformers", "")
+	checktest.Expect(t, checktest.Run(t, checks.Versions, checktest.FakeEnv(t)), check.Warn, "safe-synthesizer is not installed in /opt/venv", "NSS_VENV")
+}
+
+func TestSlowNoticeAndCheckTimeout(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	hang := check.Check{ID: "hang", Title: "hanging check", Timeout: 300 * time.Millisecond, Doing: "waiting forever",
+		Run: func(ctx context.Context, e *check.Env) check.Result {
+			time.Sleep(5 * time.Second)
+			return check.Result{}
+		}}
+	quick := check.Check{ID: "quick", Title: "quick", Run: func(ctx context.Context, e *check.Env) check.Result { return check.Result{Status: check.OK} }}
+	var notices []string
+	start := time.Now()
+	res := check.RunNotify(context.Background(), e, []check.Check{hang, quick}, 100*time.Millisecond, func(doing []string) {
+		notices = append(notices, doing...)
+	})
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("took %v", time.Since(start))
+	}
+	checktest.Expect(t, res[0], check.Warn, "hanging check timed out after 300ms (hanging check: waiting forever)", "")
+	if res[1].Status != check.OK {
+		t.Errorf("quick: %+v", res[1])
+	}
+	if len(notices) != 1 || notices[0] != "hanging check: waiting forever" {
+		t.Errorf("notices %q", notices)
+	}
+}

@@ -1,0 +1,154 @@
+package checks
+
+import (
+	"context"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+)
+
+// truthy reports whether a flag variable is on, as huggingface_hub reads them.
+func truthy(v string) bool {
+	switch strings.ToUpper(strings.TrimSpace(v)) {
+	case "1", "ON", "YES", "TRUE":
+		return true
+	}
+	return false
+}
+
+// hubCache is the Hugging Face hub cache directory huggingface_hub would use.
+func hubCache(e *check.Env) string {
+	if c := e.Get("HF_HUB_CACHE"); c != "" {
+		return c
+	}
+	if c := e.Get("HUGGINGFACE_HUB_CACHE"); c != "" {
+		return c
+	}
+	if h := check.HFHome(e); h != "" {
+		return path.Join(h, "hub")
+	}
+	return ""
+}
+
+// HFOffline fails when offline mode is on but the hub cache holds nothing:
+// every model load would fail.
+var HFOffline = check.Check{
+	ID: "hf-offline", Title: "Hugging Face offline mode", Timeout: defaultCheckTimeout,
+	Run: func(ctx context.Context, e *check.Env) check.Result {
+		cache := hubCache(e)
+		data := map[string]any{"hub_cache": cache}
+		var on []string
+		for _, v := range []string{"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"} {
+			if truthy(e.Get(v)) {
+				on = append(on, v)
+			}
+		}
+		if len(on) == 0 {
+			return check.Result{Status: check.OK, Data: data, Message: "online; hub cache " + cache}
+		}
+		data["offline_by"] = on
+		entries, err := os.ReadDir(e.Path(cache))
+		models := 0
+		for _, d := range entries {
+			if strings.HasPrefix(d.Name(), "models--") {
+				models++
+			}
+		}
+		data["cached_models"] = models
+		if err != nil || models == 0 {
+			return check.Result{Status: check.Fail, Data: data,
+				Message: strings.Join(on, " and ") + " set, but the hub cache " + cache + " holds no models: every download will fail",
+				Hint:    "mount a cache that holds the models (" + e.Runtime().MountHint(`$HOME/.cache/huggingface`, check.SuggestedHFHome, "HF_HOME="+check.SuggestedHFHome) + "), or unset " + strings.Join(on, " and ")}
+		}
+		return check.Result{Status: check.OK, Data: data, Message: strings.Join(on, " and ") + " set; the hub cache holds " + strconv.Itoa(models) + " models"}
+	},
+}
+
+// gatedOrg reports the organisations whose models need an accepted licence
+// and a token.
+func gatedOrg(org string) bool {
+	switch org {
+	case "meta-llama", "mistralai", "google", "CohereForAI", "CohereLabs":
+		return true
+	}
+	return false
+}
+
+// modelKeys are the config keys that name a Hugging Face model.
+var modelKeys = []string{"model", "model_name", "model_name_or_path", "pretrained_model_name_or_path", "base_model"}
+
+// ConfigModels returns the Hugging Face model ids ("org/name") a YAML or
+// JSON config names under one of modelKeys, without parsing the file.
+func ConfigModels(config []byte) []string {
+	var ids []string
+	for _, line := range strings.Split(string(config), "\n") {
+		line = strings.TrimSpace(line)
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			if key, val, ok = strings.Cut(line, "="); !ok {
+				continue
+			}
+		}
+		key = strings.Trim(strings.TrimSpace(key), `"'`)
+		if !slices.Contains(modelKeys, key) {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		val = strings.TrimRight(strings.TrimLeft(val, `"'`), `"', `)
+		if i := strings.IndexAny(val, `"' #`); i >= 0 {
+			val = val[:i]
+		}
+		org, name, ok := strings.Cut(val, "/")
+		if ok && org != "" && name != "" && !strings.Contains(name, "/") && validID(org) && validID(name) {
+			ids = append(ids, val)
+		}
+	}
+	return ids
+}
+
+// validID reports whether s is made of the characters a hub id may use.
+func validID(s string) bool {
+	for _, c := range s {
+		if !(c == '-' || c == '_' || c == '.' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return !strings.HasPrefix(s, ".")
+}
+
+// HFGated warns when NSS_CONFIG names a model of a gated organisation and no
+// token is available.
+var HFGated = check.Check{
+	ID: "hf-gated-model", Title: "gated model access", Timeout: defaultCheckTimeout,
+	Run: func(ctx context.Context, e *check.Env) check.Result {
+		cfg := e.Get("NSS_CONFIG")
+		if cfg == "" {
+			return check.Result{Status: check.Skip, Message: "NSS_CONFIG is not set"}
+		}
+		b, err := check.ReadSmall(e.Path(cfg), 256<<10)
+		if err != nil {
+			return check.Result{Status: check.Skip, Message: "NSS_CONFIG cannot be read (see the config check)"}
+		}
+		models := ConfigModels(b)
+		data := map[string]any{"models": models}
+		var gated []string
+		for _, m := range models {
+			if gatedOrg(strings.SplitN(m, "/", 2)[0]) {
+				gated = append(gated, m)
+			}
+		}
+		if len(gated) == 0 {
+			return check.Result{Status: check.OK, Data: data, Message: "no gated model in NSS_CONFIG"}
+		}
+		if _, ok := check.FindToken(e); ok {
+			return check.Result{Status: check.OK, Data: data, Message: "gated model " + strings.Join(gated, ", ") + " with a token available"}
+		}
+		return check.Result{Status: check.Warn, Data: data,
+			Message: "NSS_CONFIG uses the gated model " + strings.Join(gated, ", ") + " but no Hugging Face token is available",
+			Hint:    "accept the model's licence on huggingface.co, then pass a token: " + e.Runtime().EnvHint("HF_TOKEN")}
+	},
+}

@@ -1,0 +1,77 @@
+package checks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+)
+
+// RuntimeCheck reports the container runtime the hints are phrased for.
+var RuntimeCheck = check.Check{
+	ID: "runtime", Title: "container runtime", Timeout: defaultCheckTimeout,
+	Run: func(ctx context.Context, e *check.Env) check.Result {
+		rt := e.Runtime()
+		return check.Result{Status: check.OK, Message: rt.Name + " (" + rt.Evidence + ")",
+			Data: map[string]any{"name": rt.Name, "evidence": rt.Evidence}}
+	},
+}
+
+// passwdEntry finds uid in /etc/passwd and returns its name and home.
+func passwdEntry(e *check.Env, uid int) (name, home string, ok bool) {
+	b, err := os.ReadFile(e.Path("/etc/passwd"))
+	if err != nil {
+		return "", "", false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), ":")
+		if len(f) >= 6 && f[2] == strconv.Itoa(uid) {
+			return f[0], f[5], true
+		}
+	}
+	return "", "", false
+}
+
+// Identity checks who the process runs as: a passwd entry for the uid, and a
+// HOME that is set and writable (an unknown --user gets HOME=/).
+var Identity = check.Check{
+	ID: "identity", Title: "user and HOME", Timeout: defaultCheckTimeout,
+	Run: func(ctx context.Context, e *check.Env) check.Result {
+		uid, gid := e.IDs()
+		data := map[string]any{"uid": uid, "gid": gid}
+		name, _, known := passwdEntry(e, uid)
+		data["passwd_entry"] = known
+		if known {
+			data["user"] = name
+		}
+		home := e.Home()
+		data["home"] = home
+		who := fmt.Sprintf("uid %d", uid)
+		if known {
+			who += " (" + name + ")"
+		}
+		fix := "point the caches at a mounted, writable folder: " +
+			e.Runtime().MountHint(`$HOME/.cache/huggingface`, check.SuggestedHFHome, "HF_HOME="+check.SuggestedHFHome)
+		switch {
+		case home == "":
+			return check.Result{Status: check.Warn, Data: data, Message: who + " has no HOME set: tools that write under ~ will fail", Hint: fix}
+		case e.CanAccess(e.Path(home), unix.W_OK|unix.X_OK) != nil:
+			msg := fmt.Sprintf("%s cannot write its HOME=%s", who, home)
+			if !known {
+				msg += "; the uid has no passwd entry, as with docker run --user 4242:4242"
+			}
+			return check.Result{Status: check.Warn, Data: data, Message: msg + ": caches under ~ will fail", Hint: fix}
+		case !known:
+			return check.Result{Status: check.OK, Data: data, Message: who + " has no passwd entry; HOME=" + home + " is writable"}
+		}
+		return check.Result{Status: check.OK, Data: data, Message: who + ", HOME=" + home + " is writable"}
+	},
+}

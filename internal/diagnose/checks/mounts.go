@@ -1,0 +1,160 @@
+package checks
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+
+	"context"
+	"os"
+	"path"
+)
+
+// mountTarget is a path the mounts check looks at.
+type mountTarget struct {
+	label, path string
+	// persist: results written here should outlive the container.
+	persist bool
+}
+
+func mountTargets(e *check.Env) []mountTarget {
+	ws := e.Get("NSS_WORKSPACE")
+	if ws == "" {
+		ws = check.DefaultWorkspace
+	}
+	ts := []mountTarget{{"workspace", ws, true}}
+	if h := e.Get("HF_HOME"); h != "" {
+		ts = append(ts, mountTarget{"HF_HOME", h, true})
+	}
+	art := e.Get("NSS_ARTIFACTS_PATH")
+	if art == "" {
+		art = "safe-synthesizer-artifacts"
+	}
+	if !path.IsAbs(art) {
+		art = path.Join(ws, art) // the working directory is the workspace
+	}
+	ts = append(ts, mountTarget{"artifacts", art, true})
+	if v := e.Get("VLLM_CACHE_ROOT"); v != "" {
+		ts = append(ts, mountTarget{"VLLM_CACHE_ROOT", v, false})
+	}
+	return ts
+}
+
+// Mounts checks how the workspace, the Hugging Face cache, the artifacts
+// folder and vLLM's cache are mounted, who owns them, whether they can be
+// written (a real create-and-remove probe) and how much space is free.
+var Mounts = check.Check{
+	ID: "mounts", Title: "mounts", Timeout: 3 * defaultCheckTimeout, Doing: "inspecting mounts and probing writes",
+	Run: func(ctx context.Context, e *check.Env) check.Result {
+		b, err := os.ReadFile(e.Path("/proc/self/mountinfo"))
+		if err != nil {
+			return check.Result{Status: check.Skip, Message: "cannot read /proc/self/mountinfo: " + check.UnwrapPath(err).Error()}
+		}
+		mounts := check.ParseMountinfo(b)
+		rt := e.Runtime()
+		worst := check.OK
+		var msgs, hints []string
+		var items []map[string]any
+		targets := mountTargets(e)
+		ws := targets[0].path
+		// Mounts below the workspace: the usual -v host:/workspace/data, or
+		// the relative -v data:/workspace/data mistake.
+		var below []map[string]any
+		for _, m := range mounts {
+			if !strings.HasPrefix(m.Point, strings.TrimSuffix(ws, "/")+"/") {
+				continue
+			}
+			kind, vol := check.MountKind(m)
+			item := map[string]any{"mount_point": m.Point, "kind": kind}
+			below = append(below, item)
+			if kind == "named-volume" {
+				item["volume"] = vol
+				worst = max(worst, check.Warn)
+				msgs = append(msgs, fmt.Sprintf("%s is the Docker named volume %q, not a host folder: a relative -v %s:%s creates an empty volume", m.Point, vol, vol, m.Point))
+				hints = append(hints, "use an absolute host path: "+rt.MountHint(`$(pwd)/`+vol, m.Point))
+			}
+		}
+		for _, t := range targets {
+			item := map[string]any{"label": t.label, "path": t.path}
+			items = append(items, item)
+			if !e.Exists(t.path) && t.label != "artifacts" {
+				// Its own check reports a missing workspace or cache.
+				item["exists"] = false
+				continue
+			}
+			// The deepest existing folder at or above the path is what a
+			// write would land in.
+			dir := t.path
+			for dir != "/" && !e.Exists(dir) {
+				dir = path.Dir(dir)
+			}
+			m, ok := check.MountFor(mounts, t.path)
+			if !ok {
+				continue
+			}
+			kind, vol := check.MountKind(m)
+			item["mount_point"], item["kind"], item["fs_type"] = m.Point, kind, m.FSType
+			if vol != "" {
+				item["volume"] = vol
+			}
+			if fi, err := os.Stat(e.Path(dir)); err == nil {
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					item["owner_uid"] = int(st.Uid)
+				}
+			}
+			if fs, err := e.StatfsPath(e.Path(dir)); err == nil {
+				item["free_bytes"] = fs.Free
+			}
+			werr := writeProbe(e.Path(dir))
+			item["writable"] = werr == nil
+			status, msg, hint := check.OK, "", ""
+			switch {
+			case kind == "named-volume" && t.label == "workspace" && m.Point == t.path:
+				status = check.Warn
+				msg = fmt.Sprintf("%s (%s) is the Docker named volume %q, not a host folder: a relative -v %s:%s creates an empty volume", t.label, m.Point, vol, vol, m.Point)
+				hint = "use an absolute host path: " + rt.MountHint(`$(pwd)/`+vol, m.Point)
+			case t.label == "workspace" && kind == "container-layer" && len(below) > 0:
+				// The data is mounted below the workspace; fine.
+			case t.persist && (kind == "container-layer" || kind == "tmpfs"):
+				status = check.Warn
+				msg = fmt.Sprintf("%s (%s) is on the container's %s: what is written there is lost when the container exits", t.label, t.path, map[string]string{"tmpfs": "tmpfs", "container-layer": "own filesystem"}[kind])
+				hint = "mount a host folder there: " + rt.MountHint(`$(pwd)/`+path.Base(t.path), t.path)
+			case werr != nil && t.persist:
+				status = check.Warn
+				msg = fmt.Sprintf("%s (%s) is not writable by uid %d: %v", t.label, dir, e.EffectiveUID(), werr)
+				hint = "run as the owner of the folder: " + rt.UserHint()
+			}
+			if status > worst {
+				worst = status
+			}
+			if msg != "" {
+				msgs = append(msgs, msg)
+				hints = append(hints, hint)
+			}
+		}
+		data := map[string]any{"paths": items, "below_workspace": below}
+		if len(msgs) == 0 {
+			var parts []string
+			for _, it := range items {
+				if k, ok := it["kind"].(string); ok {
+					parts = append(parts, fmt.Sprintf("%s: %s", it["label"], k))
+				}
+			}
+			return check.Result{Status: check.OK, Data: data, Message: strings.Join(parts, ", ")}
+		}
+		return check.Result{Status: worst, Data: data, Message: strings.Join(msgs, "; "), Hint: strings.Join(hints, "; ")}
+	},
+}
+
+// writeProbe creates and removes a file in dir.
+func writeProbe(dir string) error {
+	f, err := os.CreateTemp(dir, check.WriteProbePrefix+"*")
+	if err != nil {
+		return check.UnwrapPath(err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}

@@ -1,0 +1,91 @@
+package report
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/redact"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/golden"
+)
+
+var sampleResults = []check.Result{
+	{ID: "runtime", Title: "container runtime", Status: check.OK, Message: "docker (/.dockerenv exists)", Duration: 150 * time.Microsecond,
+		Data: map[string]any{"name": "docker"}},
+	{ID: "workspace", Title: "workspace", Status: check.Warn, Message: "/workspace is empty: no data is mounted there",
+		Hint: `mount your data with an absolute host path: docker run -v "$(pwd)/data:/workspace/data" ...`, Duration: 2 * time.Millisecond,
+		Data: map[string]any{"path": "/workspace"}},
+	{ID: "gpu", Title: "GPU", Status: check.Fail, Message: "libnvidia-ml.so.1 is not in the container | pipes",
+		Hint: "install the NVIDIA Container Toolkit", Duration: 12 * time.Millisecond,
+		Data: map[string]any{"nvml_code": 12, "uuid": "GPU-fa4e0000-0000-4000-8000-000000000000"}},
+	{ID: "network", Title: "network reachability", Status: check.Skip, Message: "not checked (run with --online)"},
+}
+
+var sampleEnv = []string{"HF_HOME=/home/ann/.cache/huggingface", "HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyz0123", "PATH=/usr/bin", "NSS_LOG_LEVEL=INFO"}
+
+func sampleDoc() Document {
+	r := &redact.Redactor{Home: "/home/ann", Hostname: "gpu-node-17"}
+	tool := Tool{Name: "nss-entrypoint", Version: "1.2.3", Commit: "abc1234", CUDAVariant: "cu129"}
+	facts := Facts{Runtime: "docker", UID: 1000, GID: 1000, Kernel: "6.8.0", OS: "Debian GNU/Linux 12 (bookworm)"}
+	return Build(tool, time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), sampleResults, facts, sampleEnv, r)
+}
+
+func TestDiagnoseGolden(t *testing.T) {
+	d := sampleDoc()
+	j, err := JSON(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "diagnose.json", j)
+	validateJSON(t, j)
+	golden.Check(t, "diagnose-plain.txt", Text(d, TextOptions{}))
+	golden.Check(t, "diagnose-terminal.txt", Text(d, TextOptions{Colour: true, Unicode: true}))
+	golden.Check(t, "diagnose-verbose.txt", Text(d, TextOptions{Verbose: true}))
+	golden.Check(t, "diagnose.md", Markdown(d))
+}
+
+func TestBuildRedactsEverywhere(t *testing.T) {
+	d := sampleDoc()
+	for _, out := range [][]byte{must(JSON(d)), Text(d, TextOptions{Verbose: true}), Markdown(d)} {
+		s := string(out)
+		for _, leak := range []string{"hf_abcdefghij", "fa4e0000", "/home/ann"} {
+			if strings.Contains(s, leak) {
+				t.Errorf("%q leaked into:\n%s", leak, s)
+			}
+		}
+	}
+	if d.Redaction.Redacted != 2 || d.Facts.HiddenVariables != 1 || d.Facts.Environment["HF_TOKEN"] != "set, 33 chars" {
+		t.Errorf("redaction %+v, facts %+v", d.Redaction, d.Facts)
+	}
+	if d.Facts.Environment["HF_HOME"] != "~/.cache/huggingface" {
+		t.Errorf("HF_HOME shown as %q", d.Facts.Environment["HF_HOME"])
+	}
+	plain := Build(Tool{}, time.Now(), sampleResults, Facts{}, sampleEnv, nil)
+	if plain.Redaction.Enabled || plain.Facts.Environment["HF_TOKEN"] == "" || !strings.Contains(string(Text(plain, TextOptions{})), "redaction OFF") {
+		t.Errorf("--no-redact document: %+v", plain.Redaction)
+	}
+}
+
+func TestSummary(t *testing.T) {
+	tests := []struct {
+		c    check.Counts
+		want string
+	}{
+		{check.Counts{OK: 11}, "no problems in 11 checks"},
+		{check.Counts{OK: 8, Warn: 2, Fail: 1}, "2 warnings, 1 failure in 11 checks"},
+		{check.Counts{OK: 5, Warn: 1, Skip: 3}, "1 warning in 9 checks (3 skipped)"},
+	}
+	for _, tc := range tests {
+		if got := Summary(Document{Counts: tc.c}); got != tc.want {
+			t.Errorf("Summary(%+v) = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

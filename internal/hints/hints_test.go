@@ -1,0 +1,59 @@
+package hints
+
+import (
+	"testing"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/golden"
+)
+
+var problems = []check.Result{
+	{ID: "workspace", Title: "workspace", Status: check.Warn, Message: "/workspace is empty: no data is mounted there",
+		Hint: `mount your data with an absolute host path: docker run -v "$(pwd)/data:/workspace/data" ...`},
+	{ID: "hf-cache", Title: "Hugging Face cache", Status: check.OK, Message: "HF_HOME=/hf is a writable directory"},
+	{ID: "hf-token", Title: "Hugging Face token", Status: check.Skip, Message: "skipped"},
+	{ID: "gpu", Title: "GPU", Status: check.Fail, Message: "no GPU is visible in this container\n(no /dev/nvidiactl)", Hint: "give the container GPUs: docker run --gpus all ..."},
+	{ID: "shm", Title: "/dev/shm", Status: check.Warn, Message: "/dev/shm is 64 MiB", Hint: "docker run --shm-size=1g ... (or --ipc=host)"},
+}
+
+var allGood = []check.Result{
+	{ID: "workspace", Status: check.OK},
+	{ID: "hf-cache", Status: check.OK},
+	{ID: "hf-token", Status: check.OK},
+	{ID: "gpu", Status: check.OK, Message: "1 GPU: NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0"},
+	{ID: "shm", Status: check.OK},
+}
+
+func TestStartupGolden(t *testing.T) {
+	golden.Check(t, "startup-problems.txt", Startup(problems, false))
+	golden.Check(t, "startup-problems-colour.txt", Startup(problems, true))
+	golden.Check(t, "startup-ok.txt", Startup(allGood, false))
+	mixed := append([]check.Result{problems[0]}, allGood[1:]...)
+	golden.Check(t, "startup-problems-gpu-ok.txt", Startup(mixed, false))
+	if got := Startup(nil, false); len(got) != 0 {
+		t.Errorf("no results printed %q", got)
+	}
+}
+
+func TestColourWanted(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		tty  bool
+		want bool
+	}{
+		{nil, true, true},
+		{nil, false, false},
+		{map[string]string{"NO_COLOR": "1"}, true, false},
+		{map[string]string{"NO_COLOR": ""}, true, true},
+		{map[string]string{"CLICOLOR": "0"}, true, false},
+		{map[string]string{"CLICOLOR_FORCE": "1"}, false, true},
+		{map[string]string{"CLICOLOR_FORCE": "1", "NO_COLOR": "1"}, false, false},
+		{map[string]string{"CLICOLOR_FORCE": "0"}, false, false},
+		{map[string]string{"TERM": "dumb"}, true, false},
+	}
+	for _, tc := range tests {
+		if got := ColourWanted(func(k string) string { return tc.env[k] }, tc.tty); got != tc.want {
+			t.Errorf("ColourWanted(%v, tty=%v) = %v, want %v", tc.env, tc.tty, got, tc.want)
+		}
+	}
+}
