@@ -18,16 +18,31 @@ import (
 // prober carries the library and collects the names of missing functions.
 type prober struct {
 	lib         nvml.Interface
+	opts        Options
 	unavailable []string
 	seen        map[string]bool
+}
+
+// Options says what Collect asks for beyond the start-up fields.
+type Options struct {
+	// Health reads each GPU's hardware state (--diagnose).
+	Health bool
+	// Library, when not nil, is called while NVML is loaded and returns the
+	// path of the library that was loaded.
+	Library func() string
 }
 
 // Collect initialises NVML, describes every device, shuts NVML down and
 // returns the report. A panic inside NVML's Go bindings is recovered and
 // recorded in the report.
-func Collect(lib nvml.Interface) (rep gpureport.Report) {
+func Collect(lib nvml.Interface) gpureport.Report {
+	return CollectWith(lib, Options{})
+}
+
+// CollectWith is Collect with options.
+func CollectWith(lib nvml.Interface, opts Options) (rep gpureport.Report) {
 	rep = gpureport.Report{SchemaVersion: gpureport.SchemaVersion, Devices: []gpureport.Device{}}
-	p := &prober{lib: lib, seen: map[string]bool{}}
+	p := &prober{lib: lib, opts: opts, seen: map[string]bool{}}
 	defer func() {
 		if r := recover(); r != nil {
 			rep.Panic = fmt.Sprint(r)
@@ -41,6 +56,9 @@ func Collect(lib nvml.Interface) (rep gpureport.Report) {
 	}
 	rep.Loaded = true
 	defer lib.Shutdown()
+	if opts.Library != nil {
+		rep.NVMLLibrary = opts.Library()
+	}
 
 	if p.has("nvmlSystemGetDriverVersion") {
 		if v, ret := lib.SystemGetDriverVersion(); ret == nvml.SUCCESS {
@@ -152,6 +170,9 @@ func (p *prober) device(i int) gpureport.Device {
 		} else if ret != nvml.ERROR_NOT_SUPPORTED {
 			fail("compute_processes", ret)
 		}
+	}
+	if p.opts.Health {
+		d.Health = p.health(dev, fail)
 	}
 	return d
 }

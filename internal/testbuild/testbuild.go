@@ -1,6 +1,7 @@
 // Package testbuild builds the project's real binaries and test fakes for
 // tests that run them: the static nss-entrypoint and nss-diagnose, the cgo nss-gpu-probe with
-// lazy binding, the static C fake target and the fake libnvidia-ml builds.
+// lazy binding, the static C fake target, the fake libnvidia-ml builds and
+// the fake libcuda builds.
 package testbuild
 
 import (
@@ -20,9 +21,15 @@ type Set struct {
 	Entrypoint, Diagnose, Probe string
 	// Target is the fake safe-synthesizer, static C.
 	Target string
-	// NVMLDir holds libnvidia-ml.so.1 built from testdata/fakenvml;
-	// NVMLOldDir holds the build that exports only the oldest symbols.
+	// NVMLDir holds libnvidia-ml.so.1 built from testdata/fakenvml and
+	// libcuda.so.1 built from testdata/fakecuda: a whole fake driver;
+	// NVMLOldDir holds the NVML build that exports only the oldest symbols.
 	NVMLDir, NVMLOldDir string
+	// CUDAOldDir holds a libcuda.so.1 that lacks the newer CUDA symbols.
+	CUDAOldDir string
+	// StubDir is a CUDA toolkit's stubs folder: libcuda.so and
+	// libcuda.so.1 whose cuInit answers CUDA_ERROR_STUB_LIBRARY.
+	StubDir string
 }
 
 // RepoRoot returns the repository root (the directory holding go.mod).
@@ -70,8 +77,10 @@ func BuildInto(dir string) (*Set, error) {
 		Target:     filepath.Join(dir, "target", "safe-synthesizer"),
 		NVMLDir:    filepath.Join(dir, "nvml"),
 		NVMLOldDir: filepath.Join(dir, "nvml-old"),
+		CUDAOldDir: filepath.Join(dir, "cuda-old"),
+		StubDir:    filepath.Join(dir, "cuda", "lib64", "stubs"),
 	}
-	for _, d := range []string{filepath.Dir(s.Target), s.NVMLDir, s.NVMLOldDir} {
+	for _, d := range []string{filepath.Dir(s.Target), s.NVMLDir, s.NVMLOldDir, s.CUDAOldDir, s.StubDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -88,6 +97,10 @@ func BuildInto(dir string) (*Set, error) {
 		{nil, []string{"gcc", "-static", "-O2", "-Wall", "-o", s.Target, "testdata/faketarget/faketarget.c"}},
 		{nil, []string{"gcc", "-shared", "-fPIC", "-O2", "-Wall", "-o", filepath.Join(s.NVMLDir, "libnvidia-ml.so.1"), "testdata/fakenvml/fakenvml.c"}},
 		{nil, []string{"gcc", "-shared", "-fPIC", "-O2", "-Wall", "-DFAKE_NVML_OLD", "-o", filepath.Join(s.NVMLOldDir, "libnvidia-ml.so.1"), "testdata/fakenvml/fakenvml.c"}},
+		{nil, []string{"gcc", "-shared", "-fPIC", "-O2", "-Wall", "-o", filepath.Join(s.NVMLDir, "libcuda.so.1"), "testdata/fakecuda/fakecuda.c"}},
+		{nil, []string{"gcc", "-shared", "-fPIC", "-O2", "-Wall", "-DFAKE_CUDA_OLD", "-o", filepath.Join(s.CUDAOldDir, "libcuda.so.1"), "testdata/fakecuda/fakecuda.c"}},
+		{nil, []string{"gcc", "-shared", "-fPIC", "-O2", "-Wall", "-DFAKE_CUDA_STUB", "-o", filepath.Join(s.StubDir, "libcuda.so"), "testdata/fakecuda/fakecuda.c"}},
+		{nil, []string{"ln", "-s", "libcuda.so", filepath.Join(s.StubDir, "libcuda.so.1")}},
 	}
 	for _, st := range steps {
 		cmd := exec.Command(st.args[0], st.args[1:]...)
