@@ -248,7 +248,7 @@ func TestGPUOutcomes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := checktest.FakeEnv(t)
-			checktest.Mk(t, e, checktest.GPUNodes)
+			checktest.Mk(t, e, checktest.CUDANodes)
 			var calls atomic.Int32
 			e.GPU = func(context.Context) gpuhelper.Outcome { calls.Add(1); return tc.outcome }
 			checktest.Expect(t, checktest.Run(t, check.GPU, e), tc.status, tc.msg, tc.hint)
@@ -286,7 +286,7 @@ func TestRunOrderPanicAndTimeout(t *testing.T) {
 
 func TestGPUOutcomeIsShared(t *testing.T) {
 	e := checktest.FakeEnv(t)
-	checktest.Mk(t, e, checktest.GPUNodes)
+	checktest.Mk(t, e, checktest.CUDANodes)
 	var calls atomic.Int32
 	e.GPU = func(context.Context) gpuhelper.Outcome {
 		calls.Add(1)
@@ -478,7 +478,7 @@ func TestStartGPU(t *testing.T) {
 	if calls.Load() != 0 {
 		t.Fatal("the probe started without a device node")
 	}
-	checktest.Mk(t, e, checktest.GPUNodes)
+	checktest.Mk(t, e, checktest.CUDANodes)
 	e.StartGPU(context.Background())
 	r := checktest.Run(t, check.GPU, e)
 	checktest.Expect(t, r, check.OK, "1 GPU: NVIDIA H200", "")

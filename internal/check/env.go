@@ -45,6 +45,12 @@ type Env struct {
 	// GPU runs the GPU probe; the result is memoised, so concurrent checks
 	// share one helper run.
 	GPU func(ctx context.Context) gpuhelper.Outcome
+	// GPUArgs are nss-gpu-probe's flags: none (NVML only), --cuda (the
+	// CUDA stage too) or --diagnose (contexts and hardware health too).
+	GPUArgs []string
+	// OpenDevice opens a (rooted) device node read-write and closes it;
+	// nil means open(2).
+	OpenDevice func(path string) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Host reports the machine's memory and CPUs (diagnose only); nil
@@ -79,9 +85,24 @@ func NewEnv(environ []string, argv0 string) *Env {
 		if path == "" {
 			path = gpuhelper.SiblingPath("nss-gpu-probe", argv0)
 		}
-		return gpuhelper.Run(ctx, path, environ)
+		return gpuhelper.Run(ctx, path, environ, probeArgs(ctx, e.GPUArgs)...)
 	}
 	return e
+}
+
+// probeArgs adds --budget, the time left before ctx's deadline, to the
+// probe's flags when they ask for the CUDA stage: the probe then ends that
+// stage in time to print the NVML part.
+func probeArgs(ctx context.Context, args []string) []string {
+	dl, ok := ctx.Deadline()
+	if !ok || len(args) == 0 {
+		return args
+	}
+	left := time.Until(dl)
+	if left <= 0 {
+		return args
+	}
+	return append(append([]string(nil), args...), "--budget="+left.Round(time.Millisecond).String())
 }
 
 func statfs(path string) (FSInfo, error) {

@@ -9,12 +9,21 @@ import (
 	"github.com/nvidia-nemo/nss-entrypoint/internal/gpureport"
 )
 
-// GPU checks that NVML sees at least one GPU. Without /dev/nvidiactl and
-// /proc/driver/nvidia it does not start the helper: there is nothing for NVML
-// to find.
-var GPU = Check{
-	ID: "gpu", Title: "GPU",
-	Run: func(ctx context.Context, e *Env) Result {
+// GPU checks that the container can use its GPUs: NVML sees at least one;
+// when NVML says "Unknown Error", whether the device cgroup lost them; then
+// the cheap CUDA-level checks (/dev/nvidia-uvm, which libcuda the loader
+// picks) and, when the probe ran the CUDA stage (StartupCUDA), cuInit's
+// verdict. Without /dev/nvidiactl and /proc/driver/nvidia it does not start
+// the helper: there is nothing for NVML to find.
+var GPU = gpuCheck(true)
+
+// GPUNVML is the GPU check as the report runs it: NVML and device access
+// only, because the report gives the CUDA stage, the device nodes and the
+// loader checks of their own.
+var GPUNVML = gpuCheck(false)
+
+func gpuCheck(cudaLevel bool) Check {
+	return Check{ID: "gpu", Title: "GPU", Run: func(ctx context.Context, e *Env) Result {
 		rt := e.Runtime
 		ctl, drv := e.Exists("/dev/nvidiactl"), e.Exists("/proc/driver/nvidia")
 		data := map[string]any{"dev_nvidiactl": ctl, "proc_driver_nvidia": drv}
@@ -36,8 +45,62 @@ var GPU = Check{
 		if out.Failure != gpuhelper.None {
 			return helperFailure(out, data)
 		}
-		return gpuVerdict(out.Report, rt(), data)
-	},
+		r := gpuVerdict(out.Report, rt(), data)
+		if r.Status == Fail && data["nvml_code"] == gpureport.CodeUnknown {
+			r = cgroupVerdict(e, r)
+		}
+		if r.Status != OK || !cudaLevel {
+			return r
+		}
+		return cudaLevelVerdict(e, out.Report, r)
+	}}
+}
+
+// cgroupVerdict sharpens NVML's "Unknown Error" when opening device nodes
+// that exist is not permitted: the device cgroup lost them.
+func cgroupVerdict(e *Env, r Result) Result {
+	acc := CheckDeviceAccess(e)
+	if len(acc.CgroupDenied) == 0 {
+		return r
+	}
+	r.Data["cgroup_denied"] = acc.CgroupDenied
+	r.Message = "NVML answered \"Unknown Error\" and opening " + strings.Join(acc.CgroupDenied, ", ") +
+		" is not permitted although they exist: the container's device cgroup has lost access to the GPUs (the NVIDIA Container Toolkit's known problem after systemctl daemon-reload on the host)"
+	r.Hint = CgroupLostHint(e.Runtime())
+	return r
+}
+
+// cudaLevelVerdict adds, to a healthy NVML verdict, what the start path
+// can afford at the CUDA level: /dev/nvidia-uvm, loader forensics, and the
+// CUDA stage when the probe ran it.
+func cudaLevelVerdict(e *Env, rep *gpureport.Report, ok Result) Result {
+	data := ok.Data
+	if !e.Exists("/dev/nvidia-uvm") && rep.CUDA == nil {
+		return Result{Status: Fail, Data: data, Message: "NVML sees the GPUs but /dev/nvidia-uvm is missing: CUDA programs will fail to start",
+			Hint: "load nvidia-uvm on the host (sudo modprobe nvidia-uvm, or run nvidia-smi once) and request GPUs through the runtime: " + e.Runtime().GPUHint()}
+	}
+	loader := Loader(e)
+	if rep.CUDA != nil {
+		if r := CUDAVerdict(e, rep, &loader, data); r.Status != OK {
+			return r
+		}
+		ok.Message += ", cuInit ok"
+	}
+	var ids []string
+	for _, f := range loader.Findings {
+		ids = append(ids, f.ID)
+	}
+	if len(ids) > 0 {
+		data["loader_findings"] = ids
+		f := loader.Findings[0]
+		for _, g := range loader.Findings[1:] {
+			if g.Status > f.Status {
+				f = g
+			}
+		}
+		return Result{Status: f.Status, Data: data, Message: f.Message, Hint: f.Hint}
+	}
+	return ok
 }
 
 // helperFailure turns a helper that gave no report into a warning: the GPU

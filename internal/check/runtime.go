@@ -96,6 +96,18 @@ func (rt Runtime) GPUHint() string {
 	return rt.Command(rt.gpuFlag)
 }
 
+// CDIHint says how to request all GPUs through the Container Device
+// Interface.
+func (rt Runtime) CDIHint() string {
+	switch rt.Name {
+	case "kubernetes":
+		return "enable CDI in the NVIDIA device plugin (cdi.enabled=true)"
+	case "slurm", "apptainer":
+		return "the runtime's CDI support (apptainer --device nvidia.com/gpu=all)"
+	}
+	return rt.Command("--device nvidia.com/gpu=all")
+}
+
 // ShmHint says how to give the container a larger /dev/shm.
 func (rt Runtime) ShmHint() string {
 	switch rt.Name {

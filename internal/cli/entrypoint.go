@@ -77,6 +77,9 @@ func entrypoint(args, environ []string) int {
 	lines := func(results []check.Result) []byte {
 		return append(notes, hints.Startup(results, hints.ColourWanted(e.Get, hints.IsTerminal(2)))...)
 	}
+	if check.StartupCUDA(e) {
+		e.GPUArgs = []string{"--cuda"}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	e.StartGPU(ctx)

@@ -112,6 +112,9 @@ func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stder
 	e.Online = o.Online
 	e.CUDAVariant = version.CUDAVariant
 	e.Host = hostInfo
+	// The report asks the probe for the CUDA stage with a context on each
+	// GPU, and for each GPU's hardware health.
+	e.GPUArgs = []string{"--diagnose"}
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()
 	results := check.RunNotify(ctx, e, append(checks.All(), online.Network), slowNotice, func(doing []string) {

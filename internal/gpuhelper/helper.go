@@ -46,11 +46,11 @@ type Outcome struct {
 // maxReport bounds what is read from the helper's stdout.
 const maxReport = 1 << 20
 
-// Run starts the helper at path with environ (LD_BIND_NOW removed: go-nvml
-// needs lazy binding) and waits for its report until ctx ends, when it kills
+// Run starts the helper at path with args and environ (LD_BIND_NOW
+// removed: go-nvml needs lazy binding) and waits for its report until ctx ends, when it kills
 // the helper and reaps it. Run always returns after the helper has exited or
 // been killed, so no child outlives it.
-func Run(ctx context.Context, path string, environ []string) Outcome {
+func Run(ctx context.Context, path string, environ []string, args ...string) Outcome {
 	start := time.Now()
 	out := Outcome{Path: path}
 	defer func() { out.Elapsed = time.Since(start) }()
@@ -66,7 +66,7 @@ func Run(ctx context.Context, path string, environ []string) Outcome {
 
 	var stdout, stderr limitedBuffer
 	stdout.limit, stderr.limit = maxReport, 4096
-	cmd := exec.CommandContext(ctx, path)
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = helperEnv(environ)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.Cancel = func() error { return cmd.Process.Kill() }

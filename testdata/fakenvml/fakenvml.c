@@ -19,6 +19,19 @@
  *   procs=N          compute processes on every GPU (default 0)
  *   used=MIB         memory used on every GPU (default 0)
  *   mig              MIG mode enabled, with 2 MIG devices per GPU
+ *   persistence=0    persistence mode disabled (default enabled)
+ *
+ * Hardware health (--diagnose), the same on every GPU:
+ *
+ *   retired_pending  retired pages wait for a reset
+ *   remap_pending    remapped rows wait for a reset
+ *   remap_failed     a row remapping failed
+ *   ecc=N            volatile uncorrectable ECC errors (default 0)
+ *   clocks=MASK      clock-event reason bits (strtoull base 0; default 0)
+ *   pcie=G/MG/W/MW   PCIe generation, maximum, width, maximum (default 5/5/16/16)
+ *   fabric=S[/R]     GPU fabric state S (0-3) and status R (default: not supported)
+ *   compute_mode=N   0 default, 2 prohibited, 3 exclusive process
+ *   nohealth         the health calls answer NOT_SUPPORTED (a consumer GPU)
  *
  * Built with -DFAKE_NVML_OLD it exports only the oldest core symbols
  * (nvmlInit, nvmlShutdown, nvmlErrorString, nvmlDeviceGetCount,
@@ -39,8 +52,11 @@ static struct fake_device devices[MAX_DEVICES];
 static struct {
 	unsigned int devices;
 	int init, count, handle;
-	int cc_major, cc_minor, cuda, procs, mig;
+	int cc_major, cc_minor, cuda, procs, mig, persistence;
 	unsigned long long used_mib;
+	int retired_pending, remap_pending, remap_failed, fabric_state, fabric_status, compute_mode, nohealth;
+	unsigned long long ecc, clocks;
+	unsigned int pcie[4];
 	char driver[64];
 } cfg;
 
@@ -95,6 +111,25 @@ static void configure(void)
 		cfg.driver[n] = '\0';
 	}
 	cfg.mig = setting(spec, "mig") != NULL;
+	cfg.persistence = 1;
+	if ((v = setting(spec, "persistence")))
+		cfg.persistence = atoi(v);
+	cfg.retired_pending = setting(spec, "retired_pending") != NULL;
+	cfg.remap_pending = setting(spec, "remap_pending") != NULL;
+	cfg.remap_failed = setting(spec, "remap_failed") != NULL;
+	cfg.nohealth = setting(spec, "nohealth") != NULL;
+	if ((v = setting(spec, "ecc")))
+		cfg.ecc = strtoull(v, NULL, 10);
+	if ((v = setting(spec, "clocks")))
+		cfg.clocks = strtoull(v, NULL, 0);
+	cfg.pcie[0] = cfg.pcie[1] = 5;
+	cfg.pcie[2] = cfg.pcie[3] = 16;
+	if ((v = setting(spec, "pcie")))
+		sscanf(v, "%u/%u/%u/%u", &cfg.pcie[0], &cfg.pcie[1], &cfg.pcie[2], &cfg.pcie[3]);
+	if ((v = setting(spec, "fabric")))
+		sscanf(v, "%d/%d", &cfg.fabric_state, &cfg.fabric_status);
+	if ((v = setting(spec, "compute_mode")))
+		cfg.compute_mode = atoi(v);
 	if (setting(spec, "hang"))
 		for (;;)
 			pause();
@@ -252,7 +287,7 @@ nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, unsigned int i,
 nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t d, int *mode)
 {
 	(void)d;
-	*mode = 1;
+	*mode = cfg.persistence;
 	return 0;
 }
 
@@ -275,6 +310,74 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigned in
 		infos[i].gpuInstanceId = infos[i].computeInstanceId = 0xFFFFFFFF;
 	}
 	*count = (unsigned int)cfg.procs;
+	return 0;
+}
+
+/* Hardware health. NOT_SUPPORTED is 3. */
+#define HEALTH(d) do { (void)(d); if (cfg.nohealth) return 3; } while (0)
+
+nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t d, int *pending)
+{
+	HEALTH(d);
+	*pending = cfg.retired_pending;
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetRemappedRows(nvmlDevice_t d, unsigned int *corr, unsigned int *unc, unsigned int *pending, unsigned int *failed)
+{
+	HEALTH(d);
+	*corr = 0;
+	*unc = cfg.remap_pending || cfg.remap_failed;
+	*pending = (unsigned int)cfg.remap_pending;
+	*failed = (unsigned int)cfg.remap_failed;
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t d, int type, int counter, unsigned long long *n)
+{
+	HEALTH(d);
+	/* Only volatile (0) uncorrected (1) errors are counted here. */
+	*n = (type == 1 && counter == 0) ? cfg.ecc : 0;
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t d, unsigned long long *r)
+{
+	HEALTH(d);
+	*r = cfg.clocks;
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t d, unsigned long long *r)
+{
+	return nvmlDeviceGetCurrentClocksEventReasons(d, r);
+}
+
+nvmlReturn_t nvmlDeviceGetCurrPcieLinkGeneration(nvmlDevice_t d, unsigned int *v) { HEALTH(d); *v = cfg.pcie[0]; return 0; }
+nvmlReturn_t nvmlDeviceGetMaxPcieLinkGeneration(nvmlDevice_t d, unsigned int *v) { HEALTH(d); *v = cfg.pcie[1]; return 0; }
+nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t d, unsigned int *v) { HEALTH(d); *v = cfg.pcie[2]; return 0; }
+nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t d, unsigned int *v) { HEALTH(d); *v = cfg.pcie[3]; return 0; }
+
+typedef struct {
+	unsigned char clusterUuid[16];
+	nvmlReturn_t status;
+	unsigned int cliqueId;
+	unsigned char state;
+} nvmlGpuFabricInfo_t;
+
+nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t d, nvmlGpuFabricInfo_t *fi)
+{
+	HEALTH(d);
+	memset(fi, 0, sizeof *fi);
+	fi->state = (unsigned char)cfg.fabric_state;
+	fi->status = cfg.fabric_status;
+	return 0;
+}
+
+nvmlReturn_t nvmlDeviceGetComputeMode(nvmlDevice_t d, int *mode)
+{
+	HEALTH(d);
+	*mode = cfg.compute_mode;
 	return 0;
 }
 #endif

@@ -18,6 +18,9 @@ import (
 // start the helper.
 var GPUNodes = map[string]string{"/dev/nvidiactl": "", "/proc/driver/nvidia/": ""}
 
+// CUDANodes adds what CUDA needs besides: /dev/nvidia-uvm and /dev/nvidia0.
+var CUDANodes = map[string]string{"/dev/nvidiactl": "", "/dev/nvidia-uvm": "", "/dev/nvidia0": "", "/proc/driver/nvidia/": ""}
+
 // FakeEnv is an Env over a temporary root with no GPU and a 1 GiB /dev/shm.
 // Running the GPU helper is a test error unless the test sets Env.GPU.
 func FakeEnv(t *testing.T, environ ...string) *check.Env {

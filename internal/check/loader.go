@@ -1,0 +1,248 @@
+package check
+
+import (
+	"os"
+	"path"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// LibraryChoice is the library the dynamic loader will map for a soname
+// that a program dlopens (no RPATH: nss-gpu-probe and PyTorch's own
+// dlopen("libcuda.so.1") search the same way), and why.
+type LibraryChoice struct {
+	// Name is the soname looked for, such as "libcuda.so.1".
+	Name string `json:"name"`
+	// Path is where the loader finds it; "" when it is nowhere.
+	Path string `json:"path,omitempty"`
+	// Real is Path with symbolic links resolved.
+	Real string `json:"real,omitempty"`
+	// Version is the driver version in the real file's name
+	// (libcuda.so.580.159.04 gives 580.159.04), or "".
+	Version string `json:"version,omitempty"`
+	// From says which step of the search found it: "LD_LIBRARY_PATH entry
+	// N", "/etc/ld.so.cache" or "default directory".
+	From string `json:"from,omitempty"`
+	// Stub is true for the CUDA toolkit's link-time stub (a stubs folder).
+	Stub bool `json:"stub,omitempty"`
+	// Compat is true for CUDA forward-compatibility libraries (a compat folder).
+	Compat bool `json:"compat,omitempty"`
+	// Injected is "yes" when a bind mount put the file in the container
+	// (the NVIDIA Container Toolkit, CDI, Apptainer's --nv), "no" when it
+	// belongs to the image, "" when unknown.
+	Injected string `json:"injected,omitempty"`
+	// Others lists the copies found later in the search, which lose.
+	Others []string `json:"others,omitempty"`
+}
+
+// LoaderFinding is one problem loader forensics found.
+type LoaderFinding struct {
+	// ID is stable: stub, stub-on-path, compat-older, version-mismatch, baked-in.
+	ID      string `json:"id"`
+	Status  Status `json:"status"`
+	Message string `json:"message"`
+	Hint    string `json:"hint"`
+}
+
+// LoaderReport is what loader forensics found.
+type LoaderReport struct {
+	Libraries []LibraryChoice `json:"libraries"`
+	// KernelModule is the NVIDIA kernel module's version from
+	// /proc/driver/nvidia/version, or "".
+	KernelModule string          `json:"kernel_module,omitempty"`
+	Findings     []LoaderFinding `json:"findings,omitempty"`
+}
+
+// GPULibraries are the driver libraries loader forensics looks for.
+var GPULibraries = []string{"libcuda.so.1", "libnvidia-ml.so.1"}
+
+// Loader works out which libcuda.so.1 and libnvidia-ml.so.1 the loader
+// will pick in this container and why, as glibc's ld.so searches for a
+// dlopen without RPATH: LD_LIBRARY_PATH in order, then /etc/ld.so.cache,
+// then the default directories (glibc-hwcaps subfolders are not modelled).
+// It then looks for the stub libcuda, forward-compatibility libraries older
+// than the driver, a version that differs from the kernel module's and
+// driver libraries baked into the image. It reads only files: cheap enough
+// for the start path.
+func Loader(e *Env) LoaderReport {
+	rep := LoaderReport{}
+	if b, err := os.ReadFile(e.Path("/proc/driver/nvidia/version")); err == nil {
+		rep.KernelModule = ParseDriverVersion(b)
+	}
+	var cache []LDCacheEntry
+	if b, err := os.ReadFile(e.Path("/etc/ld.so.cache")); err == nil {
+		cache, _ = ParseLDCache(b)
+	}
+	var mounts []Mount
+	if b, err := os.ReadFile(e.Path("/proc/self/mountinfo")); err == nil {
+		mounts = ParseMountinfo(b)
+	}
+	ldPath := e.Get("LD_LIBRARY_PATH")
+	for _, name := range GPULibraries {
+		c := e.findLibrary(name, ldPath, cache)
+		if c.Real != "" {
+			c.Injected = injected(c.Real, mounts)
+		}
+		rep.Libraries = append(rep.Libraries, c)
+	}
+	rep.Findings = loaderFindings(e, rep, ldPath)
+	return rep
+}
+
+// findLibrary runs the loader's search for name.
+func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoice {
+	c := LibraryChoice{Name: name}
+	found := func(p, from string) {
+		if c.Path == "" {
+			c.Path, c.From = p, from
+		} else if p != c.Path {
+			c.Others = append(c.Others, p)
+		}
+	}
+	// Links are resolved under the root: an absolute target is a
+	// container path.
+	isFile := func(p string) bool {
+		fi, err := os.Stat(e.Path(e.realPath(p)))
+		return err == nil && !fi.IsDir()
+	}
+	n := 0
+	for _, dir := range strings.FieldsFunc(ldPath, func(r rune) bool { return r == ':' || r == ';' }) {
+		n++
+		if !path.IsAbs(dir) {
+			continue // relative entries depend on the working directory
+		}
+		p := path.Join(dir, name)
+		if isFile(p) {
+			found(p, "LD_LIBRARY_PATH entry "+strconv.Itoa(n)+" ("+dir+")")
+		}
+	}
+	if p := LDCacheLookup(cache, name, ldArch()); p != "" {
+		if isFile(p) {
+			found(p, "/etc/ld.so.cache")
+		}
+	}
+	for _, dir := range defaultLibDirs() {
+		p := path.Join(dir, name)
+		if isFile(p) {
+			found(p, "default directory "+dir)
+		}
+	}
+	if c.Path == "" {
+		return c
+	}
+	c.Real = e.realPath(c.Path)
+	c.Version = libraryVersion(c.Real)
+	c.Stub = hasDir(c.Path, "stubs") || hasDir(c.Real, "stubs")
+	c.Compat = hasDir(c.Path, "compat") || hasDir(c.Real, "compat")
+	return c
+}
+
+// realPath resolves symbolic links of a container path under the root,
+// treating absolute link targets as container paths too.
+func (e *Env) realPath(p string) string {
+	for i := 0; i < 40; i++ {
+		dir := path.Dir(p)
+		target, err := os.Readlink(e.Path(p))
+		if err != nil {
+			return p
+		}
+		if !path.IsAbs(target) {
+			target = path.Join(dir, target)
+		}
+		p = path.Clean(target)
+	}
+	return p
+}
+
+// libraryVersion returns the version after ".so." in a library's file
+// name when it looks like a driver version (two or three dotted numbers
+// with a major of three digits), such as "580.159.04"; else "".
+func libraryVersion(p string) string {
+	_, v, ok := strings.Cut(path.Base(p), ".so.")
+	if !ok || !looksLikeDriverVersion(v) {
+		return ""
+	}
+	return v
+}
+
+func looksLikeDriverVersion(v string) bool {
+	parts := strings.Split(v, ".")
+	if len(parts) < 2 || len(parts) > 3 || len(parts[0]) < 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" {
+			return false
+		}
+		for _, r := range p {
+			if r < '0' || r > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ParseDriverVersion reads the kernel module's version from
+// /proc/driver/nvidia/version: the first driver-version-shaped word of the
+// "NVRM version:" line ("NVRM version: NVIDIA UNIX x86_64 Kernel Module
+// 580.159.04  Thu ..." or "... Open Kernel Module for x86_64  580.159.04
+// Release Build ..."); "" when there is none.
+func ParseDriverVersion(b []byte) string {
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "NVRM version:")
+		if !ok {
+			continue
+		}
+		for _, w := range strings.Fields(rest) {
+			if looksLikeDriverVersion(w) {
+				return w
+			}
+		}
+	}
+	return ""
+}
+
+// hasDir reports whether a folder of p is named dir.
+func hasDir(p, dir string) bool {
+	return strings.Contains("/"+path.Dir(p)+"/", "/"+dir+"/")
+}
+
+// injected says whether a bind mount other than the container's root
+// filesystem covers p: "yes", "no", or "" without a mount table.
+func injected(p string, mounts []Mount) string {
+	if len(mounts) == 0 {
+		return ""
+	}
+	best := ""
+	for _, m := range mounts {
+		pt := m.Point
+		if (p == pt || strings.HasPrefix(p, strings.TrimSuffix(pt, "/")+"/")) && len(pt) > len(best) {
+			best = pt
+		}
+	}
+	if best == "" || best == "/" {
+		return "no"
+	}
+	return "yes"
+}
+
+// ldArch is the ld.so.cache architecture flag of this build.
+func ldArch() int32 {
+	if runtime.GOARCH == "arm64" {
+		return LDFlagAArch64
+	}
+	return LDFlagX8664
+}
+
+// defaultLibDirs are the folders glibc searches last, Debian's multiarch
+// ones included.
+func defaultLibDirs() []string {
+	triplet := "x86_64-linux-gnu"
+	if runtime.GOARCH == "arm64" {
+		triplet = "aarch64-linux-gnu"
+	}
+	return []string{"/lib/" + triplet, "/usr/lib/" + triplet, "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
+}
+

@@ -1,0 +1,202 @@
+package check_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check/checktest"
+)
+
+// libTree lays out a container's driver libraries under the Env's root:
+// files (content ignored), links (name -> target), an ld.so.cache, the
+// kernel module's version and a mount table.
+type libTree struct {
+	files    []string
+	links    map[string]string
+	cache    []check.LDCacheEntry
+	kernel   string
+	mounts   []string // mount points bind-mounted in (beside "/")
+	ldPath   string
+	runtime  string // an env entry that picks the runtime; "" is Docker
+	noMounts bool
+}
+
+const (
+	multiarch = "/usr/lib/x86_64-linux-gnu"
+	kmod      = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build\n"
+)
+
+func (lt libTree) env(t *testing.T) *check.Env {
+	t.Helper()
+	var environ []string
+	if lt.ldPath != "" {
+		environ = append(environ, "LD_LIBRARY_PATH="+lt.ldPath)
+	}
+	if lt.runtime != "" {
+		environ = append(environ, lt.runtime)
+	}
+	e := checktest.FakeEnv(t, environ...)
+	files := map[string]string{"/.dockerenv": ""}
+	for _, f := range lt.files {
+		files[f] = "ELF"
+	}
+	if lt.kernel != "" {
+		files["/proc/driver/nvidia/version"] = lt.kernel
+	}
+	if !lt.noMounts {
+		info := "21 1 0:30 / / rw,relatime - overlay overlay rw\n"
+		for i, m := range lt.mounts {
+			info += "4" + string(rune('0'+i)) + " 21 259:1 /host" + m + " " + m + " ro,nosuid - ext4 /dev/nvme0n1p1 rw\n"
+		}
+		files["/proc/self/mountinfo"] = info
+	}
+	checktest.Mk(t, e, files)
+	for name, target := range lt.links {
+		if err := os.MkdirAll(filepath.Dir(e.Path(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, e.Path(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lt.cache != nil {
+		if err := os.MkdirAll(e.Path("/etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(e.Path("/etc/ld.so.cache"), ldcache(false, lt.cache...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// injectedDriver is what the NVIDIA Container Toolkit leaves: the versioned
+// files bind-mounted from the host, the soname links ldconfig made, and an
+// ld.so.cache entry for each.
+func injectedDriver(version string) libTree {
+	return libTree{
+		files: []string{multiarch + "/libcuda.so." + version, multiarch + "/libnvidia-ml.so." + version},
+		links: map[string]string{
+			multiarch + "/libcuda.so.1":      "libcuda.so." + version,
+			multiarch + "/libnvidia-ml.so.1": "libnvidia-ml.so." + version,
+		},
+		cache: []check.LDCacheEntry{
+			{Name: "libcuda.so.1", Path: multiarch + "/libcuda.so.1", Flags: x8664},
+			{Name: "libnvidia-ml.so.1", Path: multiarch + "/libnvidia-ml.so.1", Flags: x8664},
+		},
+		kernel: kmod,
+		mounts: []string{multiarch + "/libcuda.so." + version, multiarch + "/libnvidia-ml.so." + version},
+	}
+}
+
+func TestLoader(t *testing.T) {
+	stubbed := injectedDriver("580.159.04")
+	stubbed.files = append(stubbed.files, "/usr/local/cuda/lib64/stubs/libcuda.so")
+	stubbed.links["/usr/local/cuda/lib64/stubs/libcuda.so.1"] = "libcuda.so"
+	stubbed.ldPath = "/usr/local/cuda/lib64/stubs:/usr/local/nvidia/lib64"
+
+	stubDirOnly := injectedDriver("580.159.04")
+	stubDirOnly.files = append(stubDirOnly.files, "/usr/local/cuda/lib64/stubs/libcuda.so")
+	stubDirOnly.ldPath = "/usr/local/cuda/lib64/stubs"
+
+	compatOld := injectedDriver("580.159.04")
+	compatOld.files = append(compatOld.files, "/usr/local/cuda/compat/libcuda.so.575.57.08")
+	compatOld.links["/usr/local/cuda/compat/libcuda.so.1"] = "libcuda.so.575.57.08"
+	compatOld.ldPath = "/usr/local/cuda/compat:/opt/lib"
+
+	compatNew := injectedDriver("570.86.15")
+	compatNew.kernel = strings.Replace(kmod, "580.159.04", "570.86.15", 1)
+	compatNew.files = append(compatNew.files, "/usr/local/cuda/compat/libcuda.so.580.159.04")
+	compatNew.links["/usr/local/cuda/compat/libcuda.so.1"] = "/usr/local/cuda/compat/libcuda.so.580.159.04"
+	compatNew.ldPath = "/usr/local/cuda/compat"
+
+	mismatch := injectedDriver("575.57.08") // kernel module 580.159.04
+
+	baked := injectedDriver("580.159.04")
+	baked.mounts = nil
+
+	bakedNoRuntime := baked
+	bakedNoRuntime.noMounts = false
+
+	dirMount := injectedDriver("580.159.04") // GKE: a whole folder is mounted
+	dirMount.files = []string{"/usr/local/nvidia/lib64/libcuda.so.580.159.04", "/usr/local/nvidia/lib64/libnvidia-ml.so.580.159.04"}
+	dirMount.links = map[string]string{"/usr/local/nvidia/lib64/libcuda.so.1": "libcuda.so.580.159.04", "/usr/local/nvidia/lib64/libnvidia-ml.so.1": "libnvidia-ml.so.580.159.04"}
+	dirMount.cache = nil
+	dirMount.mounts = []string{"/usr/local/nvidia"}
+	dirMount.ldPath = "/usr/local/nvidia/lib64"
+
+	defaultDir := injectedDriver("580.159.04")
+	defaultDir.cache = nil
+
+	tests := []struct {
+		name     string
+		tree     libTree
+		cuda     check.LibraryChoice // fields compared: Path, Real, Version, From prefix, Stub, Compat, Injected
+		findings []string
+	}{
+		{"toolkit-injected driver", injectedDriver("580.159.04"),
+			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "/etc/ld.so.cache", Injected: "yes"}, nil},
+		{"stub first on LD_LIBRARY_PATH", stubbed,
+			check.LibraryChoice{Path: "/usr/local/cuda/lib64/stubs/libcuda.so.1", Real: "/usr/local/cuda/lib64/stubs/libcuda.so", From: "LD_LIBRARY_PATH entry 1", Stub: true, Injected: "no"}, []string{"stub"}},
+		{"stubs folder with libcuda.so only", stubDirOnly,
+			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "/etc/ld.so.cache", Injected: "yes"}, []string{"stub-on-path"}},
+		{"compat older than the driver", compatOld,
+			check.LibraryChoice{Path: "/usr/local/cuda/compat/libcuda.so.1", Real: "/usr/local/cuda/compat/libcuda.so.575.57.08", Version: "575.57.08", From: "LD_LIBRARY_PATH entry 1", Compat: true, Injected: "no"}, []string{"compat-older"}},
+		{"compat newer than the driver", compatNew,
+			check.LibraryChoice{Path: "/usr/local/cuda/compat/libcuda.so.1", Real: "/usr/local/cuda/compat/libcuda.so.580.159.04", Version: "580.159.04", From: "LD_LIBRARY_PATH entry 1", Compat: true, Injected: "no"}, nil},
+		{"library and kernel module differ", mismatch,
+			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.575.57.08", Version: "575.57.08", From: "/etc/ld.so.cache", Injected: "yes"}, []string{"version-mismatch", "version-mismatch"}},
+		{"baked into the image", baked,
+			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "/etc/ld.so.cache", Injected: "no"}, []string{"baked-in", "baked-in"}},
+		{"a mounted folder counts as injected", dirMount,
+			check.LibraryChoice{Path: "/usr/local/nvidia/lib64/libcuda.so.1", Real: "/usr/local/nvidia/lib64/libcuda.so.580.159.04", Version: "580.159.04", From: "LD_LIBRARY_PATH entry 1", Injected: "yes"}, nil},
+		{"no cache: the default folders", defaultDir,
+			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "default directory " + multiarch, Injected: "yes"}, nil},
+		{"nothing anywhere", libTree{kernel: kmod}, check.LibraryChoice{}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := check.Loader(tc.tree.env(t))
+			got := rep.Libraries[0]
+			if got.Name != "libcuda.so.1" || got.Path != tc.cuda.Path || got.Real != tc.cuda.Real || got.Version != tc.cuda.Version ||
+				!strings.HasPrefix(got.From, tc.cuda.From) || got.Stub != tc.cuda.Stub || got.Compat != tc.cuda.Compat || got.Injected != tc.cuda.Injected {
+				t.Errorf("libcuda\n got %+v\nwant %+v", got, tc.cuda)
+			}
+			var ids []string
+			for _, f := range rep.Findings {
+				ids = append(ids, f.ID)
+				if f.Message == "" || f.Hint == "" {
+					t.Errorf("finding without message or hint: %+v", f)
+				}
+			}
+			if strings.Join(ids, ",") != strings.Join(tc.findings, ",") {
+				t.Errorf("findings %v, want %v: %+v", ids, tc.findings, rep.Findings)
+			}
+			if tc.tree.kernel != "" && rep.KernelModule == "" {
+				t.Error("kernel module version not read")
+			}
+		})
+	}
+}
+
+func TestLoaderHintsSpeakTheRuntime(t *testing.T) {
+	tree := injectedDriver("580.159.04")
+	tree.files = append(tree.files, "/usr/local/cuda/lib64/stubs/libcuda.so")
+	tree.links["/usr/local/cuda/lib64/stubs/libcuda.so.1"] = "libcuda.so"
+	tree.ldPath = "/usr/local/cuda/lib64/stubs:/opt/lib"
+	for _, tc := range []struct{ env, hint string }{
+		{"", `docker run -e LD_LIBRARY_PATH=/opt/lib ...`},
+		{"container=podman", `podman run -e LD_LIBRARY_PATH=/opt/lib ...`},
+		{"KUBERNETES_SERVICE_HOST=10.0.0.1", `set env LD_LIBRARY_PATH=/opt/lib on the container`},
+	} {
+		tr := tree
+		tr.runtime = tc.env
+		rep := check.Loader(tr.env(t))
+		if len(rep.Findings) == 0 || !strings.Contains(rep.Findings[0].Hint, tc.hint) {
+			t.Errorf("%s: findings %+v, want a hint with %q", tc.env, rep.Findings, tc.hint)
+		}
+	}
+}
