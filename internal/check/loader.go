@@ -245,4 +245,3 @@ func defaultLibDirs() []string {
 	}
 	return []string{"/lib/" + triplet, "/usr/lib/" + triplet, "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
 }
-

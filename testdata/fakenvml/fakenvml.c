@@ -19,6 +19,7 @@
  *   procs=N          compute processes on every GPU (default 0)
  *   used=MIB         memory used on every GPU (default 0)
  *   mig              MIG mode enabled, with 2 MIG devices per GPU
+ *   migdevices=N     MIG devices per GPU when MIG is enabled (default 2)
  *   persistence=0    persistence mode disabled (default enabled)
  *
  * Hardware health (--diagnose), the same on every GPU:
@@ -52,7 +53,7 @@ static struct fake_device devices[MAX_DEVICES];
 static struct {
 	unsigned int devices;
 	int init, count, handle;
-	int cc_major, cc_minor, cuda, procs, mig, persistence;
+	int cc_major, cc_minor, cuda, procs, mig, mig_devices, persistence;
 	unsigned long long used_mib;
 	int retired_pending, remap_pending, remap_failed, fabric_state, fabric_status, compute_mode, nohealth;
 	unsigned long long ecc, clocks;
@@ -111,6 +112,9 @@ static void configure(void)
 		cfg.driver[n] = '\0';
 	}
 	cfg.mig = setting(spec, "mig") != NULL;
+	cfg.mig_devices = 2;
+	if ((v = setting(spec, "migdevices")))
+		cfg.mig_devices = atoi(v);
 	cfg.persistence = 1;
 	if ((v = setting(spec, "persistence")))
 		cfg.persistence = atoi(v);
@@ -278,7 +282,7 @@ static struct fake_device mig_devices[2];
 nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t d, unsigned int i, nvmlDevice_t *mig)
 {
 	(void)d;
-	if (!cfg.mig || i >= 2)
+	if (!cfg.mig || i >= (unsigned int)cfg.mig_devices || i >= 2)
 		return 6; /* NOT_FOUND */
 	*mig = &mig_devices[i];
 	return 0;
