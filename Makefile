@@ -69,6 +69,8 @@ e2e-gpu: ## run the GPU-host suite here (skips, saying why, without a GPU)
 gpu-suite: ## prepare $(GPU_SUITE)/ to copy to a GPU host: binaries, fake target, test binary
 	$(MAKE) build BIN=$(GPU_SUITE)/bin CUDA_VARIANT=$(or $(CUDA_VARIANT),cu129)
 	gcc -static -O2 -o $(GPU_SUITE)/bin/safe-synthesizer testdata/faketarget/faketarget.c
+	mkdir -p $(GPU_SUITE)/stubs
+	gcc -shared -fPIC -O2 -DFAKE_CUDA_STUB -o $(GPU_SUITE)/stubs/libcuda.so testdata/fakecuda/fakecuda.c
 	CGO_ENABLED=0 $(GO) build -o $(GPU_SUITE)/bin/minexec ./testdata/bench/minexec
 	CGO_ENABLED=0 $(GO) test -c -tags gpu -o $(GPU_SUITE)/gpu.test ./e2e
 

@@ -70,7 +70,9 @@ func TestHealthGuardsEveryCall(t *testing.T) {
 	dev := srv.Devices[0].(*server.Device)
 	// A consumer GPU: no ECC, no row remapping, no fabric.
 	dev.GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 0, false, false, nvml.ERROR_NOT_SUPPORTED }
-	dev.GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+	dev.GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) {
+		return 0, nvml.ERROR_NOT_SUPPORTED
+	}
 	// An old driver: no event reasons (the throttle reasons instead), no
 	// fabric info, no compute mode. Calling one would panic in the mock.
 	missing := map[string]bool{"nvmlDeviceGetCurrentClocksEventReasons": true, "nvmlDeviceGetGpuFabricInfo": true, "nvmlDeviceGetComputeMode": true}
