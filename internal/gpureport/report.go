@@ -216,6 +216,13 @@ func Parse(data []byte) (*Report, error) {
 			return nil, fmt.Errorf("gpu report device %d has index %d", i, d.Index)
 		}
 	}
+	if r.CUDA != nil {
+		for i, d := range r.CUDA.Devices {
+			if d.Ordinal != i {
+				return nil, fmt.Errorf("gpu report CUDA device %d has ordinal %d", i, d.Ordinal)
+			}
+		}
+	}
 	return &r, nil
 }
 

@@ -86,3 +86,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseCUDAStage(t *testing.T) {
+	ok := `{"schema_version":1,"loaded":true,"devices":[],"cuda":{"library":"/l/libcuda.so.580.1.2","device_count":1,"devices":[{"ordinal":0,"name":"H200"}],"init_ms":80.5,"stage_ms":120,"contexts":false}}`
+	r, err := Parse([]byte(ok))
+	if err != nil || r.CUDA == nil || r.CUDA.Devices[0].Name != "H200" || r.CUDA.InitMillis != 80.5 {
+		t.Fatalf("%v %+v", err, r)
+	}
+	bad := `{"schema_version":1,"loaded":true,"devices":[],"cuda":{"device_count":1,"devices":[{"ordinal":3}]}}`
+	if _, err := Parse([]byte(bad)); err == nil {
+		t.Error("a CUDA device out of order was accepted")
+	}
+	for code, name := range map[int]string{34: "CUDA_ERROR_STUB_LIBRARY", 802: "CUDA_ERROR_SYSTEM_NOT_READY", 4242: "CUresult 4242"} {
+		if got := CUDAResultName(code); got != name {
+			t.Errorf("CUDAResultName(%d) = %q, want %q", code, got, name)
+		}
+	}
+}
