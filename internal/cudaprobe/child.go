@@ -32,6 +32,9 @@ func RunStage(exe string, args, environ []string, deadline time.Time) gpureport.
 	cmd.Env = environ
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 100 * time.Millisecond
+	// Should the probe itself be killed first (its caller's deadline), the
+	// kernel kills the stage too: a child hung in cuInit must not outlive it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	err := cmd.Run()
 	elapsed := time.Since(start)
 

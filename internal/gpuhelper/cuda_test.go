@@ -159,3 +159,45 @@ func TestCUDAStageThroughTheRealProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestAKilledProbeLeavesNoCUDAStageBehind: when the caller's deadline kills
+// the probe while its CUDA stage hangs in cuInit, the stage dies with it.
+func TestAKilledProbeLeavesNoCUDAStageBehind(t *testing.T) {
+	marker := "NSS_TEST_MARKER=" + filepath.Base(t.TempDir())
+	env := append(probeEnv(bins.NVMLDir, ""), "NSS_FAKE_CUDA=hang", marker)
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	// The probe is told it has 30 s, so its own deadline for the stage is
+	// far away: only the caller's kill ends it.
+	if o := Run(ctx, bins.Probe, env, "--cuda", "--budget=30s"); o.Failure != TimedOut {
+		t.Fatalf("failure %q", o.Failure)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		left := stagesWith(marker)
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d CUDA stage process(es) outlived the probe", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stagesWith counts live processes whose environment holds marker.
+func stagesWith(marker string) int {
+	n := 0
+	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+		if strings.Contains(string(b), marker) && !strings.Contains(string(stat), ") Z ") {
+			n++
+		}
+	}
+	return n
+}
