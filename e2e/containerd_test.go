@@ -160,7 +160,7 @@ func TestContainerd(t *testing.T) {
 		})
 		t.Run("hints in ctr's words", func(t *testing.T) {
 			checkHints(t, rt, nil, map[string]string{
-				"/workspace is empty": `ctr run --mount type=bind,src="$(pwd)/data",dst=/workspace/data,options=rbind:ro ...`,
+				"/workspace is empty": `ctr run --mount type=bind,src="$(pwd)/data",dst=/workspace/data,options=rbind ...`,
 				"HF_HOME is not set":  `ctr run --mount type=bind,src="$HOME/.cache/huggingface",dst=`,
 				"Hugging Face token":  `ctr run --env HF_TOKEN="$HF_TOKEN" ...`,
 				"/dev/shm is":         "ctr run --mount type=tmpfs,src=tmpfs,dst=/dev/shm,options=size=1g ...",

@@ -234,7 +234,7 @@ func TestPodmanRootless(t *testing.T) {
 		// one of the user's subordinate ids and cannot read it.
 		unreadable := closedDir(t, uid, gid)
 		r := rt.run(t, nil, []string{"-v", unreadable + ":/workspace"}, "run")
-		contains(t, "stderr", r.stderr, "fix: run the container as the owner of the mounted folder: podman run --userns=keep-id ...")
+		contains(t, "stderr", r.stderr, "fix: run the container as the owner of the mounted folder: podman run --userns=keep-id:uid=1000,gid=1000 ...")
 		checkFixes(t, rt, nil, podmanFixCases(unreadable))
 	})
 	t.Run("exit status and signals", func(t *testing.T) {

@@ -299,39 +299,6 @@ func TestGPUOutcomeIsShared(t *testing.T) {
 	}
 }
 
-func TestDetectRuntime(t *testing.T) {
-	tests := []struct {
-		name  string
-		env   []string
-		files map[string]string
-		want  string
-		gpu   string
-	}{
-		{"docker", nil, map[string]string{"/.dockerenv": ""}, "docker", "docker run --gpus all ..."},
-		{"podman", nil, map[string]string{"/run/.containerenv": ""}, "podman", "podman run --device nvidia.com/gpu=all ..."},
-		{"podman env", []string{"container=podman"}, nil, "podman", "nvidia.com/gpu=all"},
-		{"kubernetes", []string{"KUBERNETES_SERVICE_HOST=10.0.0.1"}, map[string]string{"/.dockerenv": ""}, "kubernetes", "nvidia.com/gpu: 1"},
-		{"kubernetes secrets", nil, map[string]string{"/var/run/secrets/kubernetes.io/": ""}, "kubernetes", "resources.limits"},
-		{"slurm", []string{"SLURM_JOB_ID=42"}, nil, "slurm", "srun --gpus=1"},
-		{"apptainer", []string{"APPTAINER_CONTAINER=/x.sif"}, nil, "apptainer", "apptainer run --nv ..."},
-		{"singularity", []string{"SINGULARITY_CONTAINER=/x.sif"}, nil, "apptainer", "--nv"},
-		{"unknown", nil, nil, "unknown", "docker run --gpus all ..."},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			e := checktest.FakeEnv(t, tc.env...)
-			checktest.Mk(t, e, tc.files)
-			rt := check.DetectRuntime(e)
-			if rt.Name != tc.want {
-				t.Errorf("runtime %q, want %q (%s)", rt.Name, tc.want, rt.Evidence)
-			}
-			if !strings.Contains(rt.GPUHint(), tc.gpu) {
-				t.Errorf("GPU hint %q lacks %q", rt.GPUHint(), tc.gpu)
-			}
-		})
-	}
-}
-
 func TestFormatBytes(t *testing.T) {
 	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1 KiB", 64 << 20: "64 MiB", 1536 << 20: "1.5 GiB", 128 << 30: "128 GiB"} {
 		if got := check.FormatBytes(n); got != want {

@@ -48,7 +48,7 @@ var HFCache = Check{
 			data["uid"] = e.EffectiveUID()
 			return Result{Status: Warn, Data: data,
 				Message: fmt.Sprintf("HF_HOME=%s is not writable by uid %d: %v", home, e.EffectiveUID(), err),
-				Hint:    "run the container as the owner of the cache: " + rt().UserHint()}
+				Hint:    "run the container as the owner of the cache: " + rt().UserHint(e.IDs())}
 		}
 		return Result{Status: OK, Data: data, Message: "HF_HOME=" + home + " is a writable directory"}
 	},

@@ -44,7 +44,7 @@ var Workspace = Check{
 		case err != nil:
 			data["uid"] = e.EffectiveUID()
 			return Result{Status: Warn, Message: fmt.Sprintf("%s is not readable by uid %d: %v", dir, e.EffectiveUID(), err),
-				Hint: "run the container as the owner of the mounted folder: " + e.Runtime().UserHint(), Data: data}
+				Hint: "run the container as the owner of the mounted folder: " + e.Runtime().UserHint(e.IDs()), Data: data}
 		case empty:
 			return Result{Status: Warn, Message: dir + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
 		}
@@ -81,6 +81,9 @@ func emptyNamedVolume(e *Env, dir string) (point, volume string, found bool) {
 }
 
 func workspaceFix(e *Env, dir string) string {
+	if rt := e.Runtime(); !rt.InContainer() {
+		return "no container: point NSS_WORKSPACE at your data: " + rt.MountHint(`$(pwd)/data`, dir, "NSS_WORKSPACE="+dir)
+	}
 	return "mount your data with an absolute host path: " + e.Runtime().MountHint(`$(pwd)/data`, dir+"/data")
 }
 

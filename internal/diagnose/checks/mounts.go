@@ -124,7 +124,7 @@ var Mounts = check.Check{
 			case werr != nil && t.persist:
 				status = check.Warn
 				msg = fmt.Sprintf("%s (%s) is not writable by uid %d: %v", t.label, dir, e.EffectiveUID(), werr)
-				hint = "run as the owner of the folder: " + rt.UserHint()
+				hint = "run as the owner of the folder: " + rt.UserHint(e.IDs())
 			}
 			if status > worst {
 				worst = status
