@@ -121,6 +121,9 @@ func TestPackagesAreInternal(t *testing.T) {
 		// Reads containers/Dockerfile.cuda for the tests and the e2e suite;
 		// it sits beside the file it reads.
 		module + "/containers": "the Dockerfile's reader",
+		// Test files only: the documentation's examples checked against
+		// the schemas they are written for; nothing to import.
+		module + "/docs": "the documentation's tests",
 	}
 	for _, line := range goList(t, "-f", "{{.ImportPath}}:{{.Name}}", "./...") {
 		path, name, _ := strings.Cut(line, ":")
@@ -191,5 +194,23 @@ func TestBinariesAreBuiltAsDesigned(t *testing.T) {
 	}
 	if nvml == 0 {
 		t.Error("nss-gpu-probe imports no nvml* symbols: is it really built on go-nvml?")
+	}
+}
+
+// TestKubernetesTypesAreTestOnly: docs/ decodes its Pod example into
+// k8s.io/api's types in a test; no binary may link Kubernetes' packages.
+func TestKubernetesTypesAreTestOnly(t *testing.T) {
+	for _, cmd := range []string{"./cmd/nss-entrypoint", "./cmd/nss-diagnose", "./cmd/nss-gpu-probe"} {
+		for _, d := range goList(t, "-deps", cmd) {
+			if strings.HasPrefix(d, "k8s.io/") || strings.HasPrefix(d, "sigs.k8s.io/") {
+				t.Errorf("%s links %s", cmd, d)
+			}
+		}
+	}
+	// The check above looks for something that exists: the docs test does
+	// use Kubernetes' types.
+	testDeps := " " + strings.Join(goList(t, "-deps", "-test", "./docs"), " ") + " "
+	if !strings.Contains(testDeps, " k8s.io/api/core/v1 ") {
+		t.Error("the docs test no longer decodes into k8s.io/api/core/v1; update this test")
 	}
 }
