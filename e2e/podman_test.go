@@ -53,6 +53,9 @@ func newPodman(t *testing.T, dir string, cred *syscall.Credential, env []string)
 	p := &podman{cred: cred, env: env, global: []string{
 		"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
 		"--tmpdir", filepath.Join(dir, "tmp"),
+		// Kernel overlay, rootless too (rootless Podman 4.3 falls back to
+		// vfs, a full copy per container, without fuse-overlayfs).
+		"--storage-driver", "overlay",
 		// Debian's podman 4.3 on a cgroup v1 host without systemd: runc and
 		// cgroupfs; no event log outside dir.
 		"--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "none",

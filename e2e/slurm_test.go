@@ -157,6 +157,49 @@ func (s *slurm) plainRuntime(t *testing.T) runtimeUnderTest {
 	}
 }
 
+// podmanInJobRuntime runs `srun podman run ...`: a Slurm step that starts
+// a rootful Podman container, with SLURM_JOB_ID passed in. scancel stops
+// and signals the step; podman run passes the signals on.
+func (s *slurm) podmanInJobRuntime(t *testing.T, p *podman, base []string) runtimeUnderTest {
+	srun := func(cliEnv, srunFlags, podmanArgs []string) *exec.Cmd {
+		args := append(append(slices.Clone(srunFlags), "podman"), p.global...)
+		env := append([]string{"HOME=" + os.Getenv("HOME")}, cliEnv...)
+		return s.cmd(env, "srun", append(args, podmanArgs...)...)
+	}
+	podmanRun := func(flags []string, args ...string) []string {
+		all := append(append(append([]string{"run", "--rm", "-e", "SLURM_JOB_ID"}, base...), flags...), p.image)
+		return append(all, args...)
+	}
+	return runtimeUnderTest{
+		command: "podman run",
+		run: func(t *testing.T, cliEnv, flags []string, args ...string) result {
+			t.Helper()
+			return command(t, srun(cliEnv, nil, podmanRun(flags, args...)))
+		},
+		setenv: func(kv string) []string { return []string{"-e", kv} },
+		start: func(t *testing.T, name string, flags ...string) *foreground {
+			return startForeground(t, srun(nil, []string{"--job-name=" + name},
+				podmanRun(append([]string{"--name", name, "-e", "FAKE_TARGET_WAIT=1"}, flags...), "run")))
+		},
+		// A plain scancel sends SIGCONT and SIGTERM to the step's whole
+		// process group, podman's short-lived `runc kill` helpers that
+		// forward the SIGCONT included: the SIGTERM can be lost with them,
+		// and Slurm kills the step after KillWait (137). scancel
+		// --signal=TERM sends SIGTERM alone, and podman forwards it;
+		// docs/running.md says so.
+		stop: func(t *testing.T, name string) {
+			if r := command(t, s.cmd(nil, "scancel", "--signal=TERM", "--name="+name)); r.code != 0 {
+				t.Errorf("scancel --signal=TERM: %s", r.stderr)
+			}
+		},
+		signal: func(t *testing.T, name, sig string) {
+			if r := command(t, s.cmd(nil, "scancel", "--signal="+sig, "--name="+name)); r.code != 0 {
+				t.Errorf("scancel --signal=%s: %s", sig, r.stderr)
+			}
+		},
+	}
+}
+
 func TestSlurm(t *testing.T) {
 	s := startSlurm(t)
 
@@ -197,6 +240,30 @@ func TestSlurm(t *testing.T) {
 			})
 		})
 		t.Run("exit status and signals", func(t *testing.T) {
+			checkExitAndSignals(t, rt, nil)
+		})
+	})
+
+	t.Run("srun podman run", func(t *testing.T) {
+		needTools(t, "Debian's podman", "podman", "runc")
+		p := newPodman(t, privateDir(t, "nss-slurm-podman-"), nil, nil)
+		rt := s.podmanInJobRuntime(t, p, append([]string{"--network", "none"}, podmanLimits(t)...))
+		t.Run("detected: the container, not the job", func(t *testing.T) {
+			checkDetected(t, rt, nil, "ok: podman", "rootful", "inside Slurm job")
+		})
+		t.Run("hints in Podman's words", func(t *testing.T) {
+			checkHints(t, rt, nil, map[string]string{
+				"Hugging Face token": "podman run -e HF_TOKEN ...",
+				"/dev/shm is":        "podman run --shm-size=1g ...",
+			})
+		})
+		t.Run("fixes work", func(t *testing.T) {
+			checkFixes(t, rt, nil, []fixCase{
+				{"shm", nil, "/dev/shm is"},
+				{"token", nil, "no Hugging Face token"},
+			})
+		})
+		t.Run("exit status and signals through srun and podman", func(t *testing.T) {
 			checkExitAndSignals(t, rt, nil)
 		})
 	})
