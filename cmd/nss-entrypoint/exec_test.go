@@ -486,3 +486,22 @@ func TestBrokenClosedOrFullStderrNeverStopsTheTarget(t *testing.T) {
 		}
 	})
 }
+
+// TestPyxisBootstrapIsNamed: srun --container-entrypoint hands pyxis's
+// start-up command to the ENTRYPOINT (finding 6). The entrypoint says so
+// and how to run instead, and still starts the target with those arguments.
+func TestPyxisBootstrapIsNamed(t *testing.T) {
+	res := runEP(t, baseEnv(root(t, false), "SLURM_JOB_ID=42"), "sh", "-c", "kill -STOP $$")
+	if got := report(t, res).Args(); len(got) != 4 || got[1] != "sh" || got[3] != "kill -STOP $$" {
+		t.Errorf("the target got %q", got)
+	}
+	for _, want := range []string{"error: these arguments are pyxis's start-up command", "fix: leave out --container-entrypoint and name the command: srun --container-image=IMAGE nss-entrypoint run ..."} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		}
+	}
+	res = runEP(t, baseEnv(root(t, false)), "sh", "-c", "echo hello")
+	if strings.Contains(res.stderr, "pyxis") {
+		t.Errorf("an ordinary sh -c is taken for pyxis's:\n%s", res.stderr)
+	}
+}

@@ -405,3 +405,14 @@ func (rt Runtime) UserHint(uid, gid int) string {
 	}
 	return rt.Command(rt.userFlag)
 }
+
+// PyxisBootstrap reports whether args are pyxis's own start-up command
+// (sh -c 'kill -STOP $$'), which srun --container-entrypoint sends through
+// the image's ENTRYPOINT: safe-synthesizer cannot run it, and pyxis then
+// fails the job with "container exited too soon".
+func PyxisBootstrap(args []string) bool {
+	if len(args) != 3 || (args[0] != "sh" && args[0] != "/bin/sh") || args[1] != "-c" {
+		return false
+	}
+	return strings.HasPrefix(strings.TrimSpace(args[2]), "kill -STOP")
+}

@@ -186,3 +186,21 @@ func TestSlurmWorkspaceFix(t *testing.T) {
 		t.Errorf("plain Slurm told about pyxis: %s", r.Hint)
 	}
 }
+
+func TestPyxisBootstrap(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"sh", "-c", "kill -STOP $$"}, true},
+		{[]string{"/bin/sh", "-c", " kill -STOP $$ "}, true},
+		{[]string{"sh", "-c", "echo kill -STOP"}, false},
+		{[]string{"run", "--config", "x.yaml"}, false},
+		{[]string{"sh", "-c"}, false},
+		{[]string{"sh", "-c", "kill -STOP $$", "extra"}, false},
+	} {
+		if got := check.PyxisBootstrap(tc.args); got != tc.want {
+			t.Errorf("PyxisBootstrap(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}

@@ -74,6 +74,11 @@ func entrypoint(args, environ []string) int {
 	if err != nil {
 		notes = []byte(hints.Prefix + "warning: " + err.Error() + "\n")
 	}
+	if check.PyxisBootstrap(userArgs) {
+		notes = append(notes, hints.Prefix+"error: these arguments are pyxis's start-up command, sent through the image's ENTRYPOINT by srun --container-entrypoint; "+
+			"safe-synthesizer cannot run it and pyxis will report \"container exited too soon\"\n"+
+			hints.Prefix+"  fix: leave out --container-entrypoint and name the command: srun --container-image=IMAGE nss-entrypoint run ...\n"...)
+	}
 	lines := func(results []check.Result) []byte {
 		return append(notes, hints.Startup(results, hints.ColourWanted(e.Get, hints.IsTerminal(2)))...)
 	}
