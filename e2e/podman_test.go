@@ -210,8 +210,8 @@ func TestPodmanRootless(t *testing.T) {
 	xdg := filepath.Join(dir, "xdg")
 	os.MkdirAll(xdg, 0o700)
 	env := []string{"HOME=" + u.HomeDir, "USER=" + u.Username, "XDG_RUNTIME_DIR=" + xdg, "PATH=" + os.Getenv("PATH")}
-	p := newPodman(t, dir, cred, env)
-	// Rootless Podman keeps a pause process that holds its namespaces.
+	// Rootless Podman keeps a pause process that holds its namespaces;
+	// registered before newPodman's own clean-up, this runs after it.
 	t.Cleanup(func() {
 		// With --tmpdir, its pid file is there.
 		if b, err := os.ReadFile(filepath.Join(dir, "tmp", "pause.pid")); err == nil {
@@ -220,6 +220,7 @@ func TestPodmanRootless(t *testing.T) {
 			}
 		}
 	})
+	p := newPodman(t, dir, cred, env)
 	rt := p.runtime([]string{"--network", "none"}, cred)
 
 	t.Run("detected", func(t *testing.T) {
