@@ -8,22 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nvidia-nemo/nss-entrypoint/internal/jsonschema"
-	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/report/reporttest"
 )
-
-func schema(t *testing.T) map[string]any {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testbuild.RepoRoot(), "docs", "diagnose.schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s map[string]any
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // Secrets planted in every place one can hide; none may reach any format.
 var planted = []string{
@@ -111,7 +97,7 @@ func TestDiagnoseJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
 		t.Fatalf("stdout is not one JSON document: %v\n%s", err, res.stdout)
 	}
-	for _, err := range jsonschema.Validate(schema(t), doc, "$") {
+	if err := reporttest.Validate(t, reporttest.Schema(t), []byte(res.stdout)); err != nil {
 		t.Error(err)
 	}
 	checks := map[string]map[string]any{}

@@ -149,6 +149,16 @@ func TestMounts(t *testing.T) {
 	})
 }
 
+// cgroup fixtures: /proc/self/cgroup and the cgroup lines of mountinfo.
+const (
+	v2Mount  = "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+	v1Docker = "35 30 0:30 /docker/abc /sys/fs/cgroup/memory ro,nosuid - cgroup cgroup rw,memory\n" +
+		"36 30 0:31 /docker/abc /sys/fs/cgroup/cpu,cpuacct ro,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+	v1Host = "35 30 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n" +
+		"36 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+	slurmV2 = "/system.slice/slurmstepd.scope/job_42/step_0/user/task_0"
+)
+
 func TestResources(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -156,10 +166,34 @@ func TestResources(t *testing.T) {
 		status check.Status
 		msg    string
 	}{
-		{"v2 limited", map[string]string{"/sys/fs/cgroup/memory.max": "4294967296\n", "/sys/fs/cgroup/cpu.max": "200000 100000\n"}, check.Warn, "memory limit 4 GiB; CPU quota 2.0"},
-		{"v2 unlimited", map[string]string{"/sys/fs/cgroup/memory.max": "max\n", "/sys/fs/cgroup/cpu.max": "max 100000\n"}, check.OK, "no memory limit; no CPU quota"},
-		{"v1 limited", map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "68719476736\n", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "400000", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000"}, check.OK, "memory limit 64 GiB; CPU quota 4.0"},
-		{"v1 unlimited", map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000"}, check.OK, "no memory limit; no CPU quota"},
+		{"v2 with a cgroup namespace, limited", map[string]string{
+			"/proc/self/cgroup": "0::/\n", "/proc/self/mountinfo": v2Mount,
+			"/sys/fs/cgroup/memory.max": "4294967296\n", "/sys/fs/cgroup/cpu.max": "200000 100000\n"}, check.Warn, "memory limit 4 GiB; CPU quota 2.0"},
+		{"v2 unlimited", map[string]string{
+			"/proc/self/cgroup": "0::/\n", "/proc/self/mountinfo": v2Mount,
+			"/sys/fs/cgroup/memory.max": "max\n", "/sys/fs/cgroup/cpu.max": "max 100000\n"}, check.OK, "no memory limit; no CPU quota"},
+		{"v2 without a namespace (Slurm): the job's limit above the step", map[string]string{
+			"/proc/self/cgroup": "0::" + slurmV2 + "\n", "/proc/self/mountinfo": v2Mount,
+			// The host's root cgroup: what reading the mount root would see.
+			"/sys/fs/cgroup/cpu.stat":                                            "",
+			"/sys/fs/cgroup" + slurmV2 + "/memory.max":                           "max\n",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_42/memory.max":     "34359738368\n",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_42/cpu.max":        "800000 100000\n",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_42/step_0/cpu.max": "400000 100000\n",
+		}, check.OK, "memory limit 32 GiB; CPU quota 4.0"},
+		{"v1 in Docker without a namespace: the mount is the cgroup", map[string]string{
+			"/proc/self/cgroup": "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/system.slice/docker.service\n", "/proc/self/mountinfo": v1Docker,
+			"/sys/fs/cgroup/memory/memory.limit_in_bytes": "68719476736\n", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "400000", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000"}, check.OK, "memory limit 64 GiB; CPU quota 4.0"},
+		{"v1 on the host (Slurm): the job's limit", map[string]string{
+			"/proc/self/cgroup": "12:memory:/slurm/uid_1000/job_5/step_0\n4:cpu,cpuacct:/slurm/uid_1000/job_5/step_0\n", "/proc/self/mountinfo": v1Host,
+			"/sys/fs/cgroup/memory/memory.limit_in_bytes":                             "9223372036854771712\n",
+			"/sys/fs/cgroup/memory/slurm/uid_1000/job_5/memory.limit_in_bytes":        "2147483648\n",
+			"/sys/fs/cgroup/memory/slurm/uid_1000/job_5/step_0/memory.limit_in_bytes": "9223372036854771712\n",
+		}, check.Warn, "memory limit 2 GiB; no CPU quota"},
+		{"v1 unlimited", map[string]string{
+			"/proc/self/cgroup": "12:memory:/\n4:cpu,cpuacct:/\n", "/proc/self/mountinfo": v1Host,
+			"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000"}, check.OK, "no memory limit; no CPU quota"},
+		{"no cgroup information", map[string]string{}, check.OK, "no memory limit; no CPU quota"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,9 +234,29 @@ func TestHFOfflineAndGated(t *testing.T) {
 	e = checktest.FakeEnv(t, "NSS_CONFIG=/cfg.yaml")
 	checktest.Mk(t, e, map[string]string{"/cfg.yaml": "model: HuggingFaceTB/SmolLM2-135M\n"})
 	checktest.Expect(t, checktest.Run(t, checks.HFGated, e), check.OK, "no gated model", "")
-	if got := checks.ConfigModels([]byte(`{"model_name_or_path": "google/gemma-2-2b", "x": "a/b"}` + "\nbase_model = mistralai/Mistral-7B-v0.1\n")); !slices.Equal(got, []string{"mistralai/Mistral-7B-v0.1"}) {
-		// The JSON object is on one line: only line-leading keys count.
-		t.Logf("models %v", got)
+}
+
+func TestConfigModels(t *testing.T) {
+	tests := []struct {
+		name, config string
+		want         []string
+		err          bool
+	}{
+		{"yaml", "training:\n  lr: 1e-4\nmodel: \"meta-llama/Llama-3.2-1B-Instruct\"  # gated\n", []string{"meta-llama/Llama-3.2-1B-Instruct"}, false},
+		{"json on one line", `{"model_name_or_path": "google/gemma-2-2b", "x": "a/b"}`, []string{"google/gemma-2-2b"}, false},
+		{"nested and in lists", "stages:\n  - base_model: mistralai/Mistral-7B-v0.1\n  - model: {name: x}\n", []string{"mistralai/Mistral-7B-v0.1"}, false},
+		{"a path is not a hub id", "model: /models/llama\nmodel_name: org/name/extra\n", nil, false},
+		{"a key in a value is not a key", "note: \"model: google/gemma-2-2b\"\n", nil, false},
+		{"not yaml", "model: [unclosed\n", nil, true},
+		{"empty", "", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := checks.ConfigModels([]byte(tc.config))
+			if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+				t.Errorf("ConfigModels = %q, %v; want %q (error %v)", got, err, tc.want, tc.err)
+			}
+		})
 	}
 }
 
