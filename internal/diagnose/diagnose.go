@@ -178,7 +178,7 @@ func hostInfo() (check.HostInfo, error) {
 
 // onlineCPUs counts the CPUs in /sys/devices/system/cpu/online ("0-3,8").
 func onlineCPUs() int {
-	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	b, err := check.ReadSmall("/sys/devices/system/cpu/online", 4<<10)
 	if err != nil {
 		return 0
 	}
@@ -208,7 +208,7 @@ func facts(e *check.Env) report.Facts {
 	if unix.Uname(&u) == nil {
 		f.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	if b, err := os.ReadFile(e.Path("/etc/os-release")); err == nil {
+	if b, err := check.ReadSmall(e.Path("/etc/os-release"), 64<<10); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
 			if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {

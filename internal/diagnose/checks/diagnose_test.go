@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -336,6 +337,77 @@ func TestConfig(t *testing.T) {
 	e = checktest.FakeEnv(t, "NSS_CONFIG=/c.yaml", "NSS_LOG_LEVEL=info", "VLLM_ATTENTION_BACKEND=FLASHINFER")
 	checktest.Mk(t, e, map[string]string{"/c.yaml": "x: 1\n"})
 	checktest.Expect(t, checktest.Run(t, checks.Config, e), check.OK, "NSS_CONFIG readable", "")
+}
+
+func TestEnvFileKeys(t *testing.T) {
+	key := "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx4UeQ2hZpR=\nAB_CD=\n-----END RSA PRIVATE KEY-----"
+	tests := []struct {
+		name, file string
+		want       string
+	}{
+		{"plain", "A=1\nB_2=two\n", "[A B_2]"},
+		{"export, comments, blanks", "# C=3\nexport D=4\n\n  E=5\nBROKEN LINE\n", "[D]"},
+		{"not a name", "1X=1\nX-Y=2\n=3\nX Y=4\nOK=5\n", "[OK]"},
+		{"a multi-line private key in double quotes", "PRIVATE_KEY=\"" + key + "\"\nAFTER=1\n", "[AFTER PRIVATE_KEY]"},
+		{"in single quotes", "K='" + key + "'\nAFTER=1\n", "[AFTER K]"},
+		{"an escaped quote does not close", "K=\"a\\\"\nLINE=1\n\"\nAFTER=1\n", "[AFTER K]"},
+		{"closed on its own line", "K=\"one line\"\nNEXT=1\n", "[K NEXT]"},
+		{"never closed", "K=\"open\nX=1\n", "[K]"},
+		{"CRLF", "A=1\r\nB=2\r\n", "[A B]"},
+		{"twice", "A=1\nA=2\n", "[A]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fmt.Sprint(checks.EnvFileKeys([]byte(tc.file))); got != tc.want {
+				t.Errorf("EnvFileKeys(%q) = %s, want %s", tc.file, got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzEnvFileKeys(f *testing.F) {
+	f.Add("A=1\nK=\"x\ny\"\nB=2\n")
+	f.Fuzz(func(t *testing.T, file string) {
+		for _, k := range checks.EnvFileKeys([]byte(file)) {
+			if k == "" || strings.ContainsAny(k, "= \t\n\"'") {
+				t.Errorf("key %q from %q", k, file)
+			}
+		}
+	})
+}
+
+// TestFIFOsDoNotBlock puts a FIFO with no writer where each report-only
+// check reads a file or a directory: every check must finish on its own,
+// not by its deadline.
+func TestFIFOsDoNotBlock(t *testing.T) {
+	tests := []struct {
+		name string
+		c    check.Check
+		env  []string
+		fifo string
+	}{
+		{".env", checks.Config, nil, "/workspace/.env"},
+		{"hub cache", checks.HFOffline, []string{"HF_HUB_OFFLINE=1", "HF_HUB_CACHE=/cache"}, "/cache"},
+		{"venv lib", checks.Versions, nil, "/opt/venv/lib"},
+		{"passwd", checks.Identity, []string{"HOME=/"}, "/etc/passwd"},
+		{"NSS_CONFIG", checks.HFGated, []string{"NSS_CONFIG=/cfg.yaml"}, "/cfg.yaml"},
+		{"cgroup", checks.Resources, nil, "/proc/self/cgroup"},
+		{"mountinfo", checks.Mounts, nil, "/proc/self/mountinfo"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			checktest.Mk(t, e, map[string]string{path.Dir(tc.fifo) + "/": ""})
+			if err := unix.Mkfifo(e.Path(tc.fifo), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			r := checktest.Run(t, tc.c, e)
+			if strings.Contains(r.Message, "timed out") || time.Since(start) > time.Second {
+				t.Errorf("blocked on the FIFO: %v %q after %v", r.Status, r.Message, time.Since(start))
+			}
+		})
+	}
 }
 
 func TestVersions(t *testing.T) {

@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -54,7 +53,7 @@ var HFOffline = check.Check{
 			return check.Result{Status: check.OK, Data: data, Message: "online; hub cache " + cache}
 		}
 		data["offline_by"] = on
-		entries, err := os.ReadDir(e.Path(cache))
+		entries, err := readDir(e.Path(cache))
 		models := 0
 		for _, d := range entries {
 			if strings.HasPrefix(d.Name(), "models--") {
