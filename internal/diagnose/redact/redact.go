@@ -34,10 +34,11 @@ var ourRules = sync.OnceValue(func() []*regexp.Regexp {
 	return []*regexp.Regexp{
 		// Hugging Face tokens of any length (gitleaks wants exactly 34
 		// letters) and NVIDIA API keys (no gitleaks rule).
-		regexp.MustCompile(`\bhf_[A-Za-z0-9]{20,}`),
-		regexp.MustCompile(`\bnvapi-[A-Za-z0-9_-]{20,}`),
+		// (Not after a letter or digit, but after "_" too: NSS_hf_....)
+		regexp.MustCompile(`(?:^|[^A-Za-z0-9])(hf_[A-Za-z0-9]{20,})`),
+		regexp.MustCompile(`(?:^|[^A-Za-z0-9])(nvapi-[A-Za-z0-9_-]{20,})`),
 		// AWS access key ids in any alphabet (gitleaks wants base32).
-		regexp.MustCompile(`\b(?:AKIA|ASIA)[A-Z0-9]{16}\b`),
+		regexp.MustCompile(`(?:^|[^A-Za-z0-9])((?:AKIA|ASIA)[A-Z0-9]{16})(?:[^A-Za-z0-9]|$)`),
 		// An Authorization header or a bearer token outside a curl command.
 		regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{8,})`),
 		regexp.MustCompile(`(?i)\bauthorization\s*[:=]\s*(?:(?:basic|bearer|token|digest)\s+)?([A-Za-z0-9._~+/=-]{8,})`),

@@ -22,6 +22,7 @@ func TestString(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"token hf_abcdefghijklmnopqrstuvwxyz0123 here", "token [redacted] here"},
 		{"nvapi-ABCDEFGHIJKLMNOPQRSTUVWXYZ_012345", "[redacted]"},
+		{"x NSS_hf_abcdefghijklmnopqrstuvwxyz0123 y", "x [redacted] y"}, // a random-looking token as a whole
 		{"https://user:s3cr3t@proxy.corp:3128", "https://[redacted]@proxy.corp:3128"},
 		{"https://hf.co/x?token=abc123&limit=1", "https://hf.co/x?token=[redacted]&limit=1"},
 		{"https://hf.co/x?unknown=abc#frag", "https://hf.co/x?unknown=[redacted]#frag"},
