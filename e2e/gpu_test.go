@@ -253,7 +253,7 @@ func TestNoNVMLDescriptorLeaksIntoTheTarget(t *testing.T) {
 func TestLDBindNowOnARealDriver(t *testing.T) {
 	requireGPU(t)
 	dir := binDir(t)
-	// The helper alone dies with LD_BIND_NOW (DESIGN.md's measurement)...
+	// The helper alone dies with LD_BIND_NOW (docs/design.md gives the measurement)...
 	probe := exec.Command(filepath.Join(dir, "nss-gpu-probe"))
 	probe.Env = hostEnv(dir, "LD_BIND_NOW=1")
 	out, err := probe.CombinedOutput()
