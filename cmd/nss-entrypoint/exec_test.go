@@ -370,7 +370,8 @@ func shellStart(t *testing.T, setup string, direct bool, env []string) faketarge
 
 func TestProcessStateIsInherited(t *testing.T) {
 	env := baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1")
-	setup := "umask 027; ulimit -n 1000; trap '' HUP INT"
+	dir := t.TempDir()
+	setup := "cd " + dir + "; umask 027; ulimit -n 1000; trap '' HUP INT"
 	direct := shellStart(t, setup, true, env)
 	via := shellStart(t, setup, false, env)
 	if via.Umask != direct.Umask || via.Umask != 0o27 {
@@ -390,11 +391,13 @@ func TestProcessStateIsInherited(t *testing.T) {
 	if via.SigCgt != direct.SigCgt {
 		t.Errorf("caught signals %s, direct %s", via.SigCgt, direct.SigCgt)
 	}
-	if filepath.Base(via.Cwd) != filepath.Base(direct.Cwd) && via.Cwd == "" {
-		t.Errorf("cwd %q", via.Cwd)
+	if via.Cwd != dir || direct.Cwd != dir {
+		t.Errorf("cwd %q, direct %q, want %q", via.Cwd, direct.Cwd, dir)
 	}
-	if via.PGID != via.PID && via.PGID == 0 {
-		t.Errorf("pgid %d", via.PGID)
+	// Started without a process group of its own, the target stays in this
+	// test's group.
+	if pg := syscall.Getpgrp(); via.PGID != pg || direct.PGID != pg {
+		t.Errorf("process group %d, direct %d, want %d", via.PGID, direct.PGID, pg)
 	}
 }
 
@@ -462,16 +465,45 @@ func TestBrokenClosedOrFullStderrNeverStopsTheTarget(t *testing.T) {
 		}
 		syscall.SetNonblock(fd, false)
 		cmd := exec.Command(bins.Entrypoint)
-		cmd.Env, cmd.Stderr = env, pw
-		start := time.Now()
-		out, err := cmd.Output()
+		var out bytes.Buffer
+		cmd.Env, cmd.Stderr, cmd.Stdout = env, pw, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// A blocked write would hold the start for ever: give it far more
+		// than the check deadline, then call it blocked.
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatal("the start blocked on a full stderr")
+		}
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
 			t.Fatalf("err %v, want exit 7", err)
 		}
-		if !strings.Contains(string(out), "args_hex") {
-			t.Errorf("target did not report: %q", out)
+		if !strings.Contains(out.String(), "args_hex") {
+			t.Errorf("target did not report: %q", out.String())
 		}
-		t.Logf("started in %v with a full stderr", time.Since(start))
+		// Nothing was written into the full pipe, not even part of a line:
+		// drained, it holds the filler alone.
+		rfd := int(pr.Fd())
+		syscall.SetNonblock(rfd, true)
+		var drained []byte
+		buf := make([]byte, 1<<16)
+		for {
+			n, err := syscall.Read(rfd, buf)
+			if n <= 0 || err != nil {
+				break
+			}
+			drained = append(drained, buf[:n]...)
+		}
+		if i := bytes.IndexFunc(drained, func(r rune) bool { return r != 0 }); i >= 0 {
+			t.Errorf("wrote into the full pipe: %q", drained[i:min(len(drained), i+80)])
+		}
 	})
 	t.Run("dev full", func(t *testing.T) {
 		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)

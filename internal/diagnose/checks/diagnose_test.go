@@ -277,23 +277,24 @@ func TestGPUDetails(t *testing.T) {
 		uvm     bool
 		status  check.Status
 		msg     string
+		hint    string // a fragment of the fix; none for a pass
 	}{
-		{"cu130 on 580", checks.GPUDriver, checktest.Healthy(1), nil, "cu130", true, check.OK, "driver 580.159.04 (CUDA 13.0) runs cu130"},
-		{"cu130 on 550", checks.GPUDriver, cuda12, nil, "cu130", true, check.Fail, "this cu130 image needs CUDA 13.0 (driver >= 580)"},
-		{"cu129 on 550", checks.GPUDriver, cuda12, nil, "cu129", true, check.OK, "runs cu129"},
-		{"unknown variant", checks.GPUDriver, checktest.Healthy(1), nil, "", true, check.Skip, "unknown"},
-		{"bf16 capable", checks.GPUCompute, checktest.Healthy(1), nil, "", true, check.OK, "compute capability 9.0 (bf16 available)"},
-		{"T4", checks.GPUCompute, old, nil, "", true, check.Fail, "GPU 0 (Tesla T4, 7.5): compute capability below 8.0"},
-		{"two GPUs noted", checks.GPUCompute, checktest.Healthy(2), nil, "", true, check.OK, "note: 2 GPUs are visible"},
-		{"busy", checks.GPUMemory, busy, nil, "", true, check.Warn, "GPU 1: 2 processes, 20 GiB used"},
-		{"idle", checks.GPUMemory, checktest.Healthy(1), nil, "", true, check.OK, "no other process"},
-		{"cvd unset", checks.CUDAVisible, checktest.Healthy(1), nil, "", true, check.OK, "not set"},
-		{"cvd ok", checks.CUDAVisible, checktest.Healthy(2), []string{"CUDA_VISIBLE_DEVICES=1,0"}, "", true, check.OK, "names visible GPUs"},
-		{"cvd out of range", checks.CUDAVisible, checktest.Healthy(1), []string{"CUDA_VISIBLE_DEVICES=1"}, "", true, check.Fail, "names 1, but this container sees 1 GPU(s)"},
-		{"cvd empty", checks.CUDAVisible, checktest.Healthy(1), []string{"CUDA_VISIBLE_DEVICES="}, "", true, check.Fail, "hides every GPU"},
-		{"cvd uuid", checks.CUDAVisible, func() *gpureport.Report { r := checktest.Healthy(1); r.Devices[0].UUID = "GPU-abc"; return r }(), []string{"CUDA_VISIBLE_DEVICES=GPU-abc"}, "", true, check.OK, "names visible GPUs"},
-		{"uvm present", checks.GPUUVM, checktest.Healthy(1), nil, "", true, check.OK, "present"},
-		{"uvm missing", checks.GPUUVM, checktest.Healthy(1), nil, "", false, check.Fail, "/dev/nvidia-uvm is missing"},
+		{"cu130 on 580", checks.GPUDriver, checktest.Healthy(1), nil, "cu130", true, check.OK, "driver 580.159.04 (CUDA 13.0) runs cu130", ""},
+		{"cu130 on 550", checks.GPUDriver, cuda12, nil, "cu130", true, check.Fail, "this cu130 image needs CUDA 13.0 (driver >= 580)", "update the host's NVIDIA driver to >= 580"},
+		{"cu129 on 550", checks.GPUDriver, cuda12, nil, "cu129", true, check.OK, "runs cu129", ""},
+		{"unknown variant", checks.GPUDriver, checktest.Healthy(1), nil, "", true, check.Skip, "unknown", ""},
+		{"bf16 capable", checks.GPUCompute, checktest.Healthy(1), nil, "", true, check.OK, "compute capability 9.0 (bf16 available)", ""},
+		{"T4", checks.GPUCompute, old, nil, "", true, check.Fail, "GPU 0 (Tesla T4, 7.5): compute capability below 8.0", "run on an Ampere or newer GPU"},
+		{"two GPUs noted", checks.GPUCompute, checktest.Healthy(2), nil, "", true, check.OK, "note: 2 GPUs are visible", ""},
+		{"busy", checks.GPUMemory, busy, nil, "", true, check.Warn, "GPU 1: 2 processes, 20 GiB used", "stop the other jobs"},
+		{"idle", checks.GPUMemory, checktest.Healthy(1), nil, "", true, check.OK, "no other process", ""},
+		{"cvd unset", checks.CUDAVisible, checktest.Healthy(1), nil, "", true, check.OK, "not set", ""},
+		{"cvd ok", checks.CUDAVisible, checktest.Healthy(2), []string{"CUDA_VISIBLE_DEVICES=1,0"}, "", true, check.OK, "names visible GPUs", ""},
+		{"cvd out of range", checks.CUDAVisible, checktest.Healthy(1), []string{"CUDA_VISIBLE_DEVICES=1"}, "", true, check.Fail, "names 1, but this container sees 1 GPU(s)", "use indices as the container numbers its GPUs"},
+		{"cvd empty", checks.CUDAVisible, checktest.Healthy(1), []string{"CUDA_VISIBLE_DEVICES="}, "", true, check.Fail, "hides every GPU", "unset CUDA_VISIBLE_DEVICES, or list the GPUs"},
+		{"cvd uuid", checks.CUDAVisible, func() *gpureport.Report { r := checktest.Healthy(1); r.Devices[0].UUID = "GPU-abc"; return r }(), []string{"CUDA_VISIBLE_DEVICES=GPU-abc"}, "", true, check.OK, "names visible GPUs", ""},
+		{"uvm present", checks.GPUUVM, checktest.Healthy(1), nil, "", true, check.OK, "present", ""},
+		{"uvm missing", checks.GPUUVM, checktest.Healthy(1), nil, "", false, check.Fail, "/dev/nvidia-uvm is missing", "sudo modprobe nvidia-uvm"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -304,12 +305,7 @@ func TestGPUDetails(t *testing.T) {
 				extra["/dev/nvidia-uvm"] = ""
 			}
 			withGPU(t, e, tc.rep, extra)
-			r := checktest.Run(t, tc.check, e)
-			hint := ""
-			if tc.status == check.Warn || tc.status == check.Fail {
-				hint = " "
-			}
-			checktest.Expect(t, r, tc.status, tc.msg, hint)
+			checktest.Expect(t, checktest.Run(t, tc.check, e), tc.status, tc.msg, tc.hint)
 		})
 	}
 	// Without a GPU every detail check skips.
