@@ -145,86 +145,6 @@ func TestExitCodePassesThrough(t *testing.T) {
 	}
 }
 
-func TestTargetFailures(t *testing.T) {
-	dir := t.TempDir()
-	notExec := filepath.Join(dir, "noexec")
-	garbage := filepath.Join(dir, "garbage")
-	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
-	os.WriteFile(garbage, []byte("\x7fELF but not really\x00\x01\x02"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "adir"), 0o755)
-	badInterp := filepath.Join(dir, "badinterp")
-	os.WriteFile(badInterp, []byte("#!/nonexistent/interpreter\n"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "pathdir", "safe-synthesizer"), 0o755)
-	os.WriteFile(filepath.Join(dir, "pathdir2", "safe-synthesizer"), nil, 0o644)
-	os.MkdirAll(filepath.Join(dir, "pathdir2"), 0o755)
-	os.WriteFile(filepath.Join(dir, "pathdir2", "safe-synthesizer"), []byte("x"), 0o644)
-
-	tests := []struct {
-		name   string
-		env    []string
-		code   int
-		stderr string
-	}{
-		{"not on PATH", []string{"PATH=/nonexistent"}, 127, "cannot run safe-synthesizer: not found in PATH=/nonexistent"},
-		{"only a directory on PATH", []string{"PATH=" + filepath.Join(dir, "pathdir")}, 127, "not found in PATH"},
-		{"only a non-executable file on PATH", []string{"PATH=" + filepath.Join(dir, "pathdir") + ":" + filepath.Join(dir, "pathdir2")}, 126, "not executable (permission denied)"},
-		{"override missing", []string{"NSS_ENTRYPOINT_TARGET=/nonexistent/tool"}, 127, "cannot run /nonexistent/tool: no such file"},
-		{"override not executable", []string{"NSS_ENTRYPOINT_TARGET=" + notExec}, 126, "permission denied"},
-		{"override is a directory", []string{"NSS_ENTRYPOINT_TARGET=" + filepath.Join(dir, "adir")}, 126, "directory"},
-		{"override not an executable format", []string{"NSS_ENTRYPOINT_TARGET=" + garbage}, 126, "exec format error"},
-		{"override with a missing interpreter", []string{"NSS_ENTRYPOINT_TARGET=" + badInterp}, 126, "interpreter or dynamic loader is missing"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			res := runEP(t, append(tc.env, "NSS_ENTRYPOINT_CHECKS=off"))
-			if res.code != tc.code {
-				t.Errorf("exit %d, want %d (stderr %q)", res.code, tc.code, res.stderr)
-			}
-			if res.stdout != "" {
-				t.Errorf("stdout %q", res.stdout)
-			}
-			lines := strings.Split(strings.TrimSuffix(res.stderr, "\n"), "\n")
-			if len(lines) != 1 || !strings.Contains(lines[0], tc.stderr) || !strings.HasPrefix(lines[0], "nss-entrypoint: error: ") {
-				t.Errorf("stderr %q, want one line containing %q", res.stderr, tc.stderr)
-			}
-		})
-	}
-}
-
-func TestChecksSkippedForInfoOnlyInvocations(t *testing.T) {
-	r := t.TempDir() // nothing there: every check would warn
-	tests := []struct {
-		args   []string
-		env    []string
-		checks bool
-	}{
-		{[]string{"--help"}, nil, false},
-		{[]string{"-h"}, nil, false},
-		{[]string{"--version"}, nil, false},
-		{[]string{"-V"}, nil, false},
-		{[]string{"config", "show"}, nil, false},
-		{[]string{"run", "--config", "x.yaml", "--help"}, nil, false},
-		{[]string{"run", "--", "--help"}, nil, true},
-		{[]string{"run", "config"}, nil, true},
-		{[]string{"run"}, []string{"NSS_ENTRYPOINT_CHECKS=off"}, false},
-		{[]string{"run"}, []string{"NSS_ENTRYPOINT_CHECKS=OFF"}, false},
-		{[]string{"run"}, []string{"NSS_ENTRYPOINT_CHECKS=on"}, true},
-		{nil, nil, true},
-	}
-	for _, tc := range tests {
-		t.Run(strings.Join(tc.args, " ")+strings.Join(tc.env, " "), func(t *testing.T) {
-			env := append([]string{"PATH=" + filepath.Dir(bins.Target), "NSS_ENTRYPOINT_ROOT=" + r}, tc.env...)
-			res := runEP(t, env, tc.args...)
-			if res.code != 0 {
-				t.Fatalf("exit %d", res.code)
-			}
-			if got := res.stderr != ""; got != tc.checks {
-				t.Errorf("checks ran: %v, want %v; stderr %q", got, tc.checks, res.stderr)
-			}
-		})
-	}
-}
-
 func TestAllPassingPrintsOneLine(t *testing.T) {
 	res := runEP(t, baseEnv(root(t, true), "NSS_FAKE_NVML=devices=2"))
 	if res.code != 0 {
@@ -282,16 +202,6 @@ func TestGPUHelperFailuresNeverStopTheTarget(t *testing.T) {
 				t.Errorf("start took %v", res.took)
 			}
 		})
-	}
-}
-
-func TestBadTimeoutIsReportedAndIgnored(t *testing.T) {
-	res := runEP(t, baseEnv(root(t, false), "NSS_ENTRYPOINT_TIMEOUT=soon"))
-	if res.code != 0 {
-		t.Fatalf("exit %d", res.code)
-	}
-	if !strings.Contains(res.stderr, `warning: NSS_ENTRYPOINT_TIMEOUT="soon" is not a positive Go duration`) {
-		t.Errorf("stderr %s", res.stderr)
 	}
 }
 
