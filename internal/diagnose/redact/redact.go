@@ -63,10 +63,12 @@ var gpuUUID = sync.OnceValue(func() *regexp.Regexp {
 // values of URL query and fragment parameters not known to be harmless.
 func (r *Redactor) String(s string) string {
 	s = r.urls(s)
+	rs, err := gitleaksRules()
 	var spans []span
-	if rs, err := gitleaksRules(); err == nil {
-		spans = append(spans, rs.find(s)...)
-	} else {
+	if err == nil {
+		spans, err = rs.find(s)
+	}
+	if err != nil {
 		// The embedded rules are tested; should they fail, hide everything.
 		r.Count++
 		return redacted

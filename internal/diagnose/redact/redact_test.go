@@ -13,7 +13,12 @@ func TestGitleaksRulesCompile(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rs.rules) < 200 {
-		t.Errorf("%d rules compiled from gitleaks' defaults, want over 200", len(rs.rules))
+		t.Errorf("%d rules read from gitleaks' defaults, want over 200", len(rs.rules))
+	}
+	for _, r := range rs.rules {
+		if err := r.compile(); err != nil {
+			t.Error(err)
+		}
 	}
 }
 
@@ -125,4 +130,23 @@ func FuzzString(f *testing.F) {
 			t.Errorf("second pass changed %q to %q", out, again)
 		}
 	})
+}
+
+// BenchmarkCompileRules is what nss-diagnose pays once per report to read
+// gitleaks' rules (each rule's expression is compiled when first needed).
+func BenchmarkCompileRules(b *testing.B) {
+	for b.Loop() {
+		if _, err := compileRules(gitleaksTOML); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkString redacts a typical report line.
+func BenchmarkString(b *testing.B) {
+	r := &Redactor{Home: "/home/ann", Hostname: "gpu-node-17"}
+	s := "HF_HOME=/home/ann/.cache/huggingface is a writable directory; 1 GPU: NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0"
+	for b.Loop() {
+		r.String(s)
+	}
 }

@@ -41,15 +41,41 @@ type tomlAllowlist struct {
 	Paths       []string `toml:"paths"`
 }
 
-// rule is one compiled gitleaks rule.
+// rule is one gitleaks rule. Its expressions are compiled the first time
+// a text holds one of its keywords: most rules never meet theirs in a
+// report, and compiling all of them would triple the report's run time.
 type rule struct {
 	id          string
-	re          *regexp.Regexp
+	expr        string
 	secretGroup int
 	entropy     float64
 	// keywords: the rule runs only on text that holds one (lower case).
-	keywords   []string
+	keywords  []string
+	rawAllows []tomlAllowlist
+
+	once       sync.Once
+	re         *regexp.Regexp
 	allowlists []allowlist
+	err        error
+}
+
+// compile compiles the rule's expression and allowlists, once.
+func (r *rule) compile() error {
+	r.once.Do(func() {
+		if r.re, r.err = regexp.Compile(r.expr); r.err != nil {
+			r.err = fmt.Errorf("gitleaks rule %s: %w", r.id, r.err)
+			return
+		}
+		for _, a := range r.rawAllows {
+			al, err := compileAllowlist(a)
+			if err != nil {
+				r.err = fmt.Errorf("gitleaks rule %s: %w", r.id, err)
+				return
+			}
+			r.allowlists = append(r.allowlists, al)
+		}
+	})
+	return r.err
 }
 
 // allowlist says when a match is not a secret after all.
@@ -62,16 +88,17 @@ type allowlist struct {
 	paths bool
 }
 
-// ruleSet is gitleaks' default rules, compiled on first use.
+// ruleSet is gitleaks' default rules, read on first use.
 type ruleSet struct {
-	rules  []rule
+	rules  []*rule
 	global []allowlist
 }
 
 var gitleaksRules = sync.OnceValues(func() (*ruleSet, error) { return compileRules(gitleaksTOML) })
 
-// compileRules compiles a gitleaks configuration, leaving out the rules
-// that apply only to some file paths or have no regex.
+// compileRules reads a gitleaks configuration, leaving out the rules that
+// apply only to some file paths or have no regex. The global allowlist is
+// compiled now, each rule when it is first needed.
 func compileRules(text string) (*ruleSet, error) {
 	var c tomlConfig
 	if _, err := toml.Decode(text, &c); err != nil {
@@ -89,20 +116,9 @@ func compileRules(text string) (*ruleSet, error) {
 		if r.Regex == "" || r.Path != "" {
 			continue
 		}
-		re, err := regexp.Compile(r.Regex)
-		if err != nil {
-			return nil, fmt.Errorf("gitleaks rule %s: %w", r.ID, err)
-		}
-		cr := rule{id: r.ID, re: re, secretGroup: r.SecretGroup, entropy: r.Entropy}
+		cr := &rule{id: r.ID, expr: r.Regex, secretGroup: r.SecretGroup, entropy: r.Entropy, rawAllows: r.Allowlists}
 		for _, k := range r.Keywords {
 			cr.keywords = append(cr.keywords, strings.ToLower(k))
-		}
-		for _, a := range r.Allowlists {
-			al, err := compileAllowlist(a)
-			if err != nil {
-				return nil, fmt.Errorf("gitleaks rule %s: %w", r.ID, err)
-			}
-			cr.allowlists = append(cr.allowlists, al)
 		}
 		rs.rules = append(rs.rules, cr)
 	}
@@ -164,14 +180,16 @@ type span struct{ start, end int }
 
 // find returns the secrets the rules find in s: for each match, the secret
 // group (or the first non-empty group, or the whole match) that passes the
-// rule's entropy and allowlists.
-func (rs *ruleSet) find(s string) []span {
+// rule's entropy and allowlists. A rule that does not compile is an error.
+func (rs *ruleSet) find(s string) ([]span, error) {
 	lower := strings.ToLower(s)
 	var out []span
-	for i := range rs.rules {
-		r := &rs.rules[i]
+	for _, r := range rs.rules {
 		if len(r.keywords) > 0 && !containsAny(lower, r.keywords) {
 			continue
+		}
+		if err := r.compile(); err != nil {
+			return nil, err
 		}
 		for _, m := range r.re.FindAllStringSubmatchIndex(s, -1) {
 			start, end := m[0], m[1]
@@ -200,7 +218,7 @@ func (rs *ruleSet) find(s string) []span {
 			out = append(out, span{start, end})
 		}
 	}
-	return out
+	return out, nil
 }
 
 func allowed(lists []allowlist, secret, match, line string) bool {
