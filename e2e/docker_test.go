@@ -175,7 +175,7 @@ type result struct {
 	took           time.Duration
 }
 
-func docker(t *testing.T, args ...string) result {
+func docker(t testing.TB, args ...string) result {
 	t.Helper()
 	cmd := exec.Command("docker", args...)
 	var out, errb bytes.Buffer
@@ -192,7 +192,7 @@ func docker(t *testing.T, args ...string) result {
 }
 
 // run is `docker run --rm [flags...] IMAGE [args...]`; flags end at "--".
-func run(t *testing.T, image string, flagsAndArgs ...string) result {
+func run(t testing.TB, image string, flagsAndArgs ...string) result {
 	t.Helper()
 	i := slices.Index(flagsAndArgs, "--")
 	flags, args := flagsAndArgs, []string(nil)
@@ -661,27 +661,18 @@ func TestOtherInitsAndPIDNamespaces(t *testing.T) {
 	}
 }
 
-func TestStartOverhead(t *testing.T) {
-	const n = 10
-	var via, direct []time.Duration
-	for i := 0; i < n; i++ {
-		for _, img := range []string{imageVia, imageDirect} {
-			r := run(t, img, "--shm-size=1g", "-e", "FAKE_TARGET_STDOUT=", "--", "run")
-			if r.code != 0 {
-				t.Fatalf("%s: exit %d", img, r.code)
+// BenchmarkDockerStart measures a whole docker run of the image that
+// starts tini -- nss-entrypoint against the one that starts
+// tini -- safe-synthesizer directly: start time is measured, never asserted
+// (go test -tags e2e -run '^$' -bench DockerStart ./e2e).
+func BenchmarkDockerStart(b *testing.B) {
+	for _, img := range []struct{ name, image string }{{"via-entrypoint", imageVia}, {"direct", imageDirect}} {
+		b.Run(img.name, func(b *testing.B) {
+			for b.Loop() {
+				if r := run(b, img.image, "--shm-size=1g", "-e", "FAKE_TARGET_STDOUT=", "--", "run"); r.code != 0 {
+					b.Fatalf("%s: exit %d", img.image, r.code)
+				}
 			}
-			if img == imageVia {
-				via = append(via, r.took)
-			} else {
-				direct = append(direct, r.took)
-			}
-		}
+		})
 	}
-	med := func(d []time.Duration) time.Duration {
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
-	t.Logf("docker run, median of %d interleaved runs: tini -- nss-entrypoint %v, tini -- safe-synthesizer %v, difference %v",
-		n, med(via).Round(time.Millisecond), med(direct).Round(time.Millisecond), (med(via) - med(direct)).Round(time.Millisecond))
 }

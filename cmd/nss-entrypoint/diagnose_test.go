@@ -2,84 +2,110 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/nvidia-nemo/nss-entrypoint/internal/jsonschema"
-	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/redact/redacttest"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/report/reporttest"
 )
 
-func schema(t *testing.T) map[string]any {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testbuild.RepoRoot(), "docs", "diagnose.schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s map[string]any
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatal(err)
-	}
-	return s
+// A planted secret: where it was put, and the pieces of it that must not
+// appear in a report.
+type plant struct {
+	where  string
+	pieces []string
+	// inEnv: it sits in the environment, so --no-redact shows it.
+	inEnv bool
 }
 
-// Secrets planted in every place one can hide; none may reach any format.
-var planted = []string{
-	"hf_PLANTEDenvTOKENabcdefghijklmnop",  // HF_TOKEN value
-	"hf_PLANTEDfileTOKENabcdefghijklmno",  // token file
-	"hf_PLANTEDdotenvTOKENabcdefghijklm",  // /workspace/.env value
-	"hf_PLANTEDconfigTOKENabcdefghijklm",  // inside the config file
-	"hf_PLANTEDpathTOKENabcdefghijklmno",  // in the config path
-	"hf_PLANTEDnameTOKENabcdefghijklmno",  // in a variable name
-	"nvapi-PLANTEDnvidiaKEYabcdefghijklm", // NVIDIA API key in an allowed variable
-	"PLANTEDproxyPASSWORD",                // URL credentials
-	"PLANTEDqueryTOKEN",                   // token= query parameter
-	"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJQTEFOVEVEIn0.PLANTEDjwtSIG",
-	"AKIAPLANTEDKEY123456",
-	"PLANTEDsecretVALUE", // any variable whose name says SECRET
-}
-
-func plantedRoot(t *testing.T) (string, []string) {
+// plantedRoot returns a container root and an environment with a secret of
+// every kind in redacttest's corpus planted where a report once leaked it:
+// in allowlisted variables (NSS_*, HF_*, WANDB_PROJECT, the proxies), by
+// variable name, in /workspace/.env (a multi-line private key), in the token
+// file, the config file and its path.
+func plantedRoot(t *testing.T) (string, []string, []plant) {
 	t.Helper()
 	r := root(t, true)
-	cfgDir := filepath.Join(r, "workspace")
-	cfgName := "cfg-" + planted[4] + ".yaml"
+	corpus := redacttest.Corpus()
+	byClass := map[string]redacttest.Secret{}
+	for _, s := range corpus {
+		byClass[s.Class] = s
+	}
+	hf := func(where string) string { return "hf_PLANTED" + where + "TOKENabcdefghijklmnop" }
+	var plants []plant
+	var env []string
+	set := func(name, value string, pieces ...string) {
+		env = append(env, name+"="+value)
+		plants = append(plants, plant{where: name, pieces: pieces, inEnv: true})
+	}
+	for i, s := range corpus {
+		switch {
+		case s.Var != "":
+			set(s.Var, s.Text, s.Pieces...)
+		case i%2 == 0:
+			set(fmt.Sprintf("NSS_PLANTED_%d", i), s.Text, s.Pieces...)
+		default:
+			set(fmt.Sprintf("HF_PLANTED_%d", i), s.Text, s.Pieces...)
+		}
+	}
+	aws := byClass["AWS secret access key in an innocently named variable"]
+	set("WANDB_PROJECT", aws.Text, aws.Pieces...)
+	proxy := byClass["URL password with / and @"]
+	set("HTTPS_PROXY", proxy.Text, proxy.Pieces...)
+	set("http_proxy", proxy.Text, proxy.Pieces...)
+	user := byClass["token as the URL's user name"]
+	set("HF_ENDPOINT", user.Text, user.Pieces...)
+	query := byClass["query parameters"]
+	set("NSS_INFERENCE_ENDPOINT", query.Text, query.Pieces...)
+	set("NVIDIA_NOTE", "nvapi-PLANTEDnvidiaKEYabcdefghijklm", "nvapi-PLANTEDnvidiaKEYabcdefghijklm")
+	set("NSS_AUTH_HEADER", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJQTEFOVEVEIn0.PLANTEDjwtSIGabcdef", "PLANTEDjwtSIG", "eyJzdWIiOiJQTEFOVEVEIn0")
+	set("HF_TOKEN", hf("env"), hf("env"))
+	set("NSS_"+hf("name")+"=1", "x", hf("name"))
+
+	// A private key of its own in .env, so that --no-redact shows none of it.
+	var pemLines []string
+	for _, l := range byClass["PEM private key"].Pieces {
+		pemLines = append(pemLines, reverse(l))
+	}
+	pem := "-----BEGIN OPENSSH PRIVATE KEY-----\n" + strings.Join(pemLines, "\n") + "\n-----END OPENSSH PRIVATE KEY-----\n"
+	cfgName := "cfg-" + hf("path") + ".yaml"
 	files := map[string]string{
-		"hf/token":             planted[1] + "\n",
-		"workspace/.env":       "HF_TOKEN=" + planted[2] + "\nWANDB_API_KEY=x\n",
-		"workspace/" + cfgName: "model: meta-llama/Llama-3.2-1B\napi_key: " + planted[3] + "\n",
+		"hf/token":             hf("file") + "\n",
+		"workspace/.env":       "PRIVATE_KEY=\"" + pem + "\"\nHF_TOKEN=" + hf("dotenv") + "\nexport WANDB_API_KEY=x\n",
+		"workspace/" + cfgName: "model: meta-llama/Llama-3.2-1B\napi_key: " + hf("config") + "\n",
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(r, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_ = cfgDir
-	env := baseEnv(r,
-		"NSS_FAKE_NVML=devices=1",
-		"NSS_CONFIG=/workspace/"+cfgName,
-		"NSS_"+planted[5]+"=1",
-		"NVIDIA_API_KEY="+planted[6],
-		"NVIDIA_NOTE="+planted[6],
-		"HTTPS_PROXY=http://user:"+planted[7]+"@proxy.corp:3128",
-		"NSS_INFERENCE_ENDPOINT=https://infer.example/v1?token="+planted[8],
-		"NSS_AUTH_HEADER=Bearer "+planted[9],
-		"CUDA_NOTE="+planted[10],
-		"MY_SECRET="+planted[11],
-	)
-	// baseEnv's HF_TOKEN is replaced by the planted one.
-	for i, kv := range env {
-		if strings.HasPrefix(kv, "HF_TOKEN=") {
-			env[i] = "HF_TOKEN=" + planted[0]
+	env = append(env, "NSS_CONFIG=/workspace/"+cfgName)
+	plants = append(plants,
+		plant{where: "token file", pieces: []string{hf("file")}},
+		plant{where: ".env value", pieces: []string{hf("dotenv")}},
+		plant{where: ".env multi-line private key", pieces: pemLines},
+		plant{where: "config contents", pieces: []string{hf("config")}},
+		plant{where: "config path", pieces: []string{hf("path")}, inEnv: true})
+
+	full := baseEnv(r, append([]string{"NSS_FAKE_NVML=devices=1"}, env...)...)
+	// baseEnv's HF_TOKEN gives way to the planted one.
+	for i, kv := range full {
+		if strings.HasPrefix(kv, "HF_TOKEN=hf_test") {
+			full = append(full[:i], full[i+1:]...)
+			break
 		}
 	}
-	return r, env
+	return r, full, plants
 }
 
+// TestDiagnoseRedactsEverySecret runs the real nss-diagnose (through
+// nss-entrypoint --diagnose) over the planted root in every format.
 func TestDiagnoseRedactsEverySecret(t *testing.T) {
-	_, env := plantedRoot(t)
+	_, env, plants := plantedRoot(t)
 	for _, args := range [][]string{
 		{"--diagnose"}, {"--diagnose", "--verbose"}, {"--diagnose", "--format", "json"},
 		{"--diagnose", "--format", "markdown"}, {"--diagnose", "--format=json", "--verbose"},
@@ -88,30 +114,63 @@ func TestDiagnoseRedactsEverySecret(t *testing.T) {
 		if res.code != 0 && res.code != 1 {
 			t.Fatalf("%v: exit %d: %s", args, res.code, res.stderr)
 		}
-		for _, s := range planted {
-			if strings.Contains(res.stdout, s) || strings.Contains(res.stderr, s) {
-				t.Errorf("%v: %q leaked", args, s)
+		for _, p := range plants {
+			for _, piece := range p.pieces {
+				if strings.Contains(res.stdout, piece) || strings.Contains(res.stderr, piece) {
+					t.Errorf("%v: %s leaked %q", args, p.where, piece)
+				}
 			}
 		}
 		if !strings.Contains(res.stdout, "redact") {
 			t.Errorf("%v: no redaction footer", args)
 		}
+		if !strings.Contains(res.stdout, "PRIVATE_KEY") {
+			t.Errorf("%v: the .env key names are missing", args)
+		}
 	}
-	// The same run without redaction shows them: the test can see a leak.
-	res := runEP(t, env, "--diagnose", "--format", "json", "--no-redact")
-	if !strings.Contains(res.stdout, planted[0]) {
-		t.Error("--no-redact hides HF_TOKEN: the redaction test above proves nothing")
+	// The control: without redaction every secret planted in the
+	// environment shows, so the test above can see each leak. .env values,
+	// the token file and the config's contents are never shown.
+	for _, format := range []string{"json", "text"} {
+		res := runEP(t, env, "--diagnose", "--verbose", "--format", format, "--no-redact")
+		for _, p := range plants {
+			for _, piece := range p.pieces {
+				if shown := strings.Contains(res.stdout, piece) || strings.Contains(res.stdout, jsonString(piece)); shown != p.inEnv {
+					t.Errorf("--no-redact --format %s: %s piece %q shown %v, want %v", format, p.where, piece, shown, p.inEnv)
+				}
+			}
+		}
+	}
+	// Usage errors do not echo the arguments.
+	secret := "hf_PLANTEDargTOKENabcdefghijklmnop"
+	for _, args := range [][]string{{"--format", secret}, {"--timeout", secret}, {"--" + secret}, {secret}} {
+		res := runEP(t, env, append([]string{"--diagnose"}, args...)...)
+		if res.code != 2 || strings.Contains(res.stderr+res.stdout, "PLANTEDarg") {
+			t.Errorf("%v: exit %d, stderr %q", args, res.code, res.stderr)
+		}
 	}
 }
 
+func reverse(s string) string {
+	b := []byte(s)
+	slices.Reverse(b)
+	return string(b)
+}
+
+// jsonString is s as encoding/json writes it inside a string.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b[1 : len(b)-1])
+}
+
 func TestDiagnoseJSON(t *testing.T) {
-	_, env := plantedRoot(t)
+	_, env, _ := plantedRoot(t)
 	res := runEP(t, env, "--diagnose", "--format", "json")
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
 		t.Fatalf("stdout is not one JSON document: %v\n%s", err, res.stdout)
 	}
-	for _, err := range jsonschema.Validate(schema(t), doc, "$") {
+	if err := reporttest.Validate(t, reporttest.Schema(t), []byte(res.stdout)); err != nil {
 		t.Error(err)
 	}
 	checks := map[string]map[string]any{}
@@ -125,55 +184,8 @@ func TestDiagnoseJSON(t *testing.T) {
 	if checks["hf-gated-model"]["status"] != "ok" {
 		t.Errorf("gated model with a token: %v", checks["hf-gated-model"])
 	}
-	if got := doc["facts"].(map[string]any)["environment"].(map[string]any)["NVIDIA_API_KEY"]; got != "set, 35 chars" {
-		t.Errorf("NVIDIA_API_KEY shown as %v", got)
-	}
-}
-
-func TestDiagnoseExitCodes(t *testing.T) {
-	r := root(t, true)
-	good := baseEnv(r, "NSS_FAKE_NVML=devices=1")
-	tests := []struct {
-		name string
-		env  []string
-		args []string
-		code int
-	}{
-		{"failed check", baseEnv(t.TempDir()), nil, 1},
-		{"usage: unknown flag", good, []string{"--frobnicate"}, 2},
-		{"usage: bad format", good, []string{"--format", "yaml"}, 2},
-		{"usage: stray argument", good, []string{"extra"}, 2},
-		{"help", good, []string{"--help"}, 0},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			res := runEP(t, tc.env, append([]string{"--diagnose"}, tc.args...)...)
-			if res.code != tc.code {
-				t.Errorf("exit %d, want %d; stderr %s", res.code, tc.code, res.stderr)
-			}
-			if tc.code == 2 && (res.stdout != "" || !strings.Contains(res.stderr, "usage: nss-entrypoint --diagnose")) {
-				t.Errorf("usage error: stdout %q stderr %q", res.stdout, res.stderr)
-			}
-		})
-	}
-	// Warnings only: 0, or 1 with --strict.
-	res := runEP(t, good, "--diagnose", "--format", "json")
-	var doc struct {
-		Overall string `json:"overall"`
-	}
-	json.Unmarshal([]byte(res.stdout), &doc)
-	if doc.Overall == "fail" {
-		t.Fatalf("the good root fails: %s", res.stdout)
-	}
-	want, strict := 0, 0
-	if doc.Overall == "warn" {
-		strict = 1
-	}
-	if res.code != want {
-		t.Errorf("exit %d with overall %s", res.code, doc.Overall)
-	}
-	if res := runEP(t, good, "--diagnose", "--strict"); res.code != strict {
-		t.Errorf("--strict exit %d, want %d", res.code, strict)
+	if got := doc["facts"].(map[string]any)["environment"].(map[string]any)["NSS_DB_PASS"]; got != "set, 21 chars" {
+		t.Errorf("NSS_DB_PASS shown as %v", got)
 	}
 }
 
@@ -188,28 +200,5 @@ func TestDiagnoseNamesASlowCheck(t *testing.T) {
 	}
 	if res.took > 8e9 {
 		t.Errorf("took %v with --timeout 4s", res.took)
-	}
-}
-
-func TestDiagnoseWithoutNssDiagnose(t *testing.T) {
-	// nss-entrypoint alone, without nss-diagnose beside it.
-	dir := t.TempDir()
-	b, err := os.ReadFile(bins.Entrypoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alone := filepath.Join(dir, "nss-entrypoint")
-	if err := os.WriteFile(alone, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(alone, "--diagnose", "--format", "json")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
-		t.Fatalf("err %v, want exit 3", err)
-	}
-	if stdout.String() != "" || !strings.Contains(stderr.String(), "--diagnose needs nss-diagnose next to nss-entrypoint") {
-		t.Errorf("stdout %q stderr %q", stdout.String(), stderr.String())
 	}
 }

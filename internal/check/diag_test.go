@@ -215,7 +215,7 @@ func TestGPUOutcomes(t *testing.T) {
 	countLost := checktest.Healthy(0)
 	countLost.DeviceCountError = &gpureport.NVMLError{Function: "nvmlDeviceGetCount", Code: 15, Name: "ERROR_GPU_IS_LOST"}
 	handleLost := checktest.Healthy(2)
-	handleLost.Devices[1].Errors = map[string]string{"handle": "ERROR_GPU_IS_LOST"}
+	handleLost.Devices[1].Errors = map[string]gpureport.NVMLError{"handle": {Code: gpureport.CodeGPUIsLost, Name: "ERROR_GPU_IS_LOST"}}
 	mixed := checktest.Healthy(2)
 	mixed.Devices[1].Name, mixed.Devices[1].MemoryTotalBytes = "NVIDIA A100-SXM4-80GB", 80<<30
 

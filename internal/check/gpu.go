@@ -150,26 +150,12 @@ func gpuVerdict(rep *gpureport.Report, rt Runtime, data map[string]any) Result {
 			Hint:    "check NVIDIA_VISIBLE_DEVICES and give the container GPUs: " + rt.GPUHint()}
 	}
 	for _, d := range rep.Devices {
-		if code, ok := d.Errors["handle"]; ok {
-			return nvmlFailure(&gpureport.NVMLError{Function: fmt.Sprintf("nvmlDeviceGetHandleByIndex(%d)", d.Index), Name: code, Code: codeOf(code)}, rt, data)
+		if ne, ok := d.Errors["handle"]; ok {
+			ne.Function = fmt.Sprintf("nvmlDeviceGetHandleByIndex(%d)", d.Index)
+			return nvmlFailure(&ne, rt, data)
 		}
 	}
 	return Result{Status: OK, Data: data, Message: GPUSummary(rep)}
-}
-
-// codeOf maps a return-code name back to its number for the codes that have
-// their own hints.
-func codeOf(name string) int {
-	for code, n := range map[int]string{
-		gpureport.CodeNoPermission: "ERROR_NO_PERMISSION", gpureport.CodeDriverNotLoaded: "ERROR_DRIVER_NOT_LOADED",
-		gpureport.CodeLibraryNotFound: "ERROR_LIBRARY_NOT_FOUND", gpureport.CodeGPUIsLost: "ERROR_GPU_IS_LOST",
-		gpureport.CodeLibRMVersionMismatch: "ERROR_LIB_RM_VERSION_MISMATCH", gpureport.CodeUnknown: "ERROR_UNKNOWN",
-	} {
-		if n == name {
-			return code
-		}
-	}
-	return -1
 }
 
 // nvmlFailure gives the hint for an NVML error code.

@@ -131,6 +131,8 @@ func HFHome(e *Env) string {
 // ReadSmall reads at most limit bytes of a file, with raw system calls so
 // that the runtime's network poller is not started on the start path. The
 // buffer grows as needed: a large limit costs nothing for a small file.
+// Measured faster than os.ReadFile even warm (31-41 µs against 41-56 µs for
+// /proc/self/mountinfo, docs/design.md), before the poller's own start-up.
 func ReadSmall(name string, limit int) ([]byte, error) {
 	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {

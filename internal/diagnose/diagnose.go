@@ -63,7 +63,9 @@ type DiagnoseOptions struct {
 	Timeout  time.Duration
 }
 
-// ParseDiagnose parses the arguments after --diagnose.
+// ParseDiagnose parses the arguments after --diagnose. Its errors never
+// repeat a value from the command line, which may be a secret pasted in
+// the wrong place: they name a known flag, or an argument by its position.
 func ParseDiagnose(args []string, stderr io.Writer) (DiagnoseOptions, error) {
 	var o DiagnoseOptions
 	fs := flag.NewFlagSet("nss-entrypoint --diagnose", flag.ContinueOnError)
@@ -79,15 +81,37 @@ func ParseDiagnose(args []string, stderr io.Writer) (DiagnoseOptions, error) {
 	case errors.Is(err, flag.ErrHelp):
 		return o, err
 	case err != nil:
-		return o, err
+		return o, usageError(fs, err, len(args)-len(fs.Args()))
 	case fs.NArg() > 0:
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return o, fmt.Errorf("unexpected argument (argument %d)", len(args)-fs.NArg()+1)
 	case o.Format != "text" && o.Format != "json" && o.Format != "markdown":
-		return o, fmt.Errorf("--format must be text, json or markdown, not %q", o.Format)
+		return o, errors.New("--format must be text, json or markdown")
 	case o.Timeout <= 0:
-		return o, fmt.Errorf("--timeout must be positive")
+		return o, errors.New("--timeout must be a positive duration, such as 30s")
 	}
 	return o, nil
+}
+
+// usageError restates a flag package error without the value it quotes.
+// n is how many arguments the flag set consumed, the bad one included.
+func usageError(fs *flag.FlagSet, err error, n int) error {
+	msg := err.Error()
+	name := msg[strings.LastIndex(msg, "-")+1:]
+	if i := strings.Index(msg, " for flag -"); i >= 0 {
+		name, _, _ = strings.Cut(msg[i+len(" for flag -"):], ":")
+	} else if i := strings.Index(msg, " for -"); i >= 0 {
+		name, _, _ = strings.Cut(msg[i+len(" for -"):], ":")
+	}
+	known := fs.Lookup(name) != nil
+	switch {
+	case known && name == "timeout":
+		return errors.New("--timeout must be a positive duration, such as 30s")
+	case known && strings.HasPrefix(msg, "flag needs an argument"):
+		return fmt.Errorf("--%s needs a value", name)
+	case known:
+		return fmt.Errorf("--%s: not a valid value", name)
+	}
+	return fmt.Errorf("unknown flag (argument %d)", n)
 }
 
 // Diagnose runs every check and writes the report to stdout.
@@ -178,7 +202,7 @@ func hostInfo() (check.HostInfo, error) {
 
 // onlineCPUs counts the CPUs in /sys/devices/system/cpu/online ("0-3,8").
 func onlineCPUs() int {
-	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	b, err := check.ReadSmall("/sys/devices/system/cpu/online", 4<<10)
 	if err != nil {
 		return 0
 	}
@@ -208,7 +232,7 @@ func facts(e *check.Env) report.Facts {
 	if unix.Uname(&u) == nil {
 		f.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	if b, err := os.ReadFile(e.Path("/etc/os-release")); err == nil {
+	if b, err := check.ReadSmall(e.Path("/etc/os-release"), 64<<10); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
 			if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nvidia-nemo/nss-entrypoint/internal/gpureport"
 )
 
@@ -148,22 +150,13 @@ func firstLine(s string) string {
 	return s
 }
 
+// signalName names a signal as the C headers do ("SIGSEGV"), or by number
+// when the platform does not know it.
 func signalName(sig syscall.Signal) string {
-	switch sig {
-	case syscall.SIGSEGV:
-		return "SIGSEGV"
-	case syscall.SIGABRT:
-		return "SIGABRT"
-	case syscall.SIGBUS:
-		return "SIGBUS"
-	case syscall.SIGFPE:
-		return "SIGFPE"
-	case syscall.SIGILL:
-		return "SIGILL"
-	case syscall.SIGKILL:
-		return "SIGKILL"
+	if n := unix.SignalName(sig); n != "" {
+		return n
 	}
-	return fmt.Sprintf("%d (%s)", int(sig), sig.String())
+	return fmt.Sprintf("signal %d", int(sig))
 }
 
 // limitedBuffer keeps the first limit bytes written and drops the rest, so a

@@ -3,6 +3,7 @@ package gpuhelper
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -121,7 +122,14 @@ func TestRunRealProbeOverFakeNVML(t *testing.T) {
 
 func TestLDBindNowWouldKillTheProbe(t *testing.T) {
 	// The reason helperEnv drops LD_BIND_NOW: with it, the dynamic linker
-	// resolves every nvml* symbol at start and the probe dies before main.
+	// resolves every nvml* symbol at start and the probe, started bare over
+	// a library that lacks some, dies before main.
+	bare := exec.Command(bins.Probe)
+	bare.Env = probeEnv(bins.NVMLOldDir, "", "LD_BIND_NOW=1")
+	out, err := bare.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 127 || !strings.Contains(string(out), "undefined symbol") {
+		t.Errorf("bare probe with LD_BIND_NOW=1: %v, %q; want exit 127 and an undefined symbol", err, out)
+	}
 	ctx := context.Background()
 	cmd := []string{"LD_BIND_NOW=1"}
 	o := Run(ctx, bins.Probe, probeEnv(bins.NVMLOldDir, "", cmd...))

@@ -145,8 +145,9 @@ type Health struct {
 
 // NVMLError is an NVML return code with its name and the library's message.
 type NVMLError struct {
-	// Function is the NVML call that failed, such as "nvmlInit".
-	Function string `json:"function"`
+	// Function is the NVML call that failed, such as "nvmlInit"; empty in a
+	// device's Errors, where the field name says what was asked.
+	Function string `json:"function,omitempty"`
 	Code     int    `json:"code"`
 	Name     string `json:"name"`
 	Message  string `json:"message,omitempty"`
@@ -180,8 +181,9 @@ type Device struct {
 	// ComputeProcesses counts the compute processes NVML sees on the GPU; -1
 	// when unknown.
 	ComputeProcesses int `json:"compute_processes"`
-	// Errors maps a field name to the NVML error that kept it empty.
-	Errors map[string]string `json:"errors,omitempty"`
+	// Errors maps a field name to the NVML error (code and name) that kept
+	// it empty.
+	Errors map[string]NVMLError `json:"errors,omitempty"`
 	// Health is the hardware state (nss-gpu-probe --diagnose only).
 	Health *Health `json:"health,omitempty"`
 }

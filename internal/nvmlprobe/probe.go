@@ -96,9 +96,9 @@ func (p *prober) device(i int) gpureport.Device {
 	d := gpureport.Device{Index: i, ComputeProcesses: -1}
 	fail := func(field string, ret nvml.Return) {
 		if d.Errors == nil {
-			d.Errors = map[string]string{}
+			d.Errors = map[string]gpureport.NVMLError{}
 		}
-		d.Errors[field] = p.nvmlError("", ret).Name
+		d.Errors[field] = *p.nvmlError("", ret)
 	}
 	if !p.has("nvmlDeviceGetHandleByIndex", "nvmlDeviceGetHandleByIndex_v2") {
 		fail("handle", nvml.ERROR_FUNCTION_NOT_FOUND)

@@ -115,3 +115,16 @@ func TestCollectShutsDown(t *testing.T) {
 		t.Errorf("device %+v", rep.Devices[0])
 	}
 }
+
+func TestCollectDeviceErrorsCarryTheCode(t *testing.T) {
+	srv := dgxh100.NewWithGPUs(dgxh100.NewDevice(0).Config)
+	dev := srv.Devices[0].(*server.Device)
+	dev.GetPersistenceModeFunc = func() (nvml.EnableState, nvml.Return) { return nvml.FEATURE_ENABLED, nvml.SUCCESS }
+	dev.GetComputeRunningProcessesFunc = func() ([]nvml.ProcessInfo, nvml.Return) { return nil, nvml.SUCCESS }
+	dev.GetMemoryInfoFunc = func() (nvml.Memory, nvml.Return) { return nvml.Memory{}, nvml.ERROR_NO_PERMISSION }
+	rep := Collect(srv)
+	got, ok := rep.Devices[0].Errors["memory"]
+	if !ok || got.Code != int(nvml.ERROR_NO_PERMISSION) || got.Name != "ERROR_NO_PERMISSION" {
+		t.Errorf("memory error %+v (ok %v) in %+v", got, ok, rep.Devices[0].Errors)
+	}
+}

@@ -1,10 +1,7 @@
 package checks
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"os"
 	"path"
 	"slices"
 	"sort"
@@ -25,23 +22,56 @@ var knownValues = []struct {
 	{"WANDB_MODE", []string{"online", "offline", "disabled", "dryrun", "run", "shared"}},
 }
 
-// EnvFileKeys returns the variable names a .env file defines, never values.
+// maxEnvFile bounds how much of a .env file is read.
+const maxEnvFile = 1 << 20
+
+// EnvFileKeys returns the variable names a .env file defines, never values:
+// only from lines that start with NAME= or export NAME=, NAME a shell
+// identifier. A quoted value that goes on over several lines (a private
+// key) is skipped to its closing quote, so none of its lines counts.
 func EnvFileKeys(b []byte) []string {
+	lines := strings.Split(string(b), "\n")
 	var keys []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+	for i := 0; i < len(lines); i++ {
+		name, value, ok := strings.Cut(strings.TrimPrefix(lines[i], "export "), "=")
+		if !ok || !identifier(name) {
 			continue
 		}
-		line = strings.TrimPrefix(line, "export ")
-		k, _, ok := strings.Cut(line, "=")
-		if ok && k != "" && !strings.ContainsAny(k, " \t") {
-			keys = append(keys, k)
+		keys = append(keys, name)
+		if value == "" || !strings.ContainsRune("\"'`", rune(value[0])) {
+			continue
+		}
+		quote := value[0]
+		for rest := value[1:]; !closes(rest, quote) && i+1 < len(lines); rest = lines[i] {
+			i++
 		}
 	}
 	sort.Strings(keys)
-	return keys
+	return slices.Compact(keys)
+}
+
+// identifier reports whether s is a shell variable name.
+func identifier(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// closes reports whether s holds the quote that closes a value; in double
+// quotes a backslash escapes it.
+func closes(s string, quote byte) bool {
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && quote == '"':
+			i++
+		case s[i] == quote:
+			return true
+		}
+	}
+	return false
 }
 
 // Config checks NSS_CONFIG, the values of the variables with a known set of
@@ -76,7 +106,7 @@ var Config = check.Check{
 		if ws == "" {
 			ws = check.DefaultWorkspace
 		}
-		if b, err := os.ReadFile(e.Path(path.Join(ws, ".env"))); err == nil {
+		if b, err := check.ReadSmall(e.Path(path.Join(ws, ".env")), maxEnvFile); err == nil {
 			keys := EnvFileKeys(b)
 			clear(b)
 			data["dotenv_keys"] = keys

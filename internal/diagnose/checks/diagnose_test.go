@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -149,6 +150,16 @@ func TestMounts(t *testing.T) {
 	})
 }
 
+// cgroup fixtures: /proc/self/cgroup and the cgroup lines of mountinfo.
+const (
+	v2Mount  = "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+	v1Docker = "35 30 0:30 /docker/abc /sys/fs/cgroup/memory ro,nosuid - cgroup cgroup rw,memory\n" +
+		"36 30 0:31 /docker/abc /sys/fs/cgroup/cpu,cpuacct ro,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+	v1Host = "35 30 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n" +
+		"36 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+	slurmV2 = "/system.slice/slurmstepd.scope/job_42/step_0/user/task_0"
+)
+
 func TestResources(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -156,10 +167,34 @@ func TestResources(t *testing.T) {
 		status check.Status
 		msg    string
 	}{
-		{"v2 limited", map[string]string{"/sys/fs/cgroup/memory.max": "4294967296\n", "/sys/fs/cgroup/cpu.max": "200000 100000\n"}, check.Warn, "memory limit 4 GiB; CPU quota 2.0"},
-		{"v2 unlimited", map[string]string{"/sys/fs/cgroup/memory.max": "max\n", "/sys/fs/cgroup/cpu.max": "max 100000\n"}, check.OK, "no memory limit; no CPU quota"},
-		{"v1 limited", map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "68719476736\n", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "400000", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000"}, check.OK, "memory limit 64 GiB; CPU quota 4.0"},
-		{"v1 unlimited", map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1", "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000"}, check.OK, "no memory limit; no CPU quota"},
+		{"v2 with a cgroup namespace, limited", map[string]string{
+			"/proc/self/cgroup": "0::/\n", "/proc/self/mountinfo": v2Mount,
+			"/sys/fs/cgroup/memory.max": "4294967296\n", "/sys/fs/cgroup/cpu.max": "200000 100000\n"}, check.Warn, "memory limit 4 GiB; CPU quota 2.0"},
+		{"v2 unlimited", map[string]string{
+			"/proc/self/cgroup": "0::/\n", "/proc/self/mountinfo": v2Mount,
+			"/sys/fs/cgroup/memory.max": "max\n", "/sys/fs/cgroup/cpu.max": "max 100000\n"}, check.OK, "no memory limit; no CPU quota"},
+		{"v2 without a namespace (Slurm): the job's limit above the step", map[string]string{
+			"/proc/self/cgroup": "0::" + slurmV2 + "\n", "/proc/self/mountinfo": v2Mount,
+			// The host's root cgroup: what reading the mount root would see.
+			"/sys/fs/cgroup/cpu.stat":                                            "",
+			"/sys/fs/cgroup" + slurmV2 + "/memory.max":                           "max\n",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_42/memory.max":     "34359738368\n",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_42/cpu.max":        "800000 100000\n",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_42/step_0/cpu.max": "400000 100000\n",
+		}, check.OK, "memory limit 32 GiB; CPU quota 4.0"},
+		{"v1 in Docker without a namespace: the mount is the cgroup", map[string]string{
+			"/proc/self/cgroup": "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/system.slice/docker.service\n", "/proc/self/mountinfo": v1Docker,
+			"/sys/fs/cgroup/memory/memory.limit_in_bytes": "68719476736\n", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "400000", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000"}, check.OK, "memory limit 64 GiB; CPU quota 4.0"},
+		{"v1 on the host (Slurm): the job's limit", map[string]string{
+			"/proc/self/cgroup": "12:memory:/slurm/uid_1000/job_5/step_0\n4:cpu,cpuacct:/slurm/uid_1000/job_5/step_0\n", "/proc/self/mountinfo": v1Host,
+			"/sys/fs/cgroup/memory/memory.limit_in_bytes":                             "9223372036854771712\n",
+			"/sys/fs/cgroup/memory/slurm/uid_1000/job_5/memory.limit_in_bytes":        "2147483648\n",
+			"/sys/fs/cgroup/memory/slurm/uid_1000/job_5/step_0/memory.limit_in_bytes": "9223372036854771712\n",
+		}, check.Warn, "memory limit 2 GiB; no CPU quota"},
+		{"v1 unlimited", map[string]string{
+			"/proc/self/cgroup": "12:memory:/\n4:cpu,cpuacct:/\n", "/proc/self/mountinfo": v1Host,
+			"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us": "-1", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us": "100000"}, check.OK, "no memory limit; no CPU quota"},
+		{"no cgroup information", map[string]string{}, check.OK, "no memory limit; no CPU quota"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,9 +235,29 @@ func TestHFOfflineAndGated(t *testing.T) {
 	e = checktest.FakeEnv(t, "NSS_CONFIG=/cfg.yaml")
 	checktest.Mk(t, e, map[string]string{"/cfg.yaml": "model: HuggingFaceTB/SmolLM2-135M\n"})
 	checktest.Expect(t, checktest.Run(t, checks.HFGated, e), check.OK, "no gated model", "")
-	if got := checks.ConfigModels([]byte(`{"model_name_or_path": "google/gemma-2-2b", "x": "a/b"}` + "\nbase_model = mistralai/Mistral-7B-v0.1\n")); !slices.Equal(got, []string{"mistralai/Mistral-7B-v0.1"}) {
-		// The JSON object is on one line: only line-leading keys count.
-		t.Logf("models %v", got)
+}
+
+func TestConfigModels(t *testing.T) {
+	tests := []struct {
+		name, config string
+		want         []string
+		err          bool
+	}{
+		{"yaml", "training:\n  lr: 1e-4\nmodel: \"meta-llama/Llama-3.2-1B-Instruct\"  # gated\n", []string{"meta-llama/Llama-3.2-1B-Instruct"}, false},
+		{"json on one line", `{"model_name_or_path": "google/gemma-2-2b", "x": "a/b"}`, []string{"google/gemma-2-2b"}, false},
+		{"nested and in lists", "stages:\n  - base_model: mistralai/Mistral-7B-v0.1\n  - model: {name: x}\n", []string{"mistralai/Mistral-7B-v0.1"}, false},
+		{"a path is not a hub id", "model: /models/llama\nmodel_name: org/name/extra\n", nil, false},
+		{"a key in a value is not a key", "note: \"model: google/gemma-2-2b\"\n", nil, false},
+		{"not yaml", "model: [unclosed\n", nil, true},
+		{"empty", "", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := checks.ConfigModels([]byte(tc.config))
+			if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+				t.Errorf("ConfigModels = %q, %v; want %q (error %v)", got, err, tc.want, tc.err)
+			}
+		})
 	}
 }
 
@@ -222,23 +277,24 @@ func TestGPUDetails(t *testing.T) {
 		uvm     bool
 		status  check.Status
 		msg     string
+		hint    string // a fragment of the fix; none for a pass
 	}{
-		{"cu130 on 580", checks.GPUDriver, checktest.Healthy(1), nil, "cu130", true, check.OK, "driver 580.159.04 (CUDA 13.0) runs cu130"},
-		{"cu130 on 550", checks.GPUDriver, cuda12, nil, "cu130", true, check.Fail, "this cu130 image needs CUDA 13.0 (driver >= 580)"},
-		{"cu129 on 550", checks.GPUDriver, cuda12, nil, "cu129", true, check.OK, "runs cu129"},
-		{"unknown variant", checks.GPUDriver, checktest.Healthy(1), nil, "", true, check.Skip, "unknown"},
-		{"bf16 capable", checks.GPUCompute, checktest.Healthy(1), nil, "", true, check.OK, "compute capability 9.0 (bf16 available)"},
-		{"T4", checks.GPUCompute, old, nil, "", true, check.Fail, "GPU 0 (Tesla T4, 7.5): compute capability below 8.0"},
-		{"two GPUs noted", checks.GPUCompute, checktest.Healthy(2), nil, "", true, check.OK, "note: 2 GPUs are visible"},
-		{"busy", checks.GPUMemory, busy, nil, "", true, check.Warn, "GPU 1: 2 processes, 20 GiB used"},
-		{"idle", checks.GPUMemory, checktest.Healthy(1), nil, "", true, check.OK, "no other process"},
-		{"cvd unset", checks.CUDAVisible, checktest.Healthy(1), nil, "", true, check.OK, "not set"},
-		{"cvd ok", checks.CUDAVisible, checktest.Healthy(2), []string{"CUDA_VISIBLE_DEVICES=1,0"}, "", true, check.OK, "names visible GPUs"},
-		{"cvd out of range", checks.CUDAVisible, checktest.Healthy(1), []string{"CUDA_VISIBLE_DEVICES=1"}, "", true, check.Fail, "names 1, but this container sees 1 GPU(s)"},
-		{"cvd empty", checks.CUDAVisible, checktest.Healthy(1), []string{"CUDA_VISIBLE_DEVICES="}, "", true, check.Fail, "hides every GPU"},
-		{"cvd uuid", checks.CUDAVisible, func() *gpureport.Report { r := checktest.Healthy(1); r.Devices[0].UUID = "GPU-abc"; return r }(), []string{"CUDA_VISIBLE_DEVICES=GPU-abc"}, "", true, check.OK, "names visible GPUs"},
-		{"uvm present", checks.GPUUVM, checktest.Healthy(1), nil, "", true, check.OK, "present"},
-		{"uvm missing", checks.GPUUVM, checktest.Healthy(1), nil, "", false, check.Fail, "/dev/nvidia-uvm is missing"},
+		{"cu130 on 580", checks.GPUDriver, checktest.Healthy(1), nil, "cu130", true, check.OK, "driver 580.159.04 (CUDA 13.0) runs cu130", ""},
+		{"cu130 on 550", checks.GPUDriver, cuda12, nil, "cu130", true, check.Fail, "this cu130 image needs CUDA 13.0 (driver >= 580)", "update the host's NVIDIA driver to >= 580"},
+		{"cu129 on 550", checks.GPUDriver, cuda12, nil, "cu129", true, check.OK, "runs cu129", ""},
+		{"unknown variant", checks.GPUDriver, checktest.Healthy(1), nil, "", true, check.Skip, "unknown", ""},
+		{"bf16 capable", checks.GPUCompute, checktest.Healthy(1), nil, "", true, check.OK, "compute capability 9.0 (bf16 available)", ""},
+		{"T4", checks.GPUCompute, old, nil, "", true, check.Fail, "GPU 0 (Tesla T4, 7.5): compute capability below 8.0", "run on an Ampere or newer GPU"},
+		{"two GPUs noted", checks.GPUCompute, checktest.Healthy(2), nil, "", true, check.OK, "note: 2 GPUs are visible", ""},
+		{"busy", checks.GPUMemory, busy, nil, "", true, check.Warn, "GPU 1: 2 processes, 20 GiB used", "stop the other jobs"},
+		{"idle", checks.GPUMemory, checktest.Healthy(1), nil, "", true, check.OK, "no other process", ""},
+		{"cvd unset", checks.CUDAVisible, checktest.Healthy(1), nil, "", true, check.OK, "not set", ""},
+		{"cvd ok", checks.CUDAVisible, checktest.Healthy(2), []string{"CUDA_VISIBLE_DEVICES=1,0"}, "", true, check.OK, "names visible GPUs", ""},
+		{"cvd out of range", checks.CUDAVisible, checktest.Healthy(1), []string{"CUDA_VISIBLE_DEVICES=1"}, "", true, check.Fail, "names 1, but this container sees 1 GPU(s)", "use indices as the container numbers its GPUs"},
+		{"cvd empty", checks.CUDAVisible, checktest.Healthy(1), []string{"CUDA_VISIBLE_DEVICES="}, "", true, check.Fail, "hides every GPU", "unset CUDA_VISIBLE_DEVICES, or list the GPUs"},
+		{"cvd uuid", checks.CUDAVisible, func() *gpureport.Report { r := checktest.Healthy(1); r.Devices[0].UUID = "GPU-abc"; return r }(), []string{"CUDA_VISIBLE_DEVICES=GPU-abc"}, "", true, check.OK, "names visible GPUs", ""},
+		{"uvm present", checks.GPUUVM, checktest.Healthy(1), nil, "", true, check.OK, "present", ""},
+		{"uvm missing", checks.GPUUVM, checktest.Healthy(1), nil, "", false, check.Fail, "/dev/nvidia-uvm is missing", "sudo modprobe nvidia-uvm"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,12 +305,7 @@ func TestGPUDetails(t *testing.T) {
 				extra["/dev/nvidia-uvm"] = ""
 			}
 			withGPU(t, e, tc.rep, extra)
-			r := checktest.Run(t, tc.check, e)
-			hint := ""
-			if tc.status == check.Warn || tc.status == check.Fail {
-				hint = " "
-			}
-			checktest.Expect(t, r, tc.status, tc.msg, hint)
+			checktest.Expect(t, checktest.Run(t, tc.check, e), tc.status, tc.msg, tc.hint)
 		})
 	}
 	// Without a GPU every detail check skips.
@@ -282,6 +333,77 @@ func TestConfig(t *testing.T) {
 	e = checktest.FakeEnv(t, "NSS_CONFIG=/c.yaml", "NSS_LOG_LEVEL=info", "VLLM_ATTENTION_BACKEND=FLASHINFER")
 	checktest.Mk(t, e, map[string]string{"/c.yaml": "x: 1\n"})
 	checktest.Expect(t, checktest.Run(t, checks.Config, e), check.OK, "NSS_CONFIG readable", "")
+}
+
+func TestEnvFileKeys(t *testing.T) {
+	key := "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx4UeQ2hZpR=\nAB_CD=\n-----END RSA PRIVATE KEY-----"
+	tests := []struct {
+		name, file string
+		want       string
+	}{
+		{"plain", "A=1\nB_2=two\n", "[A B_2]"},
+		{"export, comments, blanks", "# C=3\nexport D=4\n\n  E=5\nBROKEN LINE\n", "[D]"},
+		{"not a name", "1X=1\nX-Y=2\n=3\nX Y=4\nOK=5\n", "[OK]"},
+		{"a multi-line private key in double quotes", "PRIVATE_KEY=\"" + key + "\"\nAFTER=1\n", "[AFTER PRIVATE_KEY]"},
+		{"in single quotes", "K='" + key + "'\nAFTER=1\n", "[AFTER K]"},
+		{"an escaped quote does not close", "K=\"a\\\"\nLINE=1\n\"\nAFTER=1\n", "[AFTER K]"},
+		{"closed on its own line", "K=\"one line\"\nNEXT=1\n", "[K NEXT]"},
+		{"never closed", "K=\"open\nX=1\n", "[K]"},
+		{"CRLF", "A=1\r\nB=2\r\n", "[A B]"},
+		{"twice", "A=1\nA=2\n", "[A]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fmt.Sprint(checks.EnvFileKeys([]byte(tc.file))); got != tc.want {
+				t.Errorf("EnvFileKeys(%q) = %s, want %s", tc.file, got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzEnvFileKeys(f *testing.F) {
+	f.Add("A=1\nK=\"x\ny\"\nB=2\n")
+	f.Fuzz(func(t *testing.T, file string) {
+		for _, k := range checks.EnvFileKeys([]byte(file)) {
+			if k == "" || strings.ContainsAny(k, "= \t\n\"'") {
+				t.Errorf("key %q from %q", k, file)
+			}
+		}
+	})
+}
+
+// TestFIFOsDoNotBlock puts a FIFO with no writer where each report-only
+// check reads a file or a directory: every check must finish on its own,
+// not by its deadline.
+func TestFIFOsDoNotBlock(t *testing.T) {
+	tests := []struct {
+		name string
+		c    check.Check
+		env  []string
+		fifo string
+	}{
+		{".env", checks.Config, nil, "/workspace/.env"},
+		{"hub cache", checks.HFOffline, []string{"HF_HUB_OFFLINE=1", "HF_HUB_CACHE=/cache"}, "/cache"},
+		{"venv lib", checks.Versions, nil, "/opt/venv/lib"},
+		{"passwd", checks.Identity, []string{"HOME=/"}, "/etc/passwd"},
+		{"NSS_CONFIG", checks.HFGated, []string{"NSS_CONFIG=/cfg.yaml"}, "/cfg.yaml"},
+		{"cgroup", checks.Resources, nil, "/proc/self/cgroup"},
+		{"mountinfo", checks.Mounts, nil, "/proc/self/mountinfo"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			checktest.Mk(t, e, map[string]string{path.Dir(tc.fifo) + "/": ""})
+			if err := unix.Mkfifo(e.Path(tc.fifo), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			r := checktest.Run(t, tc.c, e)
+			if strings.Contains(r.Message, "timed out") || time.Since(start) > time.Second {
+				t.Errorf("blocked on the FIFO: %v %q after %v", r.Status, r.Message, time.Since(start))
+			}
+		})
+	}
 }
 
 func TestVersions(t *testing.T) {

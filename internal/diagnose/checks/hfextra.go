@@ -2,11 +2,13 @@ package checks
 
 import (
 	"context"
-	"os"
+	"fmt"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
 )
@@ -51,7 +53,7 @@ var HFOffline = check.Check{
 			return check.Result{Status: check.OK, Data: data, Message: "online; hub cache " + cache}
 		}
 		data["offline_by"] = on
-		entries, err := os.ReadDir(e.Path(cache))
+		entries, err := readDir(e.Path(cache))
 		models := 0
 		for _, d := range entries {
 			if strings.HasPrefix(d.Name(), "models--") {
@@ -81,33 +83,45 @@ func gatedOrg(org string) bool {
 // modelKeys are the config keys that name a Hugging Face model.
 var modelKeys = []string{"model", "model_name", "model_name_or_path", "pretrained_model_name_or_path", "base_model"}
 
-// ConfigModels returns the Hugging Face model ids ("org/name") a YAML or
-// JSON config names under one of modelKeys, without parsing the file.
-func ConfigModels(config []byte) []string {
+// ConfigModels returns the Hugging Face model ids ("org/name") that a YAML
+// or JSON config names under one of modelKeys, at any depth, in document
+// order. A config that does not parse is an error.
+func ConfigModels(config []byte) ([]string, error) {
+	var doc any
+	if err := yaml.Unmarshal(config, &doc); err != nil {
+		return nil, fmt.Errorf("parse the config: %w", err)
+	}
 	var ids []string
-	for _, line := range strings.Split(string(config), "\n") {
-		line = strings.TrimSpace(line)
-		key, val, ok := strings.Cut(line, ":")
-		if !ok {
-			if key, val, ok = strings.Cut(line, "="); !ok {
-				continue
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				if s, ok := x[k].(string); ok && slices.Contains(modelKeys, k) && hubID(s) {
+					ids = append(ids, s)
+					continue
+				}
+				walk(x[k])
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
 			}
 		}
-		key = strings.Trim(strings.TrimSpace(key), `"'`)
-		if !slices.Contains(modelKeys, key) {
-			continue
-		}
-		val = strings.TrimSpace(val)
-		val = strings.TrimRight(strings.TrimLeft(val, `"'`), `"', `)
-		if i := strings.IndexAny(val, `"' #`); i >= 0 {
-			val = val[:i]
-		}
-		org, name, ok := strings.Cut(val, "/")
-		if ok && org != "" && name != "" && !strings.Contains(name, "/") && validID(org) && validID(name) {
-			ids = append(ids, val)
-		}
 	}
-	return ids
+	walk(doc)
+	return ids, nil
+}
+
+// hubID reports whether s has the shape of a hub model id, "org/name".
+func hubID(s string) bool {
+	org, name, ok := strings.Cut(s, "/")
+	return ok && org != "" && name != "" && !strings.Contains(name, "/") && validID(org) && validID(name)
 }
 
 // validID reports whether s is made of the characters a hub id may use.
@@ -133,7 +147,10 @@ var HFGated = check.Check{
 		if err != nil {
 			return check.Result{Status: check.Skip, Message: "NSS_CONFIG cannot be read (see the config check)"}
 		}
-		models := ConfigModels(b)
+		models, err := ConfigModels(b)
+		if err != nil {
+			return check.Result{Status: check.Skip, Message: "NSS_CONFIG is neither YAML nor JSON (see the config check)"}
+		}
 		data := map[string]any{"models": models}
 		var gated []string
 		for _, m := range models {

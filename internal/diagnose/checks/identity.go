@@ -1,14 +1,11 @@
 package checks
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 
+	"github.com/moby/sys/user"
 	"golang.org/x/sys/unix"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
@@ -24,20 +21,21 @@ var RuntimeCheck = check.Check{
 	},
 }
 
-// passwdEntry finds uid in /etc/passwd and returns its name and home.
+// maxPasswd bounds how much of /etc/passwd is read.
+const maxPasswd = 4 << 20
+
+// passwdEntry finds uid in /etc/passwd (moby/sys/user's parser, as gosu
+// uses) and returns its name and home.
 func passwdEntry(e *check.Env, uid int) (name, home string, ok bool) {
-	b, err := os.ReadFile(e.Path("/etc/passwd"))
+	b, err := check.ReadSmall(e.Path("/etc/passwd"), maxPasswd)
 	if err != nil {
 		return "", "", false
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Split(sc.Text(), ":")
-		if len(f) >= 6 && f[2] == strconv.Itoa(uid) {
-			return f[0], f[5], true
-		}
+	users, err := user.ParsePasswdFilter(bytes.NewReader(b), func(u user.User) bool { return u.Uid == uid })
+	if err != nil || len(users) == 0 {
+		return "", "", false
 	}
-	return "", "", false
+	return users[0].Name, users[0].Home, true
 }
 
 // Identity checks who the process runs as: a passwd entry for the uid, and a

@@ -48,7 +48,7 @@ func mountTargets(e *check.Env) []mountTarget {
 var Mounts = check.Check{
 	ID: "mounts", Title: "mounts", Timeout: 3 * defaultCheckTimeout, Doing: "inspecting mounts and probing writes",
 	Run: func(ctx context.Context, e *check.Env) check.Result {
-		b, err := os.ReadFile(e.Path("/proc/self/mountinfo"))
+		b, err := check.ReadSmall(e.Path("/proc/self/mountinfo"), maxMountinfo)
 		if err != nil {
 			return check.Result{Status: check.Skip, Message: "cannot read /proc/self/mountinfo: " + check.UnwrapPath(err).Error()}
 		}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -35,9 +34,13 @@ func normalise(name string) string {
 // of the virtual environment's site-packages, without starting Python.
 func PackageVersions(e *check.Env, venv string) map[string]string {
 	found := map[string]string{}
-	dirs, _ := filepath.Glob(e.Path(filepath.Join(venv, "lib", "python3*", "site-packages")))
-	for _, sp := range dirs {
-		entries, err := os.ReadDir(sp)
+	libs, _ := readDir(e.Path(filepath.Join(venv, "lib")))
+	for _, lib := range libs {
+		if !strings.HasPrefix(lib.Name(), "python3") {
+			continue
+		}
+		sp := e.Path(filepath.Join(venv, "lib", lib.Name(), "site-packages"))
+		entries, err := readDir(sp)
 		if err != nil {
 			continue
 		}

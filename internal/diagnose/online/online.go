@@ -12,43 +12,26 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpproxy"
+
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
 )
 
 // onlineTimeout bounds each network probe.
 const onlineTimeout = 5 * time.Second
 
-// proxyFor returns the proxy URL to use for u, from HTTPS_PROXY, HTTP_PROXY
-// and NO_PROXY in either case, or nil for a direct connection.
-func proxyFor(e *check.Env, u *url.URL) *url.URL {
+// proxyFor returns the proxy selection of Go's own net/http for the Env's
+// HTTPS_PROXY, HTTP_PROXY and NO_PROXY (upper case first, then lower case):
+// NO_PROXY's host, domain, CIDR and port rules, and loopback always direct.
+func proxyFor(e *check.Env) func(*url.URL) (*url.URL, error) {
 	get := func(name string) string {
 		if v := e.Get(name); v != "" {
 			return v
 		}
 		return e.Get(strings.ToLower(name))
 	}
-	host := u.Hostname()
-	for _, np := range strings.Split(get("NO_PROXY"), ",") {
-		np = strings.TrimPrefix(strings.TrimSpace(np), ".")
-		if np == "*" || np != "" && (host == np || strings.HasSuffix(host, "."+np)) {
-			return nil
-		}
-	}
-	p := get("HTTP_PROXY")
-	if u.Scheme == "https" {
-		p = get("HTTPS_PROXY")
-	}
-	if p == "" {
-		return nil
-	}
-	if !strings.Contains(p, "://") {
-		p = "http://" + p
-	}
-	pu, err := url.Parse(p)
-	if err != nil {
-		return nil
-	}
-	return pu
+	cfg := httpproxy.Config{HTTPProxy: get("HTTP_PROXY"), HTTPSProxy: get("HTTPS_PROXY"), NoProxy: get("NO_PROXY")}
+	return cfg.ProxyFunc()
 }
 
 // Client is the HTTP client the probe uses; nil means one with short
@@ -59,10 +42,11 @@ func client(e *check.Env) *http.Client {
 	if Client != nil {
 		return Client(e)
 	}
+	proxy := proxyFor(e)
 	return &http.Client{
 		Timeout: onlineTimeout,
 		Transport: &http.Transport{
-			Proxy:                 func(r *http.Request) (*url.URL, error) { return proxyFor(e, r.URL), nil },
+			Proxy:                 func(r *http.Request) (*url.URL, error) { return proxy(r.URL) },
 			TLSHandshakeTimeout:   onlineTimeout,
 			ResponseHeaderTimeout: onlineTimeout,
 		},

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +107,48 @@ func TestNetworkOverTLS(t *testing.T) {
 	e = env(t, "HF_ENDPOINT="+srv.URL)
 	e.Online = true
 	expect(t, run(t, e), check.Fail, "certificate", "HTTPS_PROXY")
+}
+
+func TestProxyFor(t *testing.T) {
+	tests := []struct {
+		name    string
+		environ []string
+		url     string
+		want    string // "" for direct
+	}{
+		{"no proxy set", nil, "https://huggingface.co/api", ""},
+		{"https proxy", []string{"HTTPS_PROXY=http://proxy:3128"}, "https://huggingface.co/api", "http://proxy:3128"},
+		{"lower case", []string{"https_proxy=proxy:3128"}, "https://huggingface.co/api", "http://proxy:3128"},
+		{"upper case wins", []string{"HTTPS_PROXY=http://up:1", "https_proxy=http://low:2"}, "https://hf.co", "http://up:1"},
+		{"http proxy for http only", []string{"HTTPS_PROXY=http://s:1", "HTTP_PROXY=http://p:2"}, "http://hf.co", "http://p:2"},
+		{"domain suffix", []string{"HTTPS_PROXY=http://p:1", "NO_PROXY=.corp.example"}, "https://infer.corp.example/v1", ""},
+		{"domain without dot", []string{"HTTPS_PROXY=http://p:1", "NO_PROXY=corp.example"}, "https://infer.corp.example/v1", ""},
+		{"not a suffix match", []string{"HTTPS_PROXY=http://p:1", "NO_PROXY=corp.example"}, "https://notcorp.example/v1", "http://p:1"},
+		{"CIDR", []string{"HTTPS_PROXY=http://p:1", "NO_PROXY=10.0.0.0/8"}, "https://10.1.2.3:8000/v1", ""},
+		{"outside the CIDR", []string{"HTTPS_PROXY=http://p:1", "NO_PROXY=10.0.0.0/8"}, "https://11.1.2.3/v1", "http://p:1"},
+		{"port rule matches", []string{"HTTPS_PROXY=http://p:1", "NO_PROXY=infer.example:8443"}, "https://infer.example:8443/v1", ""},
+		{"port rule, other port", []string{"HTTPS_PROXY=http://p:1", "NO_PROXY=infer.example:8443"}, "https://infer.example/v1", "http://p:1"},
+		{"loopback is direct", []string{"HTTP_PROXY=http://p:1"}, "http://127.0.0.1:8000/v1", ""},
+		{"localhost is direct", []string{"HTTP_PROXY=http://p:1"}, "http://localhost:8000/v1", ""},
+		{"star", []string{"HTTPS_PROXY=http://p:1", "NO_PROXY=*"}, "https://hf.co", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := url.Parse(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := proxyFor(env(t, tc.environ...))(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := ""
+			if got != nil {
+				s = got.String()
+			}
+			if s != tc.want {
+				t.Errorf("proxy for %s = %q, want %q", tc.url, s, tc.want)
+			}
+		})
+	}
 }

@@ -1,9 +1,14 @@
 // Package redact keeps secrets, personal paths and machine identifiers out
 // of the --diagnose report. Environment variables are shown only from an
-// allowlist; any string is scanned for secrets whatever its origin.
+// allowlist; any string is scanned for secrets whatever its origin, with
+// gitleaks' default rules (embedded as data, see gitleaks/README.md), a few
+// rules of our own, and an allowlist of harmless URL parameters.
 package redact
 
 import (
+	"cmp"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,214 +25,69 @@ type Redactor struct {
 	Count int
 }
 
-// A scanner finds one kind of secret: it returns the start and end of the
-// next match at or after from, and its replacement, or -1.
-type scanner func(s string, from int) (start, end int, repl string)
+// redacted replaces every secret.
+const redacted = "[redacted]"
 
-// Secrets are found by hand-written scanners rather than regular
-// expressions: package regexp pulls Unicode tables whose initialisation
-// would run before every container start.
-// They are built on first use: package initialisation runs on every
-// container start.
-var scanners = sync.OnceValue(func() []scanner {
-	return []scanner{
-		prefixed("hf_", 20, isAlnum, "hf_[redacted]"),
-		prefixed("nvapi-", 20, isTokenChar, "nvapi-[redacted]"),
-		prefixed("ghp_", 20, isAlnum, "gh_[redacted]"),
-		prefixed("gho_", 20, isAlnum, "gh_[redacted]"),
-		prefixed("ghu_", 20, isAlnum, "gh_[redacted]"),
-		prefixed("ghs_", 20, isAlnum, "gh_[redacted]"),
-		prefixed("ghr_", 20, isAlnum, "gh_[redacted]"),
-		prefixed("sk-", 20, isTokenChar, "sk-[redacted]"),
-		jwt,
-		accessKey,
-		urlCredentials,
-		secretQuery,
-		gpuUUID,
+// ourRules cover what gitleaks' default rules do not: each is a regular
+// expression whose first group (or, without one, whole match) is the secret.
+var ourRules = sync.OnceValue(func() []*regexp.Regexp {
+	return []*regexp.Regexp{
+		// Hugging Face tokens of any length (gitleaks wants exactly 34
+		// letters) and NVIDIA API keys (no gitleaks rule).
+		// (Not after a letter or digit, but after "_" too: NSS_hf_....)
+		regexp.MustCompile(`(?:^|[^A-Za-z0-9])(hf_[A-Za-z0-9]{20,})`),
+		regexp.MustCompile(`(?:^|[^A-Za-z0-9])(nvapi-[A-Za-z0-9_-]{20,})`),
+		// AWS access key ids in any alphabet (gitleaks wants base32).
+		regexp.MustCompile(`(?:^|[^A-Za-z0-9])((?:AKIA|ASIA)[A-Z0-9]{16})(?:[^A-Za-z0-9]|$)`),
+		// An Authorization header or a bearer token outside a curl command.
+		regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{8,})`),
+		regexp.MustCompile(`(?i)\bauthorization\s*[:=]\s*(?:(?:basic|bearer|token|digest)\s+)?([A-Za-z0-9._~+/=-]{8,})`),
+		// Azure storage and service-bus connection strings.
+		regexp.MustCompile(`(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=([^;\s"'&]+)`),
+		// A service account's key id, which gitleaks takes for a commit hash.
+		regexp.MustCompile(`"private_key_id"\s*:\s*"([0-9a-fA-F]{16,})"`),
+		// A PEM private key, also cut short or with its newlines escaped (a
+		// service-account JSON): up to its END line or the end of the text.
+		regexp.MustCompile(`-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----|\z)`),
 	}
 })
 
-func isAlnum(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
-}
-
-func isTokenChar(c byte) bool { return isAlnum(c) || c == '_' || c == '-' }
-
-func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
-
-// wordStart reports whether s[i] starts a word (not preceded by a word char).
-func wordStart(s string, i int) bool { return i == 0 || !isAlnum(s[i-1]) }
-
-// run returns the end of the run of chars accepted by ok from i.
-func run(s string, i int, ok func(byte) bool) int {
-	for i < len(s) && ok(s[i]) {
-		i++
-	}
-	return i
-}
-
-// prefixed finds prefix followed by at least min chars accepted by ok.
-func prefixed(prefix string, min int, ok func(byte) bool, repl string) scanner {
-	return func(s string, from int) (int, int, string) {
-		for i := from; ; {
-			j := strings.Index(s[i:], prefix)
-			if j < 0 {
-				return -1, -1, ""
-			}
-			j += i
-			end := run(s, j+len(prefix), ok)
-			if wordStart(s, j) && end-j-len(prefix) >= min {
-				return j, end, repl
-			}
-			i = j + 1
-		}
-	}
-}
-
-// jwt finds three base64url parts, the first two starting "eyJ".
-func jwt(s string, from int) (int, int, string) {
-	for i := from; ; {
-		j := strings.Index(s[i:], "eyJ")
-		if j < 0 {
-			return -1, -1, ""
-		}
-		j += i
-		e1 := run(s, j, isTokenChar)
-		if wordStart(s, j) && e1-j >= 8 && e1 < len(s) && s[e1] == '.' && strings.HasPrefix(s[e1+1:], "eyJ") {
-			e2 := run(s, e1+1, isTokenChar)
-			if e2-e1-1 >= 8 && e2 < len(s) && s[e2] == '.' {
-				return j, run(s, e2+1, isTokenChar), "[redacted-jwt]"
-			}
-		}
-		i = j + 1
-	}
-}
-
-// accessKey finds AKIA or ASIA followed by 16 upper-case letters or digits.
-func accessKey(s string, from int) (int, int, string) {
-	upperDigit := func(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' }
-	for i := from; i+20 <= len(s); i++ {
-		if (strings.HasPrefix(s[i:], "AKIA") || strings.HasPrefix(s[i:], "ASIA")) && wordStart(s, i) &&
-			run(s, i+4, upperDigit) == i+20 && (i+20 == len(s) || !isAlnum(s[i+20])) {
-			return i, i + 20, "[redacted-access-key]"
-		}
-	}
-	return -1, -1, ""
-}
-
-// urlCredentials finds the user:password@ of scheme://user:password@host.
-func urlCredentials(s string, from int) (int, int, string) {
-	for i := from; ; {
-		j := strings.Index(s[i:], "://")
-		if j < 0 {
-			return -1, -1, ""
-		}
-		start := i + j + 3
-		end := start
-		for end < len(s) && !strings.ContainsRune("/@ \t\n\"'", rune(s[end])) {
-			end++
-		}
-		if end < len(s) && s[end] == '@' && strings.Contains(s[start:end], ":") {
-			return start, end + 1, "[redacted]@"
-		}
-		i = start
-	}
-}
-
-// secretParams are query parameters whose values are secrets.
-var secretParams = []string{"token", "access_token", "auth", "api_key", "apikey", "key", "secret", "password", "passwd", "sig", "signature", "x-amz-signature"}
-
-// secretQuery finds the value of a secret query parameter (?token=...).
-func secretQuery(s string, from int) (int, int, string) {
-	lower := strings.ToLower(s)
-	best, bestEnd := -1, -1
-	for _, p := range secretParams {
-		for i := from; ; {
-			j := strings.Index(lower[i:], p+"=")
-			if j < 0 {
-				break
-			}
-			j += i
-			v := j + len(p) + 1
-			if j > 0 && strings.ContainsRune("?&;", rune(s[j-1])) {
-				end := v
-				for end < len(s) && !strings.ContainsRune("& \t\n\"'", rune(s[end])) {
-					end++
-				}
-				if end > v && (best < 0 || v < best) {
-					best, bestEnd = v, end
-				}
-				break
-			}
-			i = j + 1
-		}
-	}
-	if best < 0 || strings.HasPrefix(s[best:], "[redacted]") {
-		return -1, -1, ""
-	}
-	return best, bestEnd, "[redacted]"
-}
-
-// gpuUUID finds GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (or MIG-).
-func gpuUUID(s string, from int) (int, int, string) {
-	groups := []int{8, 4, 4, 4, 12}
-	for i := from; i < len(s); i++ {
-		var kind string
-		switch {
-		case strings.HasPrefix(s[i:], "GPU-"):
-			kind = "GPU-"
-		case strings.HasPrefix(s[i:], "MIG-"):
-			kind = "MIG-"
-		default:
-			continue
-		}
-		if !wordStart(s, i) {
-			continue
-		}
-		p, ok := i+4, true
-		for g, n := range groups {
-			e := run(s, p, isHex)
-			if e-p != n {
-				ok = false
-				break
-			}
-			p = e
-			if g < len(groups)-1 {
-				if p >= len(s) || s[p] != '-' {
-					ok = false
-					break
-				}
-				p++
-			}
-		}
-		if ok && (p == len(s) || !isAlnum(s[p])) {
-			return i, p, kind + "[uuid]"
-		}
-	}
-	return -1, -1, ""
-}
+// gpuUUID matches GPU and MIG UUIDs.
+var gpuUUID = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\b(GPU|MIG)-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`)
+})
 
 // String returns s with secrets, GPU UUIDs and the host name removed and
-// $HOME written as "~".
+// $HOME written as "~". Secrets are what gitleaks' default rules find, what
+// ourRules find, long random-looking tokens, URL user information and the
+// values of URL query and fragment parameters not known to be harmless.
 func (r *Redactor) String(s string) string {
-	for _, sc := range scanners() {
-		var b strings.Builder
-		last, changed := 0, false
-		for from := 0; from <= len(s); {
-			start, end, repl := sc(s, from)
-			if start < 0 {
-				break
+	s = r.urls(s)
+	rs, err := gitleaksRules()
+	var spans []span
+	if err == nil {
+		spans, err = rs.find(s)
+	}
+	if err != nil {
+		// The embedded rules are tested; should they fail, hide everything.
+		r.Count++
+		return redacted
+	}
+	for _, re := range ourRules() {
+		for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+			if len(m) >= 4 && m[2] >= 0 {
+				spans = append(spans, span{m[2], m[3]})
+			} else {
+				spans = append(spans, span{m[0], m[1]})
 			}
-			b.WriteString(s[last:start])
-			b.WriteString(repl)
-			last, from, changed = end, end, true
-			r.Count++
-		}
-		if changed {
-			b.WriteString(s[last:])
-			s = b.String()
 		}
 	}
+	spans = append(spans, randomTokens(s)...)
+	s = r.replace(s, spans)
+	s = gpuUUID().ReplaceAllStringFunc(s, func(u string) string {
+		r.Count++
+		return u[:4] + "[uuid]"
+	})
 	if r.Hostname != "" && len(r.Hostname) >= 3 && strings.Contains(s, r.Hostname) {
 		r.Count += strings.Count(s, r.Hostname)
 		s = strings.ReplaceAll(s, r.Hostname, "[host]")
@@ -236,6 +96,190 @@ func (r *Redactor) String(s string) string {
 		s = replacePathPrefix(s, h, "~")
 	}
 	return s
+}
+
+// tokenTail reports the characters a token goes on with: a match is
+// extended over them, so that a rule that matches a token's first n
+// characters hides all of it.
+func tokenTail(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-'
+}
+
+// replace writes redacted over each span, extended to the end of its
+// token; overlapping spans become one.
+func (r *Redactor) replace(s string, spans []span) string {
+	if len(spans) == 0 {
+		return s
+	}
+	for i := range spans {
+		for spans[i].end < len(s) && tokenTail(s[spans[i].end]) {
+			spans[i].end++
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(b.end, a.end)) })
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		if sp.end <= last {
+			continue
+		}
+		start := max(sp.start, last)
+		b.WriteString(s[last:start])
+		if start == sp.start {
+			b.WriteString(redacted)
+			r.Count++
+		}
+		last = sp.end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// randomTokens finds runs of base64 and token characters that look random:
+// 32 or more, upper and lower case letters and digits, high entropy, not a
+// path. They catch a secret in an innocently named variable, such as a
+// 40-character AWS secret access key.
+func randomTokens(s string) []span {
+	var out []span
+	for i := 0; i < len(s); {
+		if !base64ish(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && base64ish(s[j]) {
+			j++
+		}
+		if t := s[i:j]; len(t) >= 32 && t[0] != '/' && strings.Count(t, "/") <= len(t)/10 && mixed(t) && shannon(t) >= 4 {
+			out = append(out, span{i, j})
+		}
+		i = j
+	}
+	return out
+}
+
+func base64ish(c byte) bool { return tokenTail(c) || c == '+' || c == '/' || c == '=' }
+
+// mixed reports whether t has upper and lower case letters and digits.
+func mixed(t string) bool {
+	var up, low, digit bool
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case 'A' <= c && c <= 'Z':
+			up = true
+		case 'a' <= c && c <= 'z':
+			low = true
+		case '0' <= c && c <= '9':
+			digit = true
+		}
+	}
+	return up && low && digit
+}
+
+// harmlessParams are the URL query and fragment parameters whose values are
+// shown; every other value is redacted.
+var harmlessParams = []string{
+	"api-version", "branch", "direction", "expand", "filter", "format", "full", "include", "lang", "limit",
+	"locale", "offset", "order", "page", "per_page", "q", "ref", "region", "revision", "search", "sort",
+	"stream", "tag", "timeout", "v", "version",
+}
+
+// urlDelimiter ends a URL in text.
+func urlDelimiter(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' || c == '`' || c == '<' || c == '>'
+}
+
+// urls redacts, in every URL-like token of s, the user information
+// (user:password@ or a token alone as the user name; a password may hold
+// "/" and "@") and the value of every query and fragment parameter whose
+// name is not in harmlessParams.
+func (r *Redactor) urls(s string) string {
+	if !strings.ContainsAny(s, "@?#") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if urlDelimiter(s[i]) {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && !urlDelimiter(s[j]) {
+			j++
+		}
+		b.WriteString(r.urlToken(s[i:j]))
+		i = j
+	}
+	return b.String()
+}
+
+func (r *Redactor) urlToken(tok string) string {
+	if k := strings.Index(tok, "://"); k >= 0 {
+		rest := tok[k+3:]
+		seg := rest
+		if e := strings.IndexAny(rest, "/?#"); e >= 0 {
+			seg = rest[:e]
+		}
+		if at := userinfoEnd(rest); at > 0 && strings.ContainsAny(seg, "@:") && rest[:at] != redacted {
+			r.Count++
+			tok = tok[:k+3] + redacted + rest[at:]
+		}
+	}
+	q := strings.IndexAny(tok, "?#")
+	if q < 0 {
+		return tok
+	}
+	var b strings.Builder
+	b.WriteString(tok[:q+1])
+	for _, part := range splitKeep(tok[q+1:]) {
+		sep := ""
+		if n := len(part); strings.IndexByte("&;#?", part[n-1]) >= 0 {
+			part, sep = part[:n-1], part[n-1:]
+		}
+		name, value, ok := strings.Cut(part, "=")
+		trimmed := strings.TrimRight(value, ").,:]}")
+		if !ok || trimmed == "" || strings.HasPrefix(value, redacted) || slices.Contains(harmlessParams, strings.ToLower(name)) {
+			b.WriteString(part + sep)
+			continue
+		}
+		r.Count++
+		b.WriteString(name + "=" + redacted + value[len(trimmed):] + sep)
+	}
+	return b.String()
+}
+
+// userinfoEnd returns the index in rest (a URL after "://") of the "@" that
+// ends its user information: the last "@" followed by something shaped
+// like a host, or -1.
+func userinfoEnd(rest string) int {
+	for at := strings.LastIndexByte(rest, '@'); at >= 0; at = strings.LastIndexByte(rest[:at], '@') {
+		host := rest[at+1:]
+		if e := strings.IndexAny(host, "/?#"); e >= 0 {
+			host = host[:e]
+		}
+		if host != "" && strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]") == "" {
+			return at
+		}
+	}
+	return -1
+}
+
+// splitKeep splits a query or fragment after its "?" or "#" into its
+// parameters, each with the separator ("&", ";", "#" or "?") that follows
+// it.
+func splitKeep(q string) []string {
+	var out []string
+	for q != "" {
+		i := strings.IndexAny(q, "&;#?")
+		if i < 0 {
+			out = append(out, q)
+			break
+		}
+		out = append(out, q[:i+1])
+		q = q[i+1:]
+	}
+	return out
 }
 
 // replacePathPrefix replaces dir where it stands as a whole path element
@@ -314,8 +358,9 @@ func allowedName(name string) bool {
 	return false
 }
 
-// secretWords mark a variable name whose value is never shown.
-var secretWords = []string{"TOKEN", "KEY", "SECRET", "PASSW", "CREDENTIAL", "AUTH", "COOKIE", "PRIVATE"}
+// secretWords mark a variable name whose value is never shown (PASS also
+// covers PASSWORD, PASSWD and PASSPHRASE).
+var secretWords = []string{"TOKEN", "KEY", "SECRET", "PASS", "PWD", "CREDENTIAL", "AUTH", "COOKIE", "PRIVATE", "SESSION"}
 
 // SecretName reports whether a variable name looks like it holds a secret.
 func SecretName(name string) bool {

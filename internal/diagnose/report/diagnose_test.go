@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/redact"
@@ -64,6 +65,47 @@ func TestBuildRedactsEverywhere(t *testing.T) {
 	plain := Build(Tool{}, time.Now(), sampleResults, Facts{}, sampleEnv, nil)
 	if plain.Redaction.Enabled || plain.Facts.Environment["HF_TOKEN"] == "" || !strings.Contains(string(Text(plain, TextOptions{})), "redaction OFF") {
 		t.Errorf("--no-redact document: %+v", plain.Redaction)
+	}
+}
+
+// TestNoControlCharacters plants terminal escapes, C1 controls, bidi
+// overrides, invalid UTF-8 and a Markdown fence in every string a check,
+// the facts or the environment can carry: the text and Markdown reports
+// show none of them raw.
+func TestNoControlCharacters(t *testing.T) {
+	evil := "a\x1b]0;pwned\x07b\x1b[2Jc\u009bd\u202ee\xfff\r\ng\x7f````h"
+	results := []check.Result{{ID: "workspace" + evil, Title: "t", Status: check.Warn, Message: evil, Hint: evil,
+		Data: map[string]any{"k" + evil: evil, "list": []string{evil}}}}
+	facts := Facts{Runtime: evil, Kernel: evil, OS: evil}
+	tool := Tool{Version: evil, Commit: evil, CUDAVariant: evil}
+	for _, r := range []*redact.Redactor{nil, {}} {
+		d := Build(tool, time.Now(), results, facts, []string{"NSS_X=" + evil, "NSS_" + evil + "=1"}, r)
+		md := string(Markdown(d))
+		outputs := map[string]string{
+			"text":     string(Text(d, TextOptions{})),
+			"verbose":  string(Text(d, TextOptions{Verbose: true})),
+			"colour":   string(Text(d, TextOptions{Verbose: true, Colour: true})),
+			"markdown": md,
+		}
+		for name, out := range outputs {
+			if !utf8.ValidString(out) {
+				t.Errorf("%s (redact %v): not UTF-8: %q", name, r != nil, out)
+			}
+			for i, c := range []rune(out) {
+				colourSGR := name == "colour" && c == 0x1b && strings.HasPrefix(string([]rune(out)[i:]), "\x1b[")
+				if (c < 0x20 && c != '\n' && !colourSGR) || 0x7f <= c && c <= 0x9f || c == 0x202e {
+					t.Errorf("%s (redact %v): raw %U in\n%q", name, r != nil, c, out)
+					break
+				}
+			}
+			if strings.Contains(out, "\x1b[2J") || strings.Contains(out, "\x1b]0;") {
+				t.Errorf("%s: an escape sequence survives", name)
+			}
+		}
+		// The fence around the full report is longer than the planted one.
+		if !strings.Contains(md, "`````text\n") {
+			t.Errorf("markdown fence not lengthened:\n%s", md)
+		}
 	}
 }
 

@@ -2,46 +2,24 @@ package report
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/nvidia-nemo/nss-entrypoint/internal/jsonschema"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/report/reporttest"
 )
 
-func loadSchema(t *testing.T) map[string]any {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "diagnose.schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var schema map[string]any
-	if err := json.Unmarshal(b, &schema); err != nil {
-		t.Fatal(err)
-	}
-	return schema
-}
-
-// ValidateJSON is shared with the command's tests through testdata: it
-// decodes a document and validates it against the schema.
+// validateJSON validates a rendered document against the schema.
 func validateJSON(t *testing.T, doc []byte) {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal(doc, &v); err != nil {
-		t.Fatalf("not JSON: %v", err)
-	}
-	for _, err := range jsonschema.Validate(loadSchema(t), v, "$") {
+	if err := reporttest.Validate(t, reporttest.Schema(t), doc); err != nil {
 		t.Error(err)
 	}
 }
 
 func TestSchemaValidatorCatchesMistakes(t *testing.T) {
-	schema := loadSchema(t)
+	schema := reporttest.Schema(t)
 	good, _ := JSON(sampleDoc())
-	var v map[string]any
-	json.Unmarshal(good, &v)
-	if errs := jsonschema.Validate(schema, v, "$"); len(errs) > 0 {
-		t.Fatalf("the sample fails: %v", errs)
+	if err := reporttest.Validate(t, schema, good); err != nil {
+		t.Fatalf("the sample fails: %v", err)
 	}
 	// Each mutation must be caught: the validator is not a rubber stamp.
 	mutations := map[string]func(map[string]any){
@@ -52,12 +30,20 @@ func TestSchemaValidatorCatchesMistakes(t *testing.T) {
 		"negative duration": func(m map[string]any) { m["checks"].([]any)[0].(map[string]any)["duration_ms"] = -1.0 },
 		"unknown check id":  func(m map[string]any) { m["checks"].([]any)[0].(map[string]any)["id"] = "Workspace" },
 		"env not a string":  func(m map[string]any) { m["facts"].(map[string]any)["environment"].(map[string]any)["X"] = 1.0 },
+		"float uid":         func(m map[string]any) { m["facts"].(map[string]any)["uid"] = 1.5 },
+		"not a timestamp":   func(m map[string]any) { m["generated_at"] = "yesterday" },
 	}
 	for name, mutate := range mutations {
 		var doc map[string]any
-		json.Unmarshal(good, &doc)
+		if err := json.Unmarshal(good, &doc); err != nil {
+			t.Fatal(err)
+		}
 		mutate(doc)
-		if errs := jsonschema.Validate(schema, doc, "$"); len(errs) == 0 {
+		b, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := reporttest.Validate(t, schema, b); err == nil {
 			t.Errorf("%s: not caught", name)
 		}
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/nvidia-nemo/nss-entrypoint/internal/hints"
 )
 
 // TextOptions choose how the text report looks.
@@ -65,10 +63,10 @@ func Text(d Document, o TextOptions) []byte {
 	if variant == "" {
 		variant = "no CUDA variant"
 	}
-	fmt.Fprintf(&b, "%s %s (commit %s, %s)\n", p.bold("nss-entrypoint --diagnose"), d.Tool.Version, d.Tool.Commit, variant)
-	fmt.Fprintf(&b, "runtime %s, uid %d, gid %d, %s\n", d.Facts.Runtime, d.Facts.UID, d.Facts.GID, d.GeneratedAt)
+	fmt.Fprintf(&b, "%s %s (commit %s, %s)\n", p.bold("nss-entrypoint --diagnose"), printable(d.Tool.Version), printable(d.Tool.Commit), printable(variant))
+	fmt.Fprintf(&b, "runtime %s, uid %d, gid %d, %s\n", printable(d.Facts.Runtime), d.Facts.UID, d.Facts.GID, printable(d.GeneratedAt))
 	if d.Facts.OS != "" || d.Facts.Kernel != "" {
-		fmt.Fprintf(&b, "%s, kernel %s\n", d.Facts.OS, d.Facts.Kernel)
+		fmt.Fprintf(&b, "%s, kernel %s\n", printable(d.Facts.OS), printable(d.Facts.Kernel))
 	}
 	b.WriteByte('\n')
 	width := 0
@@ -86,9 +84,9 @@ func Text(d Document, o TextOptions) []byte {
 		case "fail":
 			mark = p.red(mark)
 		}
-		fmt.Fprintf(&b, " %s %-*s  %s\n", mark, width, c.ID, hints.OneLine(c.Message))
+		fmt.Fprintf(&b, " %s %-*s  %s\n", mark, width, printable(c.ID), printable(c.Message))
 		if c.Hint != "" && (c.Status == "warn" || c.Status == "fail") {
-			fmt.Fprintf(&b, "%s%s %s\n", indent, p.cyan("fix:"), hints.OneLine(c.Hint))
+			fmt.Fprintf(&b, "%s%s %s\n", indent, p.cyan("fix:"), printable(c.Hint))
 		}
 		if o.Verbose {
 			fmt.Fprintf(&b, "%s(%.1f ms)\n", indent, c.DurationMS)
@@ -98,7 +96,7 @@ func Text(d Document, o TextOptions) []byte {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				fmt.Fprintf(&b, "%s%s: %s\n", indent, k, compact(c.Data[k]))
+				fmt.Fprintf(&b, "%s%s: %s\n", indent, printable(k), compact(c.Data[k]))
 			}
 		}
 	}
@@ -112,7 +110,7 @@ func Text(d Document, o TextOptions) []byte {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(&b, "  %s=%s\n", k, hints.OneLine(d.Facts.Environment[k]))
+			fmt.Fprintf(&b, "  %s=%s\n", printable(k), printable(d.Facts.Environment[k]))
 		}
 	}
 	if d.Redaction.Enabled {
@@ -126,11 +124,11 @@ func Text(d Document, o TextOptions) []byte {
 // compact renders a data value on one line.
 func compact(v any) string {
 	if s, ok := v.(string); ok {
-		return hints.OneLine(s)
+		return printable(s)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Sprint(v)
+		return printable(fmt.Sprint(v))
 	}
-	return string(b)
+	return printable(string(b))
 }
