@@ -198,11 +198,13 @@ func TestBinariesAreBuiltAsDesigned(t *testing.T) {
 }
 
 // TestKubernetesTypesAreTestOnly: docs/ decodes its Pod example into
-// k8s.io/api's types in a test; no binary may link Kubernetes' packages.
+// k8s.io/api's types in a test; no binary may link Kubernetes' API
+// packages. (sigs.k8s.io/yaml, a small YAML decoder, is nss-diagnose's
+// reader of NSS_CONFIG, and nss-entrypoint's list forbids it anyway.)
 func TestKubernetesTypesAreTestOnly(t *testing.T) {
 	for _, cmd := range []string{"./cmd/nss-entrypoint", "./cmd/nss-diagnose", "./cmd/nss-gpu-probe"} {
 		for _, d := range goList(t, "-deps", cmd) {
-			if strings.HasPrefix(d, "k8s.io/") || strings.HasPrefix(d, "sigs.k8s.io/") {
+			if strings.HasPrefix(d, "k8s.io/") || (strings.HasPrefix(d, "sigs.k8s.io/") && d != "sigs.k8s.io/yaml" && !strings.HasPrefix(d, "sigs.k8s.io/yaml/")) {
 				t.Errorf("%s links %s", cmd, d)
 			}
 		}
