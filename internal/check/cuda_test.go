@@ -3,6 +3,7 @@ package check_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -207,5 +208,103 @@ func TestNVMLUnknownErrorWithALostCgroup(t *testing.T) {
 			}
 			checktest.Expect(t, checktest.Run(t, check.GPU, e), check.Fail, tc.msg, tc.hint)
 		})
+	}
+}
+
+// TestDeviceCgroupGrantsASubset: a cgroup that grants some of the node's
+// GPUs (Slurm's ConstrainDevices: the node's /dev has them all) refuses the
+// others with EPERM; that is no loss. A loss refuses the control nodes or
+// every GPU.
+func TestDeviceCgroupGrantsASubset(t *testing.T) {
+	perm := &os.PathError{Op: "open", Err: unix.EPERM}
+	nodes := []string{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia0", "/dev/nvidia1", "/dev/nvidia2", "/dev/nvidia3"}
+	for _, tc := range []struct {
+		name           string
+		refused        []string
+		granted        int
+		lost, notGiven string
+	}{
+		{"ConstrainDevices: GPU 0 of 4", []string{"/dev/nvidia1", "/dev/nvidia2", "/dev/nvidia3"}, 1, "", "/dev/nvidia1,/dev/nvidia2,/dev/nvidia3"},
+		{"ConstrainDevices: GPUs 1 and 3 of 4", []string{"/dev/nvidia0", "/dev/nvidia2"}, 2, "", "/dev/nvidia0,/dev/nvidia2"},
+		{"every GPU refused: lost", []string{"/dev/nvidia0", "/dev/nvidia1", "/dev/nvidia2", "/dev/nvidia3"}, 0, "/dev/nvidia0,/dev/nvidia1,/dev/nvidia2,/dev/nvidia3", ""},
+		{"the control node refused: lost", []string{"/dev/nvidiactl", "/dev/nvidia1"}, 3, "/dev/nvidiactl,/dev/nvidia1", ""},
+		{"uvm refused: lost", []string{"/dev/nvidia-uvm", "/dev/nvidia3"}, 3, "/dev/nvidia-uvm,/dev/nvidia3", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, "SLURM_JOB_ID=42")
+			files := map[string]string{}
+			for _, n := range nodes {
+				files[n] = ""
+			}
+			checktest.Mk(t, e, files)
+			e.OpenDevice = func(p string) error {
+				if slices.Contains(tc.refused, strings.TrimPrefix(p, e.Root)) {
+					return perm
+				}
+				return nil
+			}
+			a := check.CheckDeviceAccess(e)
+			if a.GrantedGPUs != tc.granted || strings.Join(a.CgroupDenied, ",") != tc.lost || strings.Join(a.NotGranted, ",") != tc.notGiven {
+				t.Errorf("granted %d, lost %v, not granted %v; want %d, %q, %q", a.GrantedGPUs, a.CgroupDenied, a.NotGranted, tc.granted, tc.lost, tc.notGiven)
+			}
+		})
+	}
+}
+
+// TestCgroupLostHintPerRuntime: every runtime gets a fix it accepts: srun
+// has no --device, Apptainer takes CDI only from 1.5.0 (--nv first), ctr's
+// CDI flag differs between releases.
+func TestCgroupLostHintPerRuntime(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		files map[string]string
+		want  []string
+		never []string
+	}{
+		{"docker", nil, map[string]string{"/.dockerenv": ""}, []string{"restart the container", "docker run --device nvidia.com/gpu=all ..."}, nil},
+		{"podman", []string{"container=podman"}, nil, []string{"podman run --device nvidia.com/gpu=all ..."}, nil},
+		{"kubernetes", []string{"KUBERNETES_SERVICE_HOST=10.0.0.1"}, nil, []string{"delete the pod", "cdi.enabled=true"}, []string{"run "}},
+		{"slurm", []string{"SLURM_JOB_ID=42"}, nil, []string{"srun --gpus=1 ... (or #SBATCH --gres=gpu:1)", "admins"}, []string{"--device", "apptainer", "restart the container"}},
+		{"pyxis", []string{"SLURM_JOB_ID=42"}, map[string]string{"/etc/rc": "# enroot-provenance: x\n"}, []string{"srun --gpus=1 ..."}, []string{"--device", "apptainer"}},
+		{"apptainer", []string{"APPTAINER_CONTAINER=/x.sif"}, map[string]string{"/.singularity.d/": ""},
+			[]string{"apptainer run --nv ...", "Apptainer 1.5.0 and later", "apptainer run --device nvidia.com/gpu=all ..."}, nil},
+		{"ctr", nil, map[string]string{"/proc/self/mountinfo": ctrMountinfo}, []string{"ctr run --gpus 0 ..."}, []string{"--device"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			checktest.Mk(t, e, tc.files)
+			h := check.CgroupLostHint(check.DetectRuntime(e))
+			for _, w := range tc.want {
+				if !strings.Contains(h, w) {
+					t.Errorf("hint %q lacks %q", h, w)
+				}
+			}
+			for _, n := range tc.never {
+				if strings.Contains(h, n) {
+					t.Errorf("hint %q has %q", h, n)
+				}
+			}
+		})
+	}
+}
+
+// TestNVMLUnknownErrorWithASubsetGranted: GPUs the job was not given are
+// not the lost cgroup.
+func TestNVMLUnknownErrorWithASubsetGranted(t *testing.T) {
+	e := checktest.FakeEnv(t, "SLURM_JOB_ID=42")
+	checktest.Mk(t, e, checktest.CUDANodes)
+	checktest.Mk(t, e, map[string]string{"/dev/nvidia1": ""})
+	e.OpenDevice = func(p string) error {
+		if strings.HasSuffix(p, "/dev/nvidia1") {
+			return &os.PathError{Op: "open", Err: unix.EPERM}
+		}
+		return nil
+	}
+	e.GPU = func(context.Context) gpuhelper.Outcome { return gpuhelper.Outcome{Report: checktest.Failed(999, "ERROR_UNKNOWN")} }
+	r := checktest.Run(t, check.GPU, e)
+	checktest.Expect(t, r, check.Fail, `NVML answered "Unknown Error"`, " ")
+	if strings.Contains(r.Message, "not permitted") || strings.Contains(r.Message, "/dev/nvidia1") {
+		t.Errorf("a GPU the job was not given was taken for a lost cgroup: %s", r.Message)
 	}
 }

@@ -19,6 +19,8 @@ type DeviceNode struct {
 	// Denied is true when open failed with EPERM (the device cgroup) or
 	// EACCES (file permissions) although the node exists.
 	Denied bool `json:"denied,omitempty"`
+	// NotGranted is true for a GPU node in NotGranted below.
+	NotGranted bool `json:"not_granted,omitempty"`
 }
 
 // DeviceAccess is the state of the NVIDIA device nodes.
@@ -27,15 +29,24 @@ type DeviceAccess struct {
 	Nodes []DeviceNode `json:"nodes"`
 	// GPUNodes counts the /dev/nvidiaN nodes.
 	GPUNodes int `json:"gpu_nodes"`
-	// CgroupDenied lists the existing nodes open refused with EPERM: the
-	// device cgroup no longer allows them.
+	// GrantedGPUs counts the /dev/nvidiaN nodes that opened.
+	GrantedGPUs int `json:"granted_gpus"`
+	// CgroupDenied lists the existing nodes open refused with EPERM when the
+	// device cgroup has lost the GPUs: /dev/nvidiactl or /dev/nvidia-uvm is
+	// refused, or every GPU node is.
 	CgroupDenied []string `json:"cgroup_denied,omitempty"`
+	// NotGranted lists the GPU nodes refused with EPERM while
+	// /dev/nvidiactl, /dev/nvidia-uvm and other GPU nodes open: the cgroup
+	// grants a subset of the node's GPUs, as Slurm's ConstrainDevices does
+	// (the node's /dev has them all). That is normal, not a loss.
+	NotGranted []string `json:"not_granted,omitempty"`
 }
 
 // CheckDeviceAccess opens /dev/nvidiactl, /dev/nvidia-uvm and each
 // /dev/nvidiaN (under the Env's root) with Env.OpenDevice. Opening a node
 // that exists and getting EPERM is the signature of a container whose
-// device cgroup lost its GPUs: NVML then says "Unknown Error".
+// device cgroup lost its GPUs (NVML then says "Unknown Error"), unless the
+// refused nodes are only some of the GPUs: a cgroup that grants a subset.
 func CheckDeviceAccess(e *Env) DeviceAccess {
 	open := e.OpenDevice
 	if open == nil {
@@ -57,6 +68,8 @@ func CheckDeviceAccess(e *Env) DeviceAccess {
 		paths = append(paths, "/dev/nvidia"+strconv.Itoa(i))
 	}
 	a := DeviceAccess{GPUNodes: len(gpus)}
+	var eperm []string
+	controlDenied := false
 	for _, p := range paths {
 		n := DeviceNode{Path: p}
 		if _, err := os.Stat(e.Path(p)); err == nil {
@@ -65,11 +78,29 @@ func CheckDeviceAccess(e *Env) DeviceAccess {
 				n.Error = errText(err)
 				n.Denied = errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)
 				if errors.Is(err, unix.EPERM) {
-					a.CgroupDenied = append(a.CgroupDenied, p)
+					eperm = append(eperm, p)
+					controlDenied = controlDenied || p == "/dev/nvidiactl" || p == "/dev/nvidia-uvm"
 				}
+			} else if p != "/dev/nvidiactl" && p != "/dev/nvidia-uvm" {
+				a.GrantedGPUs++
 			}
 		}
 		a.Nodes = append(a.Nodes, n)
+	}
+	if len(eperm) == 0 {
+		return a
+	}
+	if controlDenied || a.GrantedGPUs == 0 {
+		a.CgroupDenied = eperm
+		return a
+	}
+	a.NotGranted = eperm
+	for i := range a.Nodes {
+		for _, p := range eperm {
+			if a.Nodes[i].Path == p {
+				a.Nodes[i].NotGranted = true
+			}
+		}
 	}
 	return a
 }
@@ -93,13 +124,24 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// CgroupLostHint is the NVIDIA Container Toolkit's advice for a container
-// whose device cgroup lost its GPUs, in the runtime's words.
+// CgroupLostHint is the advice for a container or job whose device cgroup
+// lost its GPUs, in the runtime's words: the NVIDIA Container Toolkit's
+// (restart; CDI or the /dev/char links against a recurrence) where a
+// container engine set the cgroup up, and the scheduler's where Slurm did.
 func CgroupLostHint(rt Runtime) string {
-	fix := "restart the container now; to stop it recurring, request GPUs through CDI (on the host: sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml, then " + rt.CDIHint() +
-		") or create the /dev/char links the toolkit documents (sudo nvidia-ctk system create-dev-char-symlinks --create-all)"
-	if rt.Name == "kubernetes" {
-		fix = "delete the pod so that it restarts; to stop it recurring, enable CDI in the NVIDIA device plugin or GPU Operator (cdi.enabled=true), or create the /dev/char links the toolkit documents (nvidia-ctk system create-dev-char-symlinks --create-all on the node)"
+	const devChar = "create the /dev/char links the toolkit documents (sudo nvidia-ctk system create-dev-char-symlinks --create-all)"
+	switch rt.Name {
+	case "kubernetes":
+		return "delete the pod so that it restarts; to stop it recurring, enable CDI in the NVIDIA device plugin or GPU Operator (cdi.enabled=true), or create the /dev/char links the toolkit documents (nvidia-ctk system create-dev-char-symlinks --create-all on the node)"
+	case "slurm", "pyxis":
+		// Slurm's task/cgroup plugin owns the job's device cgroup: only the
+		// node's admins can change how it is set up.
+		return "submit the job again with its GPUs: " + rt.GPUHint() + "; if it recurs, tell the cluster's admins (the node's device cgroup dropped the job's GPUs: systemctl daemon-reload on a node whose slurmd does not own its cgroups)"
+	case "apptainer":
+		return "start the container again: " + rt.Command(rt.gpuFlag) + "; to stop it recurring, " + devChar + " on the host, or with Apptainer 1.5.0 and later request GPUs through CDI (sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml, then " + rt.Command("--device nvidia.com/gpu=all") + ")"
+	case "containerd":
+		return "start the container again (" + rt.Command(rt.gpuFlag) + "); to stop it recurring, " + devChar + " on the host"
 	}
-	return fix
+	return "restart the container now; to stop it recurring, request GPUs through CDI (on the host: sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml, then " + rt.CDIHint() +
+		") or " + devChar
 }

@@ -178,6 +178,9 @@ func nvmlFailure(ne *gpureport.NVMLError, rt Runtime, data map[string]any) Resul
 	case gpureport.CodeUnknown:
 		r.Message = "NVML answered \"Unknown Error\": the container has usually lost access to its GPUs after systemctl daemon-reload on the host"
 		r.Hint = "restart the container; to stop it recurring, see the NVIDIA Container Toolkit notes on systemd cgroup management"
+		if rt.Name != "docker" && rt.Name != "podman" && rt.Name != "nerdctl" && rt.Name != "unknown" {
+			r.Hint = CgroupLostHint(rt)
+		}
 	case gpureport.CodeLibRMVersionMismatch:
 		r.Message = "the NVIDIA driver library and kernel module versions differ: the host driver was upgraded without a reboot, or driver libraries are baked into the image"
 		r.Hint = "reboot the host after a driver upgrade; never install libnvidia-* packages in the image"

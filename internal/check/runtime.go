@@ -16,7 +16,8 @@ type Runtime struct {
 	Name string `json:"name"`
 	// Evidence says what the detection saw.
 	Evidence string `json:"evidence"`
-	// Rootless is true for rootless Podman: the user flag differs.
+	// Rootless is true for rootless Podman, Docker and nerdctl: the user
+	// flag differs.
 	Rootless bool `json:"rootless,omitempty"`
 
 	run       string // the start command, such as "docker run"; "" for Kubernetes
@@ -26,6 +27,7 @@ type Runtime struct {
 	envFlag   string // %s NAME or NAME=value
 	envValue  bool   // envFlag needs NAME=value: NAME alone becomes NAME="$NAME"
 	userFlag  string // %[1]d uid, %[2]d gid; "" when there is none
+	remapped  int    // userns-remap: the host uid of container uid 0; 0 when not remapped
 }
 
 // runtimeNamed returns the flags of a runtime by name. It is a switch, not
@@ -81,26 +83,35 @@ func DetectRuntime(e *Env) Runtime {
 		return rt
 	}
 	job := e.Get("SLURM_JOB_ID")
-	inJob := ""
+	inJob, leaked := "", ""
 	if job != "" {
 		inJob = ", inside Slurm job " + job
 	}
 	// Apptainer before Slurm: `srun apptainer run` has both, and the
-	// container's flags are what the user can change.
+	// container's flags are what the user can change. Its variables alone
+	// are no proof inside a Slurm job: srun exports them from an Apptainer
+	// shell on the login node into a job that has no container. Every
+	// Apptainer container has /.singularity.d, --cleanenv or not.
+	appDir := e.Exists("/.singularity.d")
 	for _, v := range []string{"APPTAINER_CONTAINER", "APPTAINER_NAME", "SINGULARITY_CONTAINER", "SINGULARITY_NAME"} {
-		if e.Get(v) != "" {
+		if e.Get(v) == "" {
+			continue
+		}
+		switch {
+		case appDir:
+			return pick("apptainer", v+" is set and /.singularity.d exists"+inJob)
+		case job == "":
 			return pick("apptainer", v+" is set"+inJob)
 		}
+		leaked = v + " is set but /.singularity.d does not exist: the variable was exported from outside the job"
+		break
 	}
-	if e.Exists("/.singularity.d") {
+	if appDir {
 		return pick("apptainer", "/.singularity.d exists"+inJob)
 	}
-	// The kubelet sets these in every container, enableServiceLinks or not.
-	for _, v := range []string{"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
-		if e.Get(v) != "" {
-			return pick("kubernetes", v+" is set")
-		}
-	}
+	// A Slurm step outranks the Kubernetes variables: on Slurm-on-Kubernetes
+	// (Slinky, SUNK, soperator) srun exports the slurmd pod's
+	// KUBERNETES_SERVICE_* into every job.
 	var mi []byte
 	mountinfo := func() []byte {
 		if mi == nil {
@@ -112,17 +123,35 @@ func DetectRuntime(e *Env) Runtime {
 		if marks := enrootMarkers(e, mountinfo()); len(marks) > 0 {
 			return pick("pyxis", "SLURM_JOB_ID="+job+" is set and this is an enroot container ("+strings.Join(marks, "; ")+")")
 		}
+		ev := "SLURM_JOB_ID=" + job + " is set and no container marker was found: a Slurm job with no container"
 		if nodeMarker != "" {
-			return pick("slurm", "SLURM_JOB_ID="+job+" is set and slurmstepd started this process: a Slurm job with no container ("+nodeMarker+" belongs to the node)")
+			ev = "SLURM_JOB_ID=" + job + " is set and slurmstepd started this process: a Slurm job with no container (" + nodeMarker + " belongs to the node)"
 		}
-		return pick("slurm", "SLURM_JOB_ID="+job+" is set and no container marker was found: a Slurm job with no container")
+		if leaked != "" {
+			ev += "; " + leaked
+		}
+		return pick("slurm", ev)
+	}
+	stepAncestor := job != "" && slurmStepAncestor(e)
+	if job != "" && (stepAncestor || e.Get("SLURM_STEP_ID") != "") {
+		for _, v := range []string{"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
+			if e.Get(v) != "" {
+				return slurmJob(v + " is set, but")
+			}
+		}
+	}
+	// The kubelet sets these in every container, enableServiceLinks or not.
+	for _, v := range []string{"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} {
+		if e.Get(v) != "" {
+			return pick("kubernetes", v+" is set")
+		}
 	}
 	// Docker's and Podman's marks, unless slurmstepd started this process:
 	// then they belong to a node that is itself a container, and a Slurm
 	// job's own container (srun docker run) would have hidden slurmstepd in
 	// its own PID namespace.
 	if ev, ok := podmanMarker(e); ok {
-		if job != "" && slurmStepAncestor(e) {
+		if stepAncestor {
 			return slurmJob(ev)
 		}
 		rootless, why := podmanRootless(e)
@@ -132,10 +161,10 @@ func DetectRuntime(e *Env) Runtime {
 		return pick("podman", ev+"; rootful: "+why+inJob)
 	}
 	if e.Exists("/.dockerenv") {
-		if job != "" && slurmStepAncestor(e) {
+		if stepAncestor {
 			return slurmJob("/.dockerenv exists, but")
 		}
-		return pick("docker", "/.dockerenv exists"+inJob)
+		return userns(e, pick("docker", "/.dockerenv exists"+inJob))
 	}
 	if job != "" {
 		return slurmJob("")
@@ -151,7 +180,7 @@ func DetectRuntime(e *Env) Runtime {
 		return pick("kubernetes", "/dev/termination-log exists")
 	}
 	if bytes.HasPrefix(hosts, []byte("# <nerdctl>")) {
-		return pick("nerdctl", "/etc/hosts is nerdctl's (# <nerdctl>)")
+		return userns(e, pick("nerdctl", "/etc/hosts is nerdctl's (# <nerdctl>)"))
 	}
 	if snap := containerdSnapshot(mountinfo()); snap != "" {
 		return pick("containerd", "the root filesystem is a containerd snapshot ("+snap+" in /proc/self/mountinfo) and /etc/hosts is not nerdctl's: "+
@@ -160,6 +189,52 @@ func DetectRuntime(e *Env) Runtime {
 	rt := runtimeNamed("docker")
 	rt.Name, rt.Evidence = "unknown", "no runtime marker found; hints use Docker's flags (nerdctl takes the same)"
 	return rt
+}
+
+// userns reads the uid map of a Docker or nerdctl container. Rootless
+// Docker and nerdctl map container root to the user's own host uid (a range
+// of one, "0 1000 1", then the subordinate ids): the user's files are
+// root's in the container, so --user "$(id -u):$(id -g)" would run as a
+// subordinate uid that cannot read them, and --user 0:0 is the fix. A
+// rootful engine with userns-remap maps root to a subordinate range
+// ("0 100000 65536"): no user flag helps, the folder's owner must change.
+func userns(e *Env, rt Runtime) Runtime {
+	host, count, ok := uidMapRoot(e)
+	switch {
+	case !ok || host == 0:
+		return rt
+	case count == 1:
+		rt.Rootless = true
+		rt.userFlag = "--user 0:0"
+		rt.Evidence += "; rootless: uid 0 is host uid " + strconv.FormatUint(host, 10) + " (your own user) in /proc/self/uid_map"
+	default:
+		rt.remapped = int(host)
+		rt.Evidence += "; user namespace remapped: uid 0 is host uid " + strconv.FormatUint(host, 10) + " in /proc/self/uid_map"
+	}
+	return rt
+}
+
+// uidMapRoot returns the host uid that container uid 0 maps to and the
+// length of that range, from /proc/self/uid_map; ok is false without a map
+// or a line for uid 0.
+func uidMapRoot(e *Env) (host, count uint64, ok bool) {
+	b, err := ReadSmall(e.Path("/proc/self/uid_map"), 4096)
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[0] != "0" {
+			continue
+		}
+		h, err1 := strconv.ParseUint(f[1], 10, 32)
+		c, err2 := strconv.ParseUint(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			return 0, 0, false
+		}
+		return h, c, true
+	}
+	return 0, 0, false
 }
 
 // slurmStepAncestor reports whether slurmstepd is among the first few
@@ -234,7 +309,8 @@ func podmanRootless(e *Env) (bool, string) {
 // enrootMarkers lists what enroot leaves in a container it starts (pyxis
 // starts every container through enroot): /.lock bind-mounted read-only,
 // /etc/rc beginning "# enroot-provenance:", a root under
-// <ENROOT_DATA_PATH>/pyxis_<job>.<step>, a uid map of one id.
+// <ENROOT_DATA_PATH>/pyxis_<job>.<step>; and, beside one of those, a uid
+// map of one id.
 func enrootMarkers(e *Env, mountinfo []byte) []string {
 	var marks []string
 	for _, m := range ParseMountinfo(mountinfo) {
@@ -247,6 +323,11 @@ func enrootMarkers(e *Env, mountinfo []byte) []string {
 	}
 	if rc, _ := ReadSmall(e.Path("/etc/rc"), 64); bytes.HasPrefix(rc, []byte("# enroot-provenance:")) {
 		marks = append(marks, "/etc/rc is enroot's (# enroot-provenance:)")
+	}
+	// A uid map of one id backs up the marks above but proves nothing alone:
+	// Charliecloud and unshare -r make one too.
+	if len(marks) == 0 {
+		return nil
 	}
 	if b, err := ReadSmall(e.Path("/proc/self/uid_map"), 4096); err == nil {
 		if lines := strings.Fields(string(b)); len(lines) == 3 && lines[2] == "1" {
@@ -315,13 +396,17 @@ func (rt Runtime) GPUHint() string {
 }
 
 // CDIHint says how to request all GPUs through the Container Device
-// Interface.
+// Interface, or "" when the runtime has no flag for it: srun has none (its
+// GPUs come from --gpus or --gres), ctr's differs between releases, and
+// Apptainer takes --device only from 1.5.0, so --nv comes first there.
 func (rt Runtime) CDIHint() string {
 	switch rt.Name {
 	case "kubernetes":
 		return "enable CDI in the NVIDIA device plugin (cdi.enabled=true)"
-	case "slurm", "apptainer":
-		return "the runtime's CDI support (apptainer --device nvidia.com/gpu=all)"
+	case "slurm", "pyxis", "containerd":
+		return ""
+	case "apptainer":
+		return rt.Command("--device nvidia.com/gpu=all") + " (Apptainer 1.5.0 and later; before that, " + rt.Command(rt.gpuFlag) + ")"
 	}
 	return rt.Command("--device nvidia.com/gpu=all")
 }
@@ -396,6 +481,14 @@ func (rt Runtime) UserHint(uid, gid int) string {
 		return "the job runs as you: make the folder yours (chown) or readable and writable to you"
 	case "pyxis", "apptainer":
 		return "the container runs as your own user: make the folder yours (chown) or readable and writable to you"
+	case "docker", "nerdctl", "unknown":
+		switch {
+		case rt.Rootless:
+			return rt.Command(rt.userFlag) + " (rootless " + rt.Name + ": container root is your own host user, so root in the container can read and write your files)"
+		case rt.remapped > 0:
+			h := strconv.Itoa(rt.remapped + uid)
+			return "the engine remaps users (userns-remap): uid " + strconv.Itoa(uid) + " here is host uid " + h + ": make the folder readable and writable to it on the host (sudo chown " + h + ")"
+		}
 	case "containerd":
 		u := strconv.Itoa(uid)
 		return "ctr run has no user flag: make the folder readable and writable to uid " + u + " (chown " + u + ":" + strconv.Itoa(gid) + ")"

@@ -23,6 +23,9 @@ const (
 	fullUIDMap     = "         0          0 4294967295\n"
 	rootlessUIDMap = "         0       1001          1\n         1     100000      65536\n"
 	enrootUIDMap   = "         0          0          1\n"
+	remapUIDMap    = "         0     100000      65536\n"
+	// Charliecloud's ch-run (and unshare -r) map one id, as enroot does.
+	chUIDMap = "      1000       1000          1\n"
 	// /proc/<pid>/stat: pid (comm) state ppid ...
 	tiniChild    = "7 (nss-entrypoint) R 1 7 7 0 -1 4194560 0 0 0 0\n"
 	tini         = "1 (tini) S 0 1 1 0 -1 4194560 0 0 0 0\n"
@@ -70,16 +73,32 @@ func TestDetectRuntime(t *testing.T) {
 		{"pyxis: root under pyxis_<job>.<step>", []string{"SLURM_JOB_ID=42"}, map[string]string{"/proc/self/mountinfo": pyxisRootMountinfo}, "pyxis", "/enroot-data/user-0/pyxis_42.0", false},
 		{"pyxis: /.lock read-only", []string{"SLURM_JOB_ID=42"}, map[string]string{"/proc/self/mountinfo": pyxisLockMountinfo}, "pyxis", "/.lock is mounted read-only", false},
 		{"pyxis: enroot's /etc/rc", []string{"SLURM_JOB_ID=42"}, map[string]string{"/etc/rc": "# enroot-provenance: nvcr.io#nvidia/pytorch:25.01-py3\nexec \"$@\"\n"}, "pyxis", "enroot-provenance", false},
-		{"pyxis: a uid map of one id", []string{"SLURM_JOB_ID=42"}, map[string]string{"/proc/self/uid_map": enrootUIDMap}, "pyxis", "maps one uid (0 0 1)", false},
+		{"pyxis: a uid map of one id backs up enroot's /etc/rc", []string{"SLURM_JOB_ID=42"}, map[string]string{"/proc/self/uid_map": enrootUIDMap, "/etc/rc": "# enroot-provenance: x\n"}, "pyxis", "maps one uid (0 0 1)", false},
+		{"a uid map of one id alone is no enroot marker (enroot's)", []string{"SLURM_JOB_ID=42"}, map[string]string{"/proc/self/uid_map": enrootUIDMap}, "slurm", "no container marker", false},
+		{"a uid map of one id alone is no enroot marker (Charliecloud)", []string{"SLURM_JOB_ID=42"}, map[string]string{"/proc/self/uid_map": chUIDMap}, "slurm", "no container marker", false},
 		{"a plain /etc/rc is no enroot marker", []string{"SLURM_JOB_ID=42"}, map[string]string{"/etc/rc": "#!/bin/sh\n"}, "slurm", "no container", false},
 		{"a writable /.lock is no enroot marker", []string{"SLURM_JOB_ID=42"}, map[string]string{"/proc/self/mountinfo": strings.ReplaceAll(pyxisLockMountinfo, " ro,", " rw,")}, "slurm", "no container", false},
 		{"the old made-up pyxis variables mean nothing", []string{"SLURM_JOB_ID=42", "ENROOT_ROOTFS=/x", "PYXIS_VERSION=0.20"}, map[string]string{"/etc/enroot/": ""}, "slurm", "no container", false},
 		{"enroot start without Slurm leaves no usable marker", nil, map[string]string{"/etc/rc": "# enroot-provenance: x\n"}, "unknown", "no runtime marker", false},
 
 		{"apptainer", []string{"APPTAINER_CONTAINER=/x.sif"}, nil, "apptainer", "APPTAINER_CONTAINER is set", false},
-		{"srun apptainer run: Apptainer, not Slurm", []string{"SLURM_JOB_ID=42", "APPTAINER_CONTAINER=/x.sif"}, map[string]string{"/proc/self/uid_map": enrootUIDMap}, "apptainer", "inside Slurm job 42", false},
+		{"srun apptainer run: Apptainer, not Slurm", []string{"SLURM_JOB_ID=42", "APPTAINER_CONTAINER=/x.sif"}, map[string]string{"/proc/self/uid_map": enrootUIDMap, "/.singularity.d/": ""}, "apptainer", "APPTAINER_CONTAINER is set and /.singularity.d exists, inside Slurm job 42", false},
+		{"srun from an Apptainer shell on the login node: the variables leak into a plain job", []string{"SLURM_JOB_ID=42", "APPTAINER_CONTAINER=/login.sif", "APPTAINER_NAME=login.sif"},
+			map[string]string{"/proc/self/stat": stepChild, "/proc/4242/stat": slurmstepd, "/proc/self/mountinfo": hostRootMountinfo}, "slurm", "APPTAINER_CONTAINER is set but /.singularity.d does not exist", false},
 		{"singularity", []string{"SINGULARITY_NAME=x.sif"}, nil, "apptainer", "SINGULARITY_NAME is set", false},
 		{"apptainer with a clean environment", []string{"SLURM_JOB_ID=42"}, map[string]string{"/.singularity.d/env/": ""}, "apptainer", "/.singularity.d exists", false},
+
+		{"slurm on kubernetes: slurmstepd outranks the pod's variables", []string{"SLURM_JOB_ID=42", "KUBERNETES_SERVICE_HOST=10.0.0.1", "KUBERNETES_SERVICE_PORT=443"},
+			map[string]string{"/proc/self/stat": stepChild, "/proc/4242/stat": slurmstepd}, "slurm", "KUBERNETES_SERVICE_HOST is set, but belongs to the node", false},
+		{"slurm on kubernetes: a step id outranks them too", []string{"SLURM_JOB_ID=42", "SLURM_STEP_ID=0", "KUBERNETES_SERVICE_HOST=10.0.0.1"}, nil, "slurm", "KUBERNETES_SERVICE_HOST is set, but", false},
+		{"pyxis on kubernetes", []string{"SLURM_JOB_ID=42", "KUBERNETES_SERVICE_HOST=10.0.0.1"},
+			map[string]string{"/etc/rc": "# enroot-provenance: x\n", "/proc/self/stat": stepChild, "/proc/4242/stat": slurmstepd}, "pyxis", "enroot-provenance", false},
+		{"a pod with SLURM_JOB_ID but no step is a pod", []string{"SLURM_JOB_ID=42", "KUBERNETES_SERVICE_HOST=10.0.0.1"}, nil, "kubernetes", "KUBERNETES_SERVICE_HOST is set", false},
+
+		{"docker rootful", nil, map[string]string{"/.dockerenv": "", "/proc/self/uid_map": fullUIDMap}, "docker", "/.dockerenv exists", false},
+		{"docker rootless", nil, map[string]string{"/.dockerenv": "", "/proc/self/uid_map": rootlessUIDMap}, "docker", "rootless: uid 0 is host uid 1001 (your own user)", true},
+		{"docker with userns-remap", nil, map[string]string{"/.dockerenv": "", "/proc/self/uid_map": remapUIDMap}, "docker", "remapped: uid 0 is host uid 100000", false},
+		{"nerdctl rootless", nil, map[string]string{"/etc/hosts": nerdctlHosts, "/proc/self/uid_map": rootlessUIDMap}, "nerdctl", "rootless: uid 0 is host uid 1001", true},
 
 		{"unknown", nil, nil, "unknown", "hints use Docker's flags", false},
 	}
@@ -153,7 +172,31 @@ func TestHintsPerRuntime(t *testing.T) {
 			`srun --container-mounts="$HOME/.cache/huggingface:/workspace/.cache/huggingface" --export=ALL,HF_HOME=/workspace/.cache/huggingface ...`,
 			"srun --export=ALL,HF_TOKEN ...",
 			"the container runs as your own user: make the folder yours (chown) or readable and writable to you"}},
-		{"apptainer", []string{"APPTAINER_CONTAINER=/x.sif", "SLURM_JOB_ID=42"}, nil, hints{
+		{"docker rootless", nil, map[string]string{"/.dockerenv": "", "/proc/self/uid_map": rootlessUIDMap}, hints{
+			"docker run --gpus all ...",
+			"docker run --shm-size=1g ... (or --ipc=host)",
+			`docker run -v "$HOME/.cache/huggingface:/workspace/.cache/huggingface" -e HF_HOME=/workspace/.cache/huggingface ...`,
+			"docker run -e HF_TOKEN ...",
+			"docker run --user 0:0 ... (rootless docker: container root is your own host user, so root in the container can read and write your files)"}},
+		{"docker with userns-remap", nil, map[string]string{"/.dockerenv": "", "/proc/self/uid_map": remapUIDMap}, hints{
+			"docker run --gpus all ...",
+			"docker run --shm-size=1g ... (or --ipc=host)",
+			`docker run -v "$HOME/.cache/huggingface:/workspace/.cache/huggingface" -e HF_HOME=/workspace/.cache/huggingface ...`,
+			"docker run -e HF_TOKEN ...",
+			"the engine remaps users (userns-remap): uid 1000 here is host uid 101000: make the folder readable and writable to it on the host (sudo chown 101000)"}},
+		{"nerdctl rootless", nil, map[string]string{"/etc/hosts": nerdctlHosts, "/proc/self/uid_map": rootlessUIDMap}, hints{
+			"nerdctl run --gpus all ...",
+			"nerdctl run --shm-size=1g ... (or --ipc=host)",
+			`nerdctl run -v "$HOME/.cache/huggingface:/workspace/.cache/huggingface" -e HF_HOME=/workspace/.cache/huggingface ...`,
+			"nerdctl run -e HF_TOKEN ...",
+			"nerdctl run --user 0:0 ... (rootless nerdctl: container root is your own host user, so root in the container can read and write your files)"}},
+		{"slurm on kubernetes", []string{"SLURM_JOB_ID=42", "SLURM_STEP_ID=0", "KUBERNETES_SERVICE_HOST=10.0.0.1"}, nil, hints{
+			"srun --gpus=1 ... (or #SBATCH --gres=gpu:1)",
+			"this runtime uses the host's /dev/shm: ask the admins of the host for a larger one (at least 1 GiB)",
+			`srun --export=ALL,HF_HOME="$HOME/.cache/huggingface" ...`,
+			"srun --export=ALL,HF_TOKEN ...",
+			"the job runs as you: make the folder yours (chown) or readable and writable to you"}},
+		{"apptainer", []string{"APPTAINER_CONTAINER=/x.sif", "SLURM_JOB_ID=42"}, map[string]string{"/.singularity.d/": ""}, hints{
 			"apptainer run --nv ...",
 			"this runtime uses the host's /dev/shm: ask the admins of the host for a larger one (at least 1 GiB)",
 			`apptainer run --bind "$HOME/.cache/huggingface:/workspace/.cache/huggingface" --env HF_HOME=/workspace/.cache/huggingface ...`,

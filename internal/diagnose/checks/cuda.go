@@ -111,8 +111,14 @@ var GPUDevices = check.Check{
 				Message: "opening " + strings.Join(a.CgroupDenied, ", ") + " is not permitted although they exist: the container's device cgroup has lost access to the GPUs (after systemctl daemon-reload on the host)",
 				Hint:    check.CgroupLostHint(e.Runtime())}
 		}
+		if len(a.NotGranted) > 0 {
+			data["not_granted"] = a.NotGranted
+			if v := e.Get("SLURM_JOB_GPUS"); v != "" {
+				data["slurm_job_gpus"] = v
+			}
+		}
 		for _, n := range a.Nodes {
-			if n.Denied {
+			if n.Denied && !n.NotGranted {
 				return check.Result{Status: check.Fail, Data: data, Message: "cannot open " + n.Path + ": " + n.Error,
 					Hint: "request GPUs through the runtime instead of mounting /dev/nvidia* by hand: " + e.Runtime().GPUHint()}
 			}
@@ -125,14 +131,32 @@ var GPUDevices = check.Check{
 			for _, d := range out.Report.Devices {
 				mig = mig || d.MIGMode == "enabled"
 			}
-			if n != a.GPUNodes && !mig {
-				return check.Result{Status: check.Warn, Data: data,
-					Message: fmt.Sprintf("NVML counts %d GPU(s) but %d /dev/nvidiaN node(s) exist: the device nodes do not match the GPUs given", n, a.GPUNodes),
-					Hint:    "request GPUs through the runtime instead of mounting /dev/nvidia* by hand: " + e.Runtime().GPUHint()}
+			if n != a.GrantedGPUs && !mig {
+				msg := fmt.Sprintf("NVML counts %d GPU(s) but %d /dev/nvidiaN node(s) exist: the device nodes do not match the GPUs given", n, a.GPUNodes)
+				if len(a.NotGranted) > 0 {
+					msg = fmt.Sprintf("NVML counts %d GPU(s) but %d of the %d /dev/nvidiaN node(s) open: the device nodes do not match the GPUs given", n, a.GrantedGPUs, a.GPUNodes)
+				}
+				return check.Result{Status: check.Warn, Data: data, Message: msg,
+					Hint: "request GPUs through the runtime instead of mounting /dev/nvidia* by hand: " + e.Runtime().GPUHint()}
 			}
+		}
+		if len(a.NotGranted) > 0 {
+			return check.Result{Status: check.OK, Data: data, Message: fmt.Sprintf("%d of %d GPU node(s) open, /dev/nvidiactl and /dev/nvidia-uvm open: this %s is granted a subset of the node's GPUs (%s refused, as a cgroup that grants some GPUs refuses the others)",
+				a.GrantedGPUs, a.GPUNodes, grantee(e), strings.Join(a.NotGranted, ", "))}
 		}
 		return check.Result{Status: check.OK, Data: data, Message: fmt.Sprintf("%d GPU node(s), /dev/nvidiactl and /dev/nvidia-uvm open", a.GPUNodes)}
 	},
+}
+
+// grantee names what a device cgroup belongs to, in the runtime's terms.
+func grantee(e *check.Env) string {
+	switch {
+	case e.Get("SLURM_JOB_ID") != "":
+		return "Slurm job (ConstrainDevices)"
+	case e.Runtime().Name == "kubernetes":
+		return "pod"
+	}
+	return "container"
 }
 
 // GPUHealth reports NVML's view of each GPU's hardware: pages and rows

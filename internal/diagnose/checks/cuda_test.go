@@ -2,6 +2,7 @@ package checks_test
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -108,4 +109,48 @@ func withCUDA(c gpureport.CUDA) *gpureport.Report {
 	r := checktest.Healthy(1)
 	r.CUDA = &c
 	return r
+}
+
+// TestGPUDevicesUnderConstrainDevices: a Slurm node's /dev has every GPU and
+// the job's cgroup allows the ones it was given; the others refuse with
+// EPERM. That is the job's allocation, not a lost cgroup, when NVML agrees.
+func TestGPUDevicesUnderConstrainDevices(t *testing.T) {
+	four := map[string]string{"/dev/nvidia-uvm": "", "/dev/nvidia0": "", "/dev/nvidia1": "", "/dev/nvidia2": "", "/dev/nvidia3": ""}
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		refused string // GPU indices, as the job is not given them
+		nvml    int
+		status  check.Status
+		msg     string
+	}{
+		{"plain Slurm, one GPU of four", []string{"SLURM_JOB_ID=42", "SLURM_JOB_GPUS=0", "CUDA_VISIBLE_DEVICES=0"}, "123", 1, check.OK,
+			"1 of 4 GPU node(s) open, /dev/nvidiactl and /dev/nvidia-uvm open: this Slurm job (ConstrainDevices) is granted a subset"},
+		{"pyxis, two GPUs of four", []string{"SLURM_JOB_ID=42", "SLURM_JOB_GPUS=1,3"}, "02", 2, check.OK, "2 of 4 GPU node(s) open"},
+		{"NVML disagrees with the granted nodes", []string{"SLURM_JOB_ID=42"}, "123", 2, check.Warn, "NVML counts 2 GPU(s) but 1 of the 4 /dev/nvidiaN node(s) open"},
+		{"every GPU refused is still a loss", []string{"SLURM_JOB_ID=42"}, "0123", 1, check.Fail, "device cgroup has lost access"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, tc.env...)
+			withGPU(t, e, checktest.Healthy(tc.nvml), four)
+			if strings.HasPrefix(tc.name, "pyxis") {
+				checktest.Mk(t, e, map[string]string{"/etc/rc": "# enroot-provenance: x\n"})
+			}
+			e.OpenDevice = func(p string) error {
+				if i, ok := strings.CutPrefix(p, e.Path("/dev/nvidia")); ok && len(i) == 1 && strings.Contains(tc.refused, i) {
+					return &os.PathError{Op: "open", Path: p, Err: unix.EPERM}
+				}
+				return nil
+			}
+			r := checktest.Run(t, checks.GPUDevices, e)
+			hint := ""
+			if tc.status != check.OK {
+				hint = "srun --gpus=1"
+			}
+			checktest.Expect(t, r, tc.status, tc.msg, hint)
+			if strings.Contains(r.Hint, "--device") {
+				t.Errorf("srun has no --device: %s", r.Hint)
+			}
+		})
+	}
 }
