@@ -301,7 +301,9 @@ func TestNVMLUnknownErrorWithASubsetGranted(t *testing.T) {
 		}
 		return nil
 	}
-	e.GPU = func(context.Context) gpuhelper.Outcome { return gpuhelper.Outcome{Report: checktest.Failed(999, "ERROR_UNKNOWN")} }
+	e.GPU = func(context.Context) gpuhelper.Outcome {
+		return gpuhelper.Outcome{Report: checktest.Failed(999, "ERROR_UNKNOWN")}
+	}
 	r := checktest.Run(t, check.GPU, e)
 	checktest.Expect(t, r, check.Fail, `NVML answered "Unknown Error"`, " ")
 	if strings.Contains(r.Message, "not permitted") || strings.Contains(r.Message, "/dev/nvidia1") {

@@ -182,6 +182,41 @@ func TestLoader(t *testing.T) {
 	}
 }
 
+// TestBakedInNeedsAContainer: driver libraries on the root filesystem are
+// "baked into the image" only where a container engine started this
+// process; on a Slurm node with no container, or with no runtime marker,
+// they are the node's own.
+func TestBakedInNeedsAContainer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		runtime string
+		files   map[string]string
+		want    bool
+	}{
+		{"docker", "", map[string]string{"/.dockerenv": ""}, true},
+		{"podman", "container=podman", nil, true},
+		{"pyxis", "SLURM_JOB_ID=42", map[string]string{"/etc/rc": "# enroot-provenance: x\n"}, true},
+		{"plain slurm", "SLURM_JOB_ID=42", nil, false},
+		{"no runtime marker", "", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tree := injectedDriver("580.159.04")
+			tree.mounts = nil
+			tree.runtime = tc.runtime
+			e := tree.env(t)
+			os.Remove(e.Path("/.dockerenv"))
+			checktest.Mk(t, e, tc.files)
+			var got bool
+			for _, f := range check.Loader(e).Findings {
+				got = got || f.ID == "baked-in"
+			}
+			if got != tc.want {
+				t.Errorf("%s: baked-in %v, want %v", e.Runtime().Name, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestLoaderHintsSpeakTheRuntime(t *testing.T) {
 	tree := injectedDriver("580.159.04")
 	tree.files = append(tree.files, "/usr/local/cuda/lib64/stubs/libcuda.so")

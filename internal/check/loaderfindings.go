@@ -39,7 +39,10 @@ func loaderFindings(e *Env, rep LoaderReport, ldPath string) []LoaderFinding {
 		}
 	}
 	for _, lib := range rep.Libraries {
-		if lib.Injected == "no" && !lib.Stub && !lib.Compat && rt.Name != "unknown" {
+		// Only where a container engine is known to run this process: on a
+		// node with no container (plain Slurm) or with no runtime marker,
+		// the driver's own files sit on the root filesystem.
+		if lib.Injected == "no" && !lib.Stub && !lib.Compat && rt.InContainer() && rt.Name != "unknown" {
 			out = append(out, LoaderFinding{ID: "baked-in", Status: Warn,
 				Message: lib.Name + " (" + lib.Real + ") is part of the image, not injected from the host: it only works while the host runs exactly that driver version",
 				Hint:    "remove driver libraries from the image (no libnvidia-* or libcuda packages, no COPY of them) and start with GPUs so that the toolkit injects the host's: " + rt.GPUHint()})
