@@ -111,6 +111,9 @@ func CUDAVerdict(e *Env, rep *gpureport.Report, loader *LoaderReport, data map[s
 	case ce.Code == gpureport.CUDAInvalidDevice:
 		r.Message = "CUDA says a device ordinal is invalid (" + ce.Function + ")"
 		r.Hint = "unset CUDA_VISIBLE_DEVICES and request GPUs through the runtime: " + rt.GPUHint()
+	case (ce.Code == gpureport.CUDANoDevice || ce.Code == gpureport.CUDAUnknown) && e.WSL() && !e.Exists("/dev/nvidiactl"):
+		r.Message = "CUDA failed (" + ce.Name + ") on WSL2 although NVML sees the GPU: the Windows driver and the WSL libraries in /usr/lib/wsl/lib do not work together"
+		r.Hint = "update the NVIDIA driver on Windows, keep /usr/lib/wsl/lib first on LD_LIBRARY_PATH (no libcuda in the image), then run wsl --shutdown and start again"
 	case (ce.Code == gpureport.CUDANoDevice || ce.Code == gpureport.CUDAUnknown) && !e.Exists("/dev/nvidia-uvm"):
 		r.Message = "CUDA failed (" + ce.Name + ") because /dev/nvidia-uvm is missing: NVML works without it, CUDA does not"
 		r.Hint = "load nvidia-uvm on the host (sudo modprobe nvidia-uvm, or run nvidia-smi once) and request GPUs through the runtime: " + rt.GPUHint()

@@ -310,3 +310,34 @@ func TestNVMLUnknownErrorWithASubsetGranted(t *testing.T) {
 		t.Errorf("a GPU the job was not given was taken for a lost cgroup: %s", r.Message)
 	}
 }
+
+// TestWSL2: WSL2 and Docker Desktop give GPUs through /dev/dxg, with no
+// /dev/nvidiactl, /dev/nvidia-uvm or /proc/driver/nvidia; NVML works there
+// through /usr/lib/wsl/lib. The probe must run; without /dev/dxg the no-GPU
+// fast path stays (FakeEnv fails the test if the probe runs).
+func TestWSL2(t *testing.T) {
+	noNVML := &gpureport.Report{SchemaVersion: 1, Error: &gpureport.NVMLError{Function: "nvmlInit", Code: gpureport.CodeLibraryNotFound, Name: "ERROR_LIBRARY_NOT_FOUND"}}
+	wslCUDA := checktest.Healthy(1)
+	wslCUDA.CUDA = &gpureport.CUDA{DeviceCount: -1, Error: &gpureport.CUDAError{Function: "cuInit", Code: 100, Name: "CUDA_ERROR_NO_DEVICE"}}
+	for _, tc := range []struct {
+		name      string
+		files     map[string]string
+		rep       *gpureport.Report // nil: the probe must not run
+		status    check.Status
+		msg, hint string
+	}{
+		{"dxg, NVML works", map[string]string{"/dev/dxg": ""}, checktest.Healthy(1), check.OK, "1 GPU: NVIDIA H200", ""},
+		{"dxg, no WSL libraries", map[string]string{"/dev/dxg": ""}, noNVML, check.Fail, "WSL2 gives this container a GPU (/dev/dxg) but libnvidia-ml.so.1 is not here", "/usr/lib/wsl/lib"},
+		{"dxg, CUDA fails", map[string]string{"/dev/dxg": ""}, wslCUDA, check.Fail, "on WSL2", "Windows"},
+		{"nothing: the fast path", nil, nil, check.Fail, "no GPU is visible", "docker run --gpus all"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, "NSS_ENTRYPOINT_CUDA=on")
+			checktest.Mk(t, e, tc.files)
+			if tc.rep != nil {
+				e.GPU = func(context.Context) gpuhelper.Outcome { return gpuhelper.Outcome{Report: tc.rep} }
+			}
+			checktest.Expect(t, checktest.Run(t, check.GPU, e), tc.status, tc.msg, tc.hint)
+		})
+	}
+}

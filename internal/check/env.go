@@ -165,9 +165,17 @@ func (e *Env) Exists(p string) bool {
 // the GPU check then waits for its outcome. Without a device node it does
 // nothing: the GPU check does not start the probe then either.
 func (e *Env) StartGPU(ctx context.Context) {
-	if e.Exists("/dev/nvidiactl") {
+	if e.Exists("/dev/nvidiactl") || e.WSL() {
 		go e.GPUOutcome(ctx)
 	}
+}
+
+// WSL reports whether GPUs reach this process through WSL2's
+// paravirtualised /dev/dxg (WSL2, Docker Desktop with --gpus all): there is
+// no /dev/nvidiactl, /dev/nvidia-uvm or /proc/driver/nvidia there, and NVML
+// and CUDA work through the libraries in /usr/lib/wsl/lib.
+func (e *Env) WSL() bool {
+	return e.Exists("/dev/dxg")
 }
 
 // GPUOutcome returns the memoised GPU probe outcome.

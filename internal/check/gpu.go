@@ -13,8 +13,8 @@ import (
 // when NVML says "Unknown Error", whether the device cgroup lost them; then
 // the cheap CUDA-level checks (/dev/nvidia-uvm, which libcuda the loader
 // picks) and, when the probe ran the CUDA stage (StartupCUDA), cuInit's
-// verdict. Without /dev/nvidiactl and /proc/driver/nvidia it does not start
-// the helper: there is nothing for NVML to find.
+// verdict. Without /dev/nvidiactl, /proc/driver/nvidia and WSL2's /dev/dxg
+// it does not start the helper: there is nothing for NVML to find.
 var GPU = gpuCheck(true)
 
 // GPUNVML is the GPU check as the report runs it: NVML and device access
@@ -25,17 +25,20 @@ var GPUNVML = gpuCheck(false)
 func gpuCheck(cudaLevel bool) Check {
 	return Check{ID: "gpu", Title: "GPU", Run: func(ctx context.Context, e *Env) Result {
 		rt := e.Runtime
-		ctl, drv := e.Exists("/dev/nvidiactl"), e.Exists("/proc/driver/nvidia")
+		ctl, drv, wsl := e.Exists("/dev/nvidiactl"), e.Exists("/proc/driver/nvidia"), e.WSL()
 		data := map[string]any{"dev_nvidiactl": ctl, "proc_driver_nvidia": drv}
+		if wsl {
+			data["dev_dxg"] = true
+		}
 		if vis := e.Get("NVIDIA_VISIBLE_DEVICES"); vis != "" {
 			data["nvidia_visible_devices"] = vis
 		}
 		switch {
-		case !ctl && !drv:
+		case !ctl && !drv && !wsl:
 			return Result{Status: Fail, Data: data,
 				Message: "no GPU is visible in this container (no /dev/nvidiactl, no /proc/driver/nvidia)",
 				Hint:    "give the container GPUs: " + rt().GPUHint()}
-		case !ctl:
+		case !ctl && !wsl:
 			return Result{Status: Fail, Data: data,
 				Message: "the host has an NVIDIA driver but this container was given no GPU device",
 				Hint:    "give the container GPUs: " + rt().GPUHint()}
@@ -46,6 +49,9 @@ func gpuCheck(cudaLevel bool) Check {
 			return helperFailure(out, data)
 		}
 		r := gpuVerdict(out.Report, rt(), data)
+		if wsl && !ctl {
+			r = wslVerdict(e, r)
+		}
 		if r.Status == Fail && data["nvml_code"] == gpureport.CodeUnknown {
 			r = cgroupVerdict(e, r)
 		}
@@ -70,12 +76,34 @@ func cgroupVerdict(e *Env, r Result) Result {
 	return r
 }
 
+// wslVerdict words NVML's failures for WSL2, where the driver lives in
+// Windows and its Linux libraries in /usr/lib/wsl/lib.
+func wslVerdict(e *Env, r Result) Result {
+	if r.Status == OK {
+		return r
+	}
+	switch r.Data["nvml_code"] {
+	case gpureport.CodeLibraryNotFound:
+		r.Message = "WSL2 gives this container a GPU (/dev/dxg) but libnvidia-ml.so.1 is not here: the WSL driver libraries (/usr/lib/wsl/lib) were not mounted or are not on the loader's path"
+		r.Hint = "start with GPUs so that they are mounted (Docker Desktop with the WSL2 backend, or the NVIDIA Container Toolkit inside WSL2): " + e.Runtime().GPUHint() + "; keep /usr/lib/wsl/lib on LD_LIBRARY_PATH"
+	case gpureport.CodeDriverNotLoaded, gpureport.CodeUnknown:
+		r.Message = "WSL2 gives this container a GPU (/dev/dxg) but NVML cannot reach it (" + fmt.Sprint(r.Data["nvml_error"]) + ")"
+		r.Hint = "update the NVIDIA driver on Windows (WSL2 uses the Windows driver; never install a Linux driver inside WSL2), then run wsl --shutdown and start again"
+	default:
+		if r.Data["devices"] == 0 {
+			r.Message = "WSL2 gives this container /dev/dxg but NVML sees no GPU"
+			r.Hint = "update the NVIDIA driver on Windows, run nvidia-smi inside WSL2, and start with GPUs: " + e.Runtime().GPUHint()
+		}
+	}
+	return r
+}
+
 // cudaLevelVerdict adds, to a healthy NVML verdict, what the start path
 // can afford at the CUDA level: /dev/nvidia-uvm, loader forensics, and the
 // CUDA stage when the probe ran it.
 func cudaLevelVerdict(e *Env, rep *gpureport.Report, ok Result) Result {
 	data := ok.Data
-	if !e.Exists("/dev/nvidia-uvm") && rep.CUDA == nil {
+	if !e.Exists("/dev/nvidia-uvm") && !e.WSL() && rep.CUDA == nil {
 		return Result{Status: Fail, Data: data, Message: "NVML sees the GPUs but /dev/nvidia-uvm is missing: CUDA programs will fail to start",
 			Hint: "load nvidia-uvm on the host (sudo modprobe nvidia-uvm, or run nvidia-smi once) and request GPUs through the runtime: " + e.Runtime().GPUHint()}
 	}

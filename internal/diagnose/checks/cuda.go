@@ -63,7 +63,7 @@ var CUDA = check.Check{
 var GPULibraries = check.Check{
 	ID: "gpu-libraries", Title: "driver libraries the loader picks", Timeout: defaultCheckTimeout, Doing: "reading /etc/ld.so.cache",
 	Run: func(ctx context.Context, e *check.Env) check.Result {
-		if !e.Exists("/dev/nvidiactl") && !e.Exists("/proc/driver/nvidia") {
+		if !e.Exists("/dev/nvidiactl") && !e.Exists("/proc/driver/nvidia") && !e.WSL() {
 			return check.Result{Status: check.Skip, Message: "no GPU (see the GPU check)"}
 		}
 		rep := check.Loader(e)
@@ -101,6 +101,9 @@ var GPUDevices = check.Check{
 	ID: "gpu-devices", Title: "GPU device nodes", Timeout: gpuTimeout, Doing: "opening /dev/nvidia*",
 	Run: func(ctx context.Context, e *check.Env) check.Result {
 		if !e.Exists("/dev/nvidiactl") {
+			if e.WSL() {
+				return check.Result{Status: check.Skip, Message: "WSL2: GPUs come through /dev/dxg; there are no /dev/nvidia* nodes to open"}
+			}
 			return check.Result{Status: check.Skip, Message: "no GPU (see the GPU check)"}
 		}
 		a := check.CheckDeviceAccess(e)

@@ -18,7 +18,7 @@ const gpuTimeout = 10 * defaultCheckTimeout
 // healthyReport returns the GPU report when the probe worked and saw GPUs,
 // or a Skip result saying why the detail check cannot run.
 func healthyReport(ctx context.Context, e *check.Env) (*gpureport.Report, *check.Result) {
-	if !e.Exists("/dev/nvidiactl") {
+	if !e.Exists("/dev/nvidiactl") && !e.WSL() {
 		return nil, &check.Result{Status: check.Skip, Message: "no GPU (see the GPU check)"}
 	}
 	out := e.GPUOutcome(ctx)
@@ -181,6 +181,9 @@ var GPUUVM = check.Check{
 		_, skip := healthyReport(ctx, e)
 		if skip != nil {
 			return *skip
+		}
+		if !e.Exists("/dev/nvidia-uvm") && e.WSL() {
+			return check.Result{Status: check.Skip, Message: "WSL2: CUDA reaches the GPU through /dev/dxg and needs no /dev/nvidia-uvm"}
 		}
 		if !e.Exists("/dev/nvidia-uvm") {
 			return check.Result{Status: check.Fail, Message: "NVML sees the GPUs but /dev/nvidia-uvm is missing: CUDA programs will fail to start",
