@@ -56,6 +56,10 @@ type Env struct {
 	// Host reports the machine's memory and CPUs (diagnose only); nil
 	// leaves them out.
 	Host func() (HostInfo, error)
+	// Dir is the working directory (a container path), which the loader
+	// searches for an empty or relative LD_LIBRARY_PATH entry; "" means
+	// the process's own.
+	Dir string
 	// CUDAVariant is the image's CUDA variant, such as "cu129"; "" if unknown.
 	CUDAVariant string
 	// Online allows the network checks to connect.
@@ -188,6 +192,19 @@ func (e *Env) GPUOutcome(ctx context.Context) gpuhelper.Outcome {
 		e.gpuOutcome = e.GPU(ctx)
 	})
 	return e.gpuOutcome
+}
+
+// WorkDir returns the working directory as a container path, or "" when it
+// cannot be known.
+func (e *Env) WorkDir() string {
+	if e.Dir != "" {
+		return e.Dir
+	}
+	wd, err := os.Getwd()
+	if err != nil || (e.Root != "" && e.Root != "/") {
+		return ""
+	}
+	return wd
 }
 
 // Time is the time now by the Env's clock.

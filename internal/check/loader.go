@@ -1,6 +1,8 @@
 package check
 
 import (
+	"encoding/binary"
+	"io"
 	"os"
 	"path"
 	"runtime"
@@ -32,13 +34,23 @@ type LibraryChoice struct {
 	// (the NVIDIA Container Toolkit, CDI, Apptainer's --nv), "no" when it
 	// belongs to the image, "" when unknown.
 	Injected string `json:"injected,omitempty"`
+	// Broken says why dlopen fails on Path although it exists: "a
+	// directory", "not an ELF file", "too short to be a library". The
+	// loader stops at the first file of the name it can open, usable or not.
+	Broken string `json:"broken,omitempty"`
 	// Others lists the copies found later in the search, which lose.
 	Others []string `json:"others,omitempty"`
+	// Skipped lists what the search passed over and why: ELF files for
+	// another architecture (as glibc skips them), LD_LIBRARY_PATH entries
+	// this model cannot resolve ($ORIGIN, $LIB, $PLATFORM; a relative entry
+	// when the working directory is unknown).
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // LoaderFinding is one problem loader forensics found.
 type LoaderFinding struct {
-	// ID is stable: stub, stub-on-path, compat-older, version-mismatch, baked-in.
+	// ID is stable: unloadable, stub, stub-on-path, compat-older,
+	// version-mismatch, baked-in.
 	ID      string `json:"id"`
 	Status  Status `json:"status"`
 	Message string `json:"message"`
@@ -59,8 +71,12 @@ var GPULibraries = []string{"libcuda.so.1", "libnvidia-ml.so.1"}
 
 // Loader works out which libcuda.so.1 and libnvidia-ml.so.1 the loader
 // will pick in this container and why, as glibc's ld.so searches for a
-// dlopen without RPATH: LD_LIBRARY_PATH in order, then /etc/ld.so.cache,
-// then the default directories (glibc-hwcaps subfolders are not modelled).
+// dlopen without RPATH: LD_LIBRARY_PATH in order (an empty entry is the
+// working directory, a relative one is relative to it; entries with $ORIGIN,
+// $LIB or $PLATFORM depend on the program and are listed as skipped), then
+// /etc/ld.so.cache, then the default directories (glibc-hwcaps subfolders
+// are not modelled). Like ld.so it stops at the first file of the name that
+// is not an ELF object for another architecture, usable or not.
 // It then looks for the stub libcuda, forward-compatibility libraries older
 // than the driver, a version that differs from the kernel module's and
 // driver libraries baked into the image. It reads only files: cheap enough
@@ -103,18 +119,43 @@ func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoi
 	// Links are resolved under the root: an absolute target is a
 	// container path.
 	isFile := func(p string) bool {
-		fi, err := os.Stat(e.Path(e.realPath(p)))
-		return err == nil && !fi.IsDir()
-	}
-	n := 0
-	for _, dir := range strings.FieldsFunc(ldPath, func(r rune) bool { return r == ':' || r == ';' }) {
-		n++
-		if !path.IsAbs(dir) {
-			continue // relative entries depend on the working directory
+		broken, ok := e.libraryFile(p)
+		switch {
+		case !ok:
+			return false
+		case broken == otherArch:
+			c.Skipped = append(c.Skipped, p+" (an ELF file for another architecture: the loader passes over it)")
+			return false
+		case c.Path == "":
+			c.Broken = broken
 		}
-		p := path.Join(dir, name)
-		if isFile(p) {
-			found(p, "LD_LIBRARY_PATH entry "+strconv.Itoa(n)+" ("+dir+")")
+		return true
+	}
+	if ldPath != "" {
+		wd := ""
+		for n, dir := range splitLDPath(ldPath) {
+			entry := "LD_LIBRARY_PATH entry " + strconv.Itoa(n+1) + " (" + dir + ")"
+			if dir == "" {
+				entry = "LD_LIBRARY_PATH entry " + strconv.Itoa(n+1) + " (empty: the working directory)"
+			}
+			if strings.Contains(dir, "$") {
+				c.Skipped = append(c.Skipped, entry+": $ORIGIN, $LIB and $PLATFORM depend on the program that loads CUDA, so this entry is not searched here")
+				continue
+			}
+			if !path.IsAbs(dir) {
+				if wd == "" {
+					wd = e.WorkDir()
+				}
+				if wd == "" {
+					c.Skipped = append(c.Skipped, entry+": relative to a working directory that is not known here")
+					continue
+				}
+				dir = path.Join(wd, dir)
+			}
+			p := path.Join(dir, name)
+			if isFile(p) {
+				found(p, entry)
+			}
 		}
 	}
 	if p := LDCacheLookup(cache, name, ldArch()); p != "" {
@@ -136,6 +177,65 @@ func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoi
 	c.Stub = hasDir(c.Path, "stubs") || hasDir(c.Real, "stubs")
 	c.Compat = hasDir(c.Path, "compat") || hasDir(c.Real, "compat")
 	return c
+}
+
+// splitLDPath splits LD_LIBRARY_PATH as ld.so does: at ':' and ';',
+// keeping empty entries (each one means the working directory).
+func splitLDPath(ldPath string) []string {
+	var out []string
+	for {
+		i := strings.IndexAny(ldPath, ":;")
+		if i < 0 {
+			return append(out, ldPath)
+		}
+		out = append(out, ldPath[:i])
+		ldPath = ldPath[i+1:]
+	}
+}
+
+// otherArch is libraryFile's verdict on an ELF file for another
+// architecture.
+const otherArch = "another architecture"
+
+// libraryFile says how ld.so treats the file at container path p: ok is
+// false when nothing is there; broken is "" for an ELF object of this
+// build's architecture, otherArch for one of another (which ld.so skips),
+// else why dlopen fails on it (and stops there).
+func (e *Env) libraryFile(p string) (broken string, ok bool) {
+	f, err := os.Open(e.Path(e.realPath(p)))
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", false
+	}
+	if fi.IsDir() {
+		return "a directory", true
+	}
+	var h [20]byte
+	n, _ := io.ReadFull(f, h[:])
+	switch {
+	case n < 4 || string(h[:4]) != "\x7fELF":
+		if fi.Size() < 64 {
+			return "too short to be a library (" + strconv.FormatInt(fi.Size(), 10) + " bytes)", true
+		}
+		return "not an ELF file", true
+	case n < len(h) || fi.Size() < 64:
+		return "too short to be a library (" + strconv.FormatInt(fi.Size(), 10) + " bytes)", true
+	case h[4] != 2 || binary.LittleEndian.Uint16(h[18:]) != elfMachine():
+		return otherArch, true
+	}
+	return "", true
+}
+
+// elfMachine is this build's ELF e_machine.
+func elfMachine() uint16 {
+	if runtime.GOARCH == "arm64" {
+		return 183 // EM_AARCH64
+	}
+	return 62 // EM_X86_64
 }
 
 // realPath resolves symbolic links of a container path under the root,

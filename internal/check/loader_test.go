@@ -1,8 +1,10 @@
 package check_test
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -22,6 +24,35 @@ type libTree struct {
 	ldPath   string
 	runtime  string // an env entry that picks the runtime; "" is Docker
 	noMounts bool
+	raw      map[string]string // files with this content ("name/" a directory)
+	wd       string            // the working directory
+}
+
+// elf is the start of an ELF object for machine (62 x86-64, 183 AArch64,
+// 3 i386 with class 1): what the loader reads before it maps a library.
+func elf(class byte, machine uint16) string {
+	h := make([]byte, 64)
+	copy(h, "\x7fELF")
+	h[4], h[5], h[6] = class, 1, 1
+	h[16] = 3 // ET_DYN
+	binary.LittleEndian.PutUint16(h[18:], machine)
+	return string(h)
+}
+
+// hostELF is a library header of this build's architecture.
+func hostELF() string {
+	if runtime.GOARCH == "arm64" {
+		return elf(2, 183)
+	}
+	return elf(2, 62)
+}
+
+// foreignELF is a 64-bit library header of another architecture.
+func foreignELF() string {
+	if runtime.GOARCH == "arm64" {
+		return elf(2, 62)
+	}
+	return elf(2, 183)
 }
 
 const (
@@ -41,7 +72,10 @@ func (lt libTree) env(t *testing.T) *check.Env {
 	e := checktest.FakeEnv(t, environ...)
 	files := map[string]string{"/.dockerenv": ""}
 	for _, f := range lt.files {
-		files[f] = "ELF"
+		files[f] = hostELF()
+	}
+	for f, content := range lt.raw {
+		files[f] = content
 	}
 	if lt.kernel != "" {
 		files["/proc/driver/nvidia/version"] = lt.kernel
@@ -54,6 +88,7 @@ func (lt libTree) env(t *testing.T) *check.Env {
 		files["/proc/self/mountinfo"] = info
 	}
 	checktest.Mk(t, e, files)
+	e.Dir = lt.wd
 	for name, target := range lt.links {
 		if err := os.MkdirAll(filepath.Dir(e.Path(name)), 0o755); err != nil {
 			t.Fatal(err)
@@ -156,13 +191,35 @@ func TestLoader(t *testing.T) {
 		{"no cache: the default folders", defaultDir,
 			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "default directory " + multiarch, Injected: "yes"}, nil},
 		{"nothing anywhere", libTree{kernel: kmod}, check.LibraryChoice{}, nil},
+
+		// dlopen stops at the first file of the name it can open, whether or
+		// not it can load it; an ELF file of another architecture it skips.
+		{"a directory first on LD_LIBRARY_PATH", broken("/opt/weird/libcuda.so.1/", "", "/opt/weird"),
+			check.LibraryChoice{Path: "/opt/weird/libcuda.so.1", Real: "/opt/weird/libcuda.so.1", From: "LD_LIBRARY_PATH entry 1 (/opt/weird)", Injected: "no", Broken: "a directory"}, []string{"unloadable"}},
+		{"a text file first on LD_LIBRARY_PATH", broken("/opt/weird/libcuda.so.1", strings.Repeat("not a library\n", 10), "/opt/weird"),
+			check.LibraryChoice{Path: "/opt/weird/libcuda.so.1", Real: "/opt/weird/libcuda.so.1", From: "LD_LIBRARY_PATH entry 1", Injected: "no", Broken: "not an ELF file"}, []string{"unloadable"}},
+		{"a truncated file", broken("/opt/weird/libcuda.so.1", "hello\n", "/opt/weird"),
+			check.LibraryChoice{Path: "/opt/weird/libcuda.so.1", Real: "/opt/weird/libcuda.so.1", From: "LD_LIBRARY_PATH entry 1", Injected: "no", Broken: "too short to be a library (6 bytes)"}, []string{"unloadable"}},
+		{"a broken file in the default folder, no cache", libTree{kernel: kmod, raw: map[string]string{multiarch + "/libcuda.so.1": "hello\n"}},
+			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.1", From: "default directory", Injected: "no", Broken: "too short to be a library (6 bytes)"}, []string{"unloadable"}},
+		{"another architecture is skipped", broken("/opt/arm/libcuda.so.1", foreignELF(), "/opt/arm"),
+			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "/etc/ld.so.cache", Injected: "yes"}, nil},
+		{"empty entries count: ::/opt/x is entry 3", withLib("/opt/x/libcuda.so.1", "::/opt/x", "/"),
+			check.LibraryChoice{Path: "/opt/x/libcuda.so.1", Real: "/opt/x/libcuda.so.1", From: "LD_LIBRARY_PATH entry 3 (/opt/x)", Injected: "no"}, []string{"baked-in"}},
+		{"an empty entry is the working directory", withLib("/app/libcuda.so.1", "/opt/none::/opt/x", "/app"),
+			check.LibraryChoice{Path: "/app/libcuda.so.1", Real: "/app/libcuda.so.1", From: "LD_LIBRARY_PATH entry 2 (empty: the working directory)", Injected: "no"}, []string{"baked-in"}},
+		{"a relative entry is relative to the working directory", withLib("/app/lib/libcuda.so.1", "lib", "/app"),
+			check.LibraryChoice{Path: "/app/lib/libcuda.so.1", Real: "/app/lib/libcuda.so.1", From: "LD_LIBRARY_PATH entry 1 (lib)", Injected: "no"}, []string{"baked-in"}},
+		{"$ORIGIN is not searched", withLib("/app/lib/libcuda.so.1", "$ORIGIN/../lib", "/app"),
+			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "/etc/ld.so.cache", Injected: "yes"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := check.Loader(tc.tree.env(t))
 			got := rep.Libraries[0]
 			if got.Name != "libcuda.so.1" || got.Path != tc.cuda.Path || got.Real != tc.cuda.Real || got.Version != tc.cuda.Version ||
-				!strings.HasPrefix(got.From, tc.cuda.From) || got.Stub != tc.cuda.Stub || got.Compat != tc.cuda.Compat || got.Injected != tc.cuda.Injected {
+				!strings.HasPrefix(got.From, tc.cuda.From) || got.Stub != tc.cuda.Stub || got.Compat != tc.cuda.Compat || got.Injected != tc.cuda.Injected ||
+				got.Broken != tc.cuda.Broken {
 				t.Errorf("libcuda\n got %+v\nwant %+v", got, tc.cuda)
 			}
 			var ids []string
@@ -214,6 +271,36 @@ func TestBakedInNeedsAContainer(t *testing.T) {
 				t.Errorf("%s: baked-in %v, want %v", e.Runtime().Name, got, tc.want)
 			}
 		})
+	}
+}
+
+// broken is the toolkit's injected driver with a file at p, content
+// content ("p/" a directory), in the one LD_LIBRARY_PATH folder dir.
+func broken(p, content, dir string) libTree {
+	lt := injectedDriver("580.159.04")
+	lt.raw = map[string]string{p: content}
+	lt.ldPath = dir
+	return lt
+}
+
+// withLib is the toolkit's injected driver plus an image's libcuda at p,
+// LD_LIBRARY_PATH ldPath and working directory wd.
+func withLib(p, ldPath, wd string) libTree {
+	lt := injectedDriver("580.159.04")
+	lt.files = append(lt.files, p)
+	lt.ldPath, lt.wd = ldPath, wd
+	return lt
+}
+
+// TestLoaderSkipsWhatItCannotResolve: the skipped list says what the
+// search passed over.
+func TestLoaderSkipsWhatItCannotResolve(t *testing.T) {
+	lt := broken("/opt/arm/libcuda.so.1", foreignELF(), "$ORIGIN/../lib:/opt/arm")
+	got := strings.Join(check.Loader(lt.env(t)).Libraries[0].Skipped, "\n")
+	for _, want := range []string{"LD_LIBRARY_PATH entry 1 ($ORIGIN/../lib): $ORIGIN, $LIB and $PLATFORM depend on the program", "/opt/arm/libcuda.so.1 (an ELF file for another architecture"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("skipped %q lacks %q", got, want)
+		}
 	}
 }
 

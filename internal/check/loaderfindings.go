@@ -9,6 +9,14 @@ import (
 func loaderFindings(e *Env, rep LoaderReport, ldPath string) []LoaderFinding {
 	rt := e.Runtime()
 	var out []LoaderFinding
+	// A file dlopen stops at and cannot load hides every good copy after it.
+	for _, lib := range rep.Libraries {
+		if lib.Broken != "" {
+			out = append(out, LoaderFinding{ID: "unloadable", Status: Fail,
+				Message: "the " + lib.Name + " the loader finds first (" + lib.Path + ", from " + lib.From + ") is " + lib.Broken + ": dlopen stops at it and fails, so " + libUser(lib.Name) + " cannot load",
+				Hint:    unloadableHint(rt, lib, ldPath)})
+		}
+	}
 	cuda := rep.Libraries[0]
 	// The stub first: CUDA cannot work at all with it.
 	if cuda.Stub {
@@ -24,7 +32,7 @@ func loaderFindings(e *Env, rep LoaderReport, ldPath string) []LoaderFinding {
 	}
 	km := rep.KernelModule
 	for _, lib := range rep.Libraries {
-		if lib.Path == "" || lib.Stub || km == "" || lib.Version == "" {
+		if lib.Path == "" || lib.Broken != "" || lib.Stub || km == "" || lib.Version == "" {
 			continue
 		}
 		switch {
@@ -42,13 +50,47 @@ func loaderFindings(e *Env, rep LoaderReport, ldPath string) []LoaderFinding {
 		// Only where a container engine is known to run this process: on a
 		// node with no container (plain Slurm) or with no runtime marker,
 		// the driver's own files sit on the root filesystem.
-		if lib.Injected == "no" && !lib.Stub && !lib.Compat && rt.InContainer() && rt.Name != "unknown" {
+		if lib.Injected == "no" && lib.Broken == "" && !lib.Stub && !lib.Compat && rt.InContainer() && rt.Name != "unknown" {
 			out = append(out, LoaderFinding{ID: "baked-in", Status: Warn,
 				Message: lib.Name + " (" + lib.Real + ") is part of the image, not injected from the host: it only works while the host runs exactly that driver version",
 				Hint:    "remove driver libraries from the image (no libnvidia-* or libcuda packages, no COPY of them) and start with GPUs so that the toolkit injects the host's: " + rt.GPUHint()})
 		}
 	}
 	return out
+}
+
+// libUser names what needs a driver library.
+func libUser(name string) string {
+	if strings.HasPrefix(name, "libnvidia-ml") {
+		return "NVML (and nvidia-smi)"
+	}
+	return "CUDA"
+}
+
+// unloadableHint says how to get a file dlopen cannot load out of the way.
+func unloadableHint(rt Runtime, lib LibraryChoice, ldPath string) string {
+	h := "remove " + lib.Path + " from the image"
+	if strings.HasPrefix(lib.From, "LD_LIBRARY_PATH") {
+		dir := path.Dir(lib.Path)
+		rest := withoutEntry(ldPath, dir)
+		if rest == "" {
+			h += ", or unset LD_LIBRARY_PATH"
+		} else {
+			h += ", or take its folder off LD_LIBRARY_PATH: " + rt.EnvHint("LD_LIBRARY_PATH="+rest)
+		}
+	}
+	return h + "; the NVIDIA Container Toolkit injects the host's driver libraries: " + rt.GPUHint()
+}
+
+// withoutEntry returns the LD_LIBRARY_PATH list without the entry dir.
+func withoutEntry(ldPath, dir string) string {
+	var keep []string
+	for _, d := range splitLDPath(ldPath) {
+		if d != "" && path.Clean(d) != dir {
+			keep = append(keep, d)
+		}
+	}
+	return strings.Join(keep, ":")
 }
 
 // stubHint says how to take the stubs folder off LD_LIBRARY_PATH.
