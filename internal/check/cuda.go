@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -62,7 +63,21 @@ func CUDAVerdict(e *Env, rep *gpureport.Report, loader *LoaderReport, data map[s
 		r.Status = Warn
 		r.Message = fmt.Sprintf("CUDA did not answer in time (%s, in %s): a busy or unhealthy driver, or GPUs without persistence mode", ce.Message, ce.Function)
 		r.Hint = "run nvidia-smi on the host; enable persistence mode (sudo nvidia-smi -pm 1); or raise NSS_ENTRYPOINT_TIMEOUT (e.g. 20s)"
-	case ce.Name == "CRASHED" || ce.Name == "EXITED" || ce.Name == "GARBAGE" || ce.Name == "NOT_STARTED":
+	case ce.Name == "GARBAGE":
+		r.Status = Warn
+		r.Message = fmt.Sprintf("the CUDA driver library (%s) gave an answer that makes no sense in %s (%s)", libDesc(cudaLib), ce.Function, ce.Message)
+		r.Hint = "run nvidia-smi on the host; keep driver libraries out of the image and off LD_LIBRARY_PATH so that the toolkit's libcuda is the one loaded: " + rt.GPUHint()
+	case ce.Name == "LIBRARY_UNLOADABLE":
+		r.Message = "NVML works but libcuda.so.1 cannot be loaded: dlopen stopped at " + c.Library + " (" + strings.TrimPrefix(ce.Message, c.Library+": ") + ")"
+		if cudaLib.Path != "" && cudaLib.Broken != "" && (cudaLib.Path == c.Library || cudaLib.Real == c.Library) {
+			r.Message += ", which is " + cudaLib.Broken + " (" + cudaLib.From + ")"
+		}
+		from := ""
+		if withoutEntry(ldPath, path.Dir(c.Library)) != withoutEntry(ldPath, "") {
+			from = "LD_LIBRARY_PATH"
+		}
+		r.Hint = unloadableHint(rt, LibraryChoice{Path: c.Library, From: from}, ldPath)
+	case ce.Name == "CRASHED" || ce.Name == "EXITED" || ce.Name == "NOT_STARTED":
 		r.Status = Warn
 		r.Message = fmt.Sprintf("the CUDA driver library crashed in %s (%s)", ce.Function, ce.Message)
 		r.Hint = "run nvidia-smi on the host; if it also fails, reinstall the NVIDIA driver; keep driver libraries out of the image"

@@ -32,6 +32,10 @@ func TestCUDAVerdicts(t *testing.T) {
 	mig.Devices[0].MIGMode = "enabled"
 	exclusive := withCUDA(2, "cuDevicePrimaryCtxRetain(1)", 46, "CUDA_ERROR_DEVICE_UNAVAILABLE")
 	exclusive.Devices[1].Health = &gpureport.Health{ComputeMode: "exclusive-process"}
+	garbage := withCUDA(1, "cuDeviceGetCount", -1, "GARBAGE")
+	garbage.CUDA.Error.Message = "cuDeviceGetCount succeeded with a count of -5, which no CUDA driver gives (0 to 256)"
+	unloadable := withCUDA(1, "dlopen(libcuda.so.1)", -1, "LIBRARY_UNLOADABLE")
+	unloadable.CUDA.Library, unloadable.CUDA.Error.Message = "/opt/weird/libcuda.so.1", "/opt/weird/libcuda.so.1: file too short"
 	tests := []struct {
 		name    string
 		rep     *gpureport.Report
@@ -70,6 +74,10 @@ func TestCUDAVerdicts(t *testing.T) {
 		{"hang", withCUDA(1, "cuInit", -1, "TIMEOUT"), nil, nil, false, check.Warn, "did not answer in time", "nvidia-smi -pm 1", ""},
 		{"crash", withCUDA(1, "cuInit", -1, "CRASHED"), nil, nil, false, check.Warn, "crashed in cuInit", "reinstall", ""},
 		{"no libcuda", withCUDA(1, "dlopen(libcuda.so.1)", -1, "LIBRARY_NOT_FOUND"), nil, nil, false, check.Fail, "libcuda.so.1 is not in the container", "NVIDIA_DRIVER_CAPABILITIES=compute,utility", ""},
+		{"garbage is no crash", garbage, nil, nil, false, check.Warn, "gave an answer that makes no sense in cuDeviceGetCount (cuDeviceGetCount succeeded with a count of -5", "keep driver libraries out of the image", ""},
+		{"a broken libcuda is named, not called missing", unloadable, []string{"LD_LIBRARY_PATH=/opt/weird:/usr/local/nvidia/lib64"}, nil, false,
+			check.Fail, "libcuda.so.1 cannot be loaded: dlopen stopped at /opt/weird/libcuda.so.1 (file too short)",
+			"remove /opt/weird/libcuda.so.1 from the image, or take its folder off LD_LIBRARY_PATH: docker run -e LD_LIBRARY_PATH=/usr/local/nvidia/lib64 ...", ""},
 		{"not a driver library", withCUDA(1, "cuInit", -1, "FUNCTION_NOT_FOUND"), nil, nil, false, check.Fail, "lacks cuInit", "remove that file", ""},
 		{"other code", withCUDA(1, "cuInit", 304, "CUDA_ERROR_OPERATING_SYSTEM"), nil, nil, false, check.Fail, "cuInit failed with CUDA_ERROR_OPERATING_SYSTEM (304)", "--diagnose", ""},
 	}
@@ -340,4 +348,18 @@ func TestWSL2(t *testing.T) {
 			checktest.Expect(t, checktest.Run(t, check.GPU, e), tc.status, tc.msg, tc.hint)
 		})
 	}
+}
+
+// TestBrokenLibcudaNamedTwice: the CUDA stage's dlopen error and the loader
+// forensics name the same file, the one dlopen stopped at.
+func TestBrokenLibcudaNamedTwice(t *testing.T) {
+	rep := withCUDA(1, "dlopen(libcuda.so.1)", -1, "LIBRARY_UNLOADABLE")
+	rep.CUDA.Library, rep.CUDA.Error.Message = "/opt/weird/libcuda.so.1", "/opt/weird/libcuda.so.1: cannot read file data: Is a directory"
+	e := checktest.FakeEnv(t, "LD_LIBRARY_PATH=/opt/weird:/usr/local/nvidia/lib64", "NSS_ENTRYPOINT_CUDA=on")
+	checktest.Mk(t, e, checktest.CUDANodes)
+	checktest.Mk(t, e, map[string]string{"/.dockerenv": "", "/opt/weird/libcuda.so.1/": "", "/usr/local/nvidia/lib64/libcuda.so.1": "ELF"})
+	e.GPU = func(context.Context) gpuhelper.Outcome { return gpuhelper.Outcome{Report: rep} }
+	checktest.Expect(t, checktest.Run(t, check.GPU, e), check.Fail,
+		"dlopen stopped at /opt/weird/libcuda.so.1 (cannot read file data: Is a directory), which is a directory (LD_LIBRARY_PATH entry 1 (/opt/weird))",
+		"docker run -e LD_LIBRARY_PATH=/usr/local/nvidia/lib64 ...")
 }

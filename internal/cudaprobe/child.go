@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,7 +28,10 @@ func RunStage(exe string, args, environ []string, deadline time.Time) gpureport.
 	start := time.Now()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
+	// Both streams are bounded: a library that floods them, or a count of
+	// devices it never had, must not grow this process.
+	stdout := limitedBuffer{limit: maxAnswer}
+	var stderr progressWriter
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = environ
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -37,10 +41,15 @@ func RunStage(exe string, args, environ []string, deadline time.Time) gpureport.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	err := cmd.Run()
 	elapsed := time.Since(start)
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The stage exited 0 but something it started (a process libcuda
+		// forked) still holds its output: what the stage wrote is whole.
+		err = nil
+	}
 
 	fail := func(name, msg string) gpureport.CUDA {
 		return gpureport.CUDA{DeviceCount: -1, Devices: []gpureport.CUDADevice{}, StageMillis: millis(elapsed),
-			Error: &gpureport.CUDAError{Function: lastCall(stderr.String()), Code: gpureport.CUDAStageFailed, Name: name, Message: msg}}
+			Error: &gpureport.CUDAError{Function: stderr.lastCall(), Code: gpureport.CUDAStageFailed, Name: name, Message: msg}}
 	}
 	if ctx.Err() != nil && err != nil {
 		return fail("TIMEOUT", fmt.Sprintf("no answer after %s", elapsed.Round(time.Millisecond)))
@@ -51,16 +60,20 @@ func RunStage(exe string, args, environ []string, deadline time.Time) gpureport.
 			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 				return fail("CRASHED", "killed by "+sigName(ws.Signal()))
 			}
-			if sig := goCrashSignal(stderr.String()); sig != "" {
+			if sig := goCrashSignal(stderr.head.String()); sig != "" {
 				return fail("CRASHED", "crashed with "+sig)
 			}
 			return fail("EXITED", fmt.Sprintf("exit status %d", ee.ExitCode()))
 		}
 		return fail("NOT_STARTED", err.Error())
 	}
-	var rep gpureport.CUDA
-	if jerr := json.Unmarshal(stdout.Bytes(), &rep); jerr != nil {
-		return fail("GARBAGE", "unreadable answer: "+jerr.Error())
+	rep, extra, perr := parseAnswer(stdout.Bytes())
+	if perr != nil {
+		msg := "unreadable answer: " + perr.Error()
+		if extra != "" {
+			msg = "unreadable answer: libcuda wrote to standard output (" + extra + ")"
+		}
+		return fail("GARBAGE", msg)
 	}
 	rep.StageMillis = millis(elapsed)
 	if rep.Devices == nil {
@@ -69,15 +82,101 @@ func RunStage(exe string, args, environ []string, deadline time.Time) gpureport.
 	return rep
 }
 
-// lastCall returns the call named by the last progress line, or "dlopen".
-func lastCall(stderr string) string {
-	call := "dlopen"
-	for _, line := range strings.Split(stderr, "\n") {
-		if rest, ok := strings.CutPrefix(line, ProgressPrefix); ok && rest != "" {
-			call = rest
-		}
+// maxAnswer bounds the stage's answer: MaxDevices devices fit many times.
+const maxAnswer = 1 << 20
+
+// parseAnswer reads the stage's answer, the JSON document on the last line
+// of its standard output. Anything libcuda printed before it is passed over
+// and returned as extra (quoted, cut short) so that an unreadable answer can
+// say where it came from.
+func parseAnswer(out []byte) (gpureport.CUDA, string, error) {
+	var rep gpureport.CUDA
+	body := bytes.TrimRight(out, "\n")
+	var before []byte
+	if i := bytes.LastIndexByte(body, '\n'); i >= 0 {
+		before, body = body[:i+1], body[i+1:]
 	}
-	return call
+	if i := bytes.Index(body, []byte(`{"`)); i > 0 {
+		before, body = append(before, body[:i]...), body[i:]
+	}
+	err := json.Unmarshal(body, &rep)
+	extra := ""
+	if len(before) > 0 {
+		extra = strconv.QuoteToASCII(string(before[:min(len(before), 80)]))
+	}
+	return rep, extra, err
+}
+
+// limitedBuffer keeps the first limit bytes written and drops the rest.
+type limitedBuffer struct {
+	bytes.Buffer
+	limit int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.limit - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// progressWriter reads the stage's standard error as it comes: it keeps the
+// call named by the last progress line and the first few KiB of the other
+// lines (where a Go crash names its signal), in bounded memory however
+// many lines arrive.
+type progressWriter struct {
+	last    string
+	partial []byte
+	head    limitedBuffer
+}
+
+const maxLine = 512
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if w.head.limit == 0 {
+		w.head.limit = 8 << 10
+	}
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i]
+		}
+		if room := maxLine - len(w.partial); room > 0 {
+			w.partial = append(w.partial, chunk[:min(len(chunk), room)]...)
+		}
+		if i < 0 {
+			break
+		}
+		w.line(w.partial)
+		w.partial = w.partial[:0]
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (w *progressWriter) line(l []byte) {
+	if rest, ok := bytes.CutPrefix(l, []byte(ProgressPrefix)); ok {
+		if len(rest) > 0 {
+			w.last = string(rest)
+		}
+		return
+	}
+	w.head.Write(l)
+	w.head.Write([]byte{'\n'})
+}
+
+// lastCall returns the call named by the last progress line, or "dlopen".
+func (w *progressWriter) lastCall() string {
+	if len(w.partial) > 0 {
+		w.line(w.partial)
+		w.partial = w.partial[:0]
+	}
+	if w.last == "" {
+		return "dlopen"
+	}
+	return w.last
 }
 
 // goCrashSignal finds the "SIGSEGV: segmentation violation" line the Go

@@ -16,6 +16,7 @@ package cudaprobe
 /*
 #cgo LDFLAGS: -ldl
 #include <stdlib.h>
+#include <string.h>
 #include "shim.h"
 */
 import "C"
@@ -30,6 +31,12 @@ import (
 
 // missing is NSS_CU_MISSING: the library lacks the function.
 const missing = C.NSS_CU_MISSING
+
+// MaxDevices bounds the devices the stage describes. No machine has more
+// CUDA devices than this (eight GPUs with seven MIG instances each is 56);
+// a larger count is a broken library's answer, and describing it would
+// grow the report without bound.
+const MaxDevices = 256
 
 // The cuDeviceGetAttribute attributes the probe reads.
 const (
@@ -61,13 +68,19 @@ func Stage(contexts bool, progress func(call string)) gpureport.CUDA {
 	progress("dlopen")
 	var errBuf [512]C.char
 	if C.nss_cu_open(nil, &errBuf[0], C.size_t(len(errBuf))) != 0 {
-		rep.LoadError = C.GoString(&errBuf[0])
-		rep.Error = &gpureport.CUDAError{Function: "dlopen(libcuda.so.1)", Code: gpureport.CUDAStageFailed, Name: "LIBRARY_NOT_FOUND", Message: rep.LoadError}
+		rep.LoadError = goString(errBuf[:])
+		name := "LIBRARY_NOT_FOUND"
+		if p, ok := unloadable(rep.LoadError); ok {
+			// dlopen found a file and stopped at it: saying "not found"
+			// would send the user looking for the wrong problem.
+			name, rep.Library = "LIBRARY_UNLOADABLE", p
+		}
+		rep.Error = &gpureport.CUDAError{Function: "dlopen(libcuda.so.1)", Code: gpureport.CUDAStageFailed, Name: name, Message: rep.LoadError}
 		return rep
 	}
 	var path [4096]C.char
 	C.nss_cu_library(&path[0], C.size_t(len(path)))
-	rep.Library = C.GoString(&path[0])
+	rep.Library = goString(path[:])
 
 	progress("cuInit")
 	var ns C.longlong
@@ -89,6 +102,11 @@ func Stage(contexts bool, progress func(call string)) gpureport.CUDA {
 		return rep
 	}
 	rep.DeviceCount = int(count)
+	if count < 0 || count > MaxDevices {
+		rep.Error = &gpureport.CUDAError{Function: "cuDeviceGetCount", Code: gpureport.CUDAStageFailed, Name: "GARBAGE",
+			Message: fmt.Sprintf("cuDeviceGetCount succeeded with a count of %d, which no CUDA driver gives (0 to %d)", int(count), MaxDevices)}
+		return rep
+	}
 	for i := 0; i < int(count); i++ {
 		d, ok := s.device(i, contexts)
 		rep.Devices = append(rep.Devices, d)
@@ -116,7 +134,7 @@ func (s *stage) device(i int, contexts bool) (gpureport.CUDADevice, bool) {
 	var buf [256]C.char
 	s.progress(call("cuDeviceGetName"))
 	if r := C.nss_cu_device_name(dev, &buf[0], C.int(len(buf))); r == 0 {
-		d.Name = C.GoString(&buf[0])
+		d.Name = goString(buf[:])
 	} else {
 		s.failed(call("cuDeviceGetName"), r)
 	}
@@ -133,7 +151,7 @@ func (s *stage) device(i int, contexts bool) (gpureport.CUDADevice, bool) {
 	}
 	s.progress(call("cuDeviceGetPCIBusId"))
 	if r := C.nss_cu_pci_bus_id(dev, &buf[0], C.int(len(buf))); r == 0 {
-		d.PCIBusID = C.GoString(&buf[0])
+		d.PCIBusID = goString(buf[:])
 	} else {
 		s.failed(call("cuDeviceGetPCIBusId"), r)
 	}
@@ -148,11 +166,11 @@ func (s *stage) device(i int, contexts bool) (gpureport.CUDADevice, bool) {
 	ctx := &gpureport.CUDAContext{MemoryFreeBytes: uint64(free), MemoryTotal: uint64(total), Millis: millis(time.Duration(ns))}
 	d.Context = ctx
 	if r == missing {
-		s.unavailable(C.GoString(fn))
+		s.unavailable(cString(fn))
 		return d, true
 	}
 	if r != 0 {
-		ctx.Error = s.cudaError(call(C.GoString(fn)), int(r))
+		ctx.Error = s.cudaError(call(cString(fn)), int(r))
 		if s.rep.Error == nil {
 			s.rep.Error = ctx.Error
 		}
@@ -194,7 +212,7 @@ func (s *stage) cudaError(fn string, code int) *gpureport.CUDAError {
 	e := &gpureport.CUDAError{Function: fn, Code: code, Name: s.name(code)}
 	if C.nss_cu_has(cstr("cuGetErrorString")) != 0 {
 		if m := C.nss_cu_error_string(C.int(code)); m != nil {
-			e.Message = C.GoString(m)
+			e.Message = cString(m)
 		}
 	} else {
 		s.unavailable("cuGetErrorString")
@@ -208,7 +226,7 @@ func (s *stage) name(code int) string {
 		return gpureport.CUDAResultName(code)
 	}
 	if n := C.nss_cu_error_name(C.int(code)); n != nil {
-		return C.GoString(n)
+		return cString(n)
 	}
 	return gpureport.CUDAResultName(code)
 }
@@ -225,7 +243,38 @@ func (s *stage) unavailable(name string) {
 func NVMLLibrary() string {
 	var path [4096]C.char
 	C.nss_nvml_library(&path[0], C.size_t(len(path)))
-	return C.GoString(&path[0])
+	return goString(path[:])
+}
+
+// goString reads a C string from buf, never past its end: libcuda may fill
+// a name buffer without a terminating NUL.
+func goString(buf []C.char) string {
+	if len(buf) == 0 {
+		return ""
+	}
+	return C.GoStringN(&buf[0], C.int(C.strnlen(&buf[0], C.size_t(len(buf)))))
+}
+
+// maxCString bounds the strings libcuda returns by pointer (error names
+// and texts), which have no length.
+const maxCString = 1024
+
+// cString reads at most maxCString bytes of a C string that libcuda owns.
+func cString(p *C.char) string {
+	return C.GoStringN(p, C.int(C.strnlen(p, maxCString)))
+}
+
+// unloadable reports whether a dlerror message names a file that dlopen
+// found and could not load ("/x/libcuda.so.1: file too short", "...:
+// cannot read file data: Is a directory", "...: invalid ELF header"),
+// rather than finding none ("libcuda.so.1: cannot open shared object
+// file: No such file or directory"), and returns its path.
+func unloadable(msg string) (string, bool) {
+	p, _, ok := strings.Cut(msg, ": ")
+	if !ok || !strings.HasPrefix(p, "/") || strings.Contains(msg, "cannot open shared object file: No such file") {
+		return "", false
+	}
+	return p, true
 }
 
 // cstrs keeps the few C strings this package needs for the process's life.

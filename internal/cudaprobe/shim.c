@@ -132,10 +132,18 @@ int nss_cu_device(int ordinal, int *device)
 	return f ? f(device, ordinal) : NSS_CU_MISSING;
 }
 
+/* terminate ends a string a library filled: it may leave no NUL. */
+static int terminate(int r, char *buf, int len)
+{
+	if (len > 0)
+		buf[len - 1] = '\0';
+	return r;
+}
+
 int nss_cu_device_name(int device, char *buf, int len)
 {
 	CUresult (*f)(char *, int, CUdevice) = (CUresult(*)(char *, int, CUdevice))sym("cuDeviceGetName");
-	return f ? f(buf, len, device) : NSS_CU_MISSING;
+	return f ? terminate(f(buf, len, device), buf, len) : NSS_CU_MISSING;
 }
 
 int nss_cu_attribute(int attribute, int device, int *value)
@@ -147,7 +155,7 @@ int nss_cu_attribute(int attribute, int device, int *value)
 int nss_cu_pci_bus_id(int device, char *buf, int len)
 {
 	CUresult (*f)(char *, int, CUdevice) = (CUresult(*)(char *, int, CUdevice))sym("cuDeviceGetPCIBusId");
-	return f ? f(buf, len, device) : NSS_CU_MISSING;
+	return f ? terminate(f(buf, len, device), buf, len) : NSS_CU_MISSING;
 }
 
 int nss_cu_context(int device, unsigned long long *free_bytes, unsigned long long *total_bytes,

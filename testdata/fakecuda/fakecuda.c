@@ -15,6 +15,13 @@
  *   version=N        cuDriverGetVersion, 1000*major+10*minor (default 13000)
  *   cc=MAJOR.MINOR   compute capability (default 9.0)
  *   free=MIB         free memory a context sees (default 140000)
+ *   ndev=N           cuDeviceGetCount succeeds with *count = N, whatever N
+ *                    is (a broken library: -5, 2147483647)
+ *   noterm           cuDeviceGetName and cuDeviceGetPCIBusId fill the
+ *                    whole buffer and leave no terminating NUL
+ *   stdout           cuInit prints a line on standard output
+ *   fork=MS          cuInit forks a process that keeps the caller's
+ *                    standard output and error open for MS milliseconds
  *
  * CUDA_VISIBLE_DEVICES is honoured as the real driver does for indices:
  * the list is read up to its first entry that is not a valid, unused index;
@@ -34,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef int CUresult;
@@ -43,6 +51,7 @@ typedef struct fake_ctx { int device; } *CUcontext;
 #define MAX_DEVICES 16
 static struct {
 	int devices, visible, init, count, ctx, version, cc_major, cc_minor;
+	int ndev_set, ndev, noterm;
 	unsigned long long free_mib;
 	int map[MAX_DEVICES]; /* CUDA ordinal -> physical index */
 	int initialised;
@@ -130,6 +139,20 @@ static void configure(void)
 		sscanf(v, "%d.%d", &cfg.cc_major, &cfg.cc_minor);
 	if ((v = setting(spec, "free")))
 		cfg.free_mib = strtoull(v, NULL, 10);
+	if ((v = setting(spec, "ndev"))) {
+		cfg.ndev_set = 1;
+		cfg.ndev = (int)strtol(v, NULL, 10);
+	}
+	cfg.noterm = setting(spec, "noterm") != NULL;
+	if (setting(spec, "stdout")) {
+		printf("fakecuda: a library that talks on stdout\n");
+		fflush(stdout);
+	}
+	if ((v = setting(spec, "fork")) && fork() == 0) {
+		struct timespec ts = {atoi(v) / 1000, (long)(atoi(v) % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		_exit(0);
+	}
 	if (setting(spec, "hang"))
 		for (;;)
 			pause();
@@ -162,7 +185,7 @@ CUresult cuDeviceGetCount(int *n)
 		return 3;
 	if (cfg.count)
 		return cfg.count;
-	*n = cfg.visible;
+	*n = cfg.ndev_set ? cfg.ndev : cfg.visible;
 	return 0;
 }
 
@@ -170,6 +193,10 @@ CUresult cuDeviceGet(CUdevice *d, int ordinal)
 {
 	if (!cfg.initialised)
 		return 3;
+	if (cfg.ndev_set) {
+		*d = 0; /* every ordinal of the made-up count is GPU 0 */
+		return 0;
+	}
 	if (ordinal < 0 || ordinal >= cfg.visible)
 		return 101; /* CUDA_ERROR_INVALID_DEVICE */
 	*d = ordinal;
@@ -180,6 +207,10 @@ CUresult cuDeviceGetName(char *name, int len, CUdevice d)
 {
 	if (d < 0 || d >= cfg.visible)
 		return 101;
+	if (cfg.noterm) {
+		memset(name, 'A', (size_t)len);
+		return 0;
+	}
 	snprintf(name, (size_t)len, "NVIDIA H200");
 	return 0;
 }
@@ -263,6 +294,10 @@ CUresult cuDeviceGetPCIBusId(char *buf, int len, CUdevice d)
 {
 	if (d < 0 || d >= cfg.visible)
 		return 101;
+	if (cfg.noterm) {
+		memset(buf, 'B', (size_t)len);
+		return 0;
+	}
 	snprintf(buf, (size_t)len, "0000:%02X:00.0", 6 + cfg.map[d]);
 	return 0;
 }
