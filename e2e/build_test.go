@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
 )
@@ -127,10 +128,13 @@ func rmi(tag string) { exec.Command("docker", "rmi", "-f", tag).Run() }
 // project sync (step 7) and what follows, nothing before it; a change to
 // nss-entrypoint's Go source reruns the Go build and no uv sync.
 func TestLayerCache(t *testing.T) {
+	// BuildKit keeps its cache between runs: each run changes the sources
+	// in a way no earlier run did.
+	nonce := strconv.FormatInt(time.Now().UnixNano(), 10)
 	t.Run("a Safe Synthesizer source file", func(t *testing.T) {
 		nss := copyNSS(t)
 		p := filepath.Join(nss, "src", "nemo_safe_synthesizer", "generation.py")
-		if err := os.WriteFile(p, []byte("GENERATION = 2\n"), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte("GENERATION = "+nonce+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		tag := "nss-e2e-gpu:layer-cache-nss"
@@ -164,7 +168,7 @@ func TestLayerCache(t *testing.T) {
 			}
 		}
 		r := run(t, tag, "--entrypoint", "sh", "--", "-c", "cat /opt/venv/lib/python3*/site-packages/nemo_safe_synthesizer/generation.py")
-		if strings.TrimSpace(r.stdout) != "GENERATION = 2" {
+		if strings.TrimSpace(r.stdout) != "GENERATION = "+nonce {
 			t.Errorf("the rebuilt image has %q, not the changed source", r.stdout+r.stderr)
 		}
 	})
@@ -172,12 +176,18 @@ func TestLayerCache(t *testing.T) {
 		repo := t.TempDir()
 		copyRepo(t, testbuild.RepoRoot(), repo)
 		main := filepath.Join(repo, "cmd", "nss-entrypoint", "layercache.go")
-		if err := os.WriteFile(main, []byte("package main\n\n// layerCacheProbe changes the Go source.\nvar layerCacheProbe = \"changed\"\n\nfunc init() { _ = layerCacheProbe }\n"), 0o644); err != nil {
+		if err := os.WriteFile(main, []byte("package main\n\n// layerCacheProbe changes the Go source.\nvar layerCacheProbe = \""+nonce+"\"\n\nfunc init() { _ = layerCacheProbe }\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		tag := "nss-e2e-gpu:layer-cache-go"
 		defer rmi(tag)
-		vars := append(buildVars(nssDir), "CONTAINER_GPU_IMAGE="+tag, "VERSION=layer-cache", "COMMIT=0000000")
+		// The suite's own version stamps, so that only the source differs.
+		stamp := func(args ...string) string {
+			out, _ := exec.Command("git", append([]string{"-C", testbuild.RepoRoot()}, args...)...).Output()
+			return strings.TrimSpace(string(out))
+		}
+		vars := append(buildVars(nssDir), "CONTAINER_GPU_IMAGE="+tag,
+			"VERSION="+stamp("describe", "--tags", "--always", "--dirty"), "COMMIT="+stamp("rev-parse", "--short", "HEAD"))
 		out, _, err := bk.makeTarget(repo, "container-build-gpu", vars...)
 		if err != nil {
 			t.Fatal(err)
@@ -196,14 +206,16 @@ func TestLayerCache(t *testing.T) {
 		if len(builds) != 3 {
 			t.Fatalf("%d go build steps, want 3:\n%s", len(builds), describe(vs))
 		}
+		suite := progressSteps(suiteBuild)
 		for _, s := range builds {
 			if s.cached {
 				t.Errorf("%q came from the cache after a Go change", s.name)
 			}
-		}
-		r := run(t, tag, "--entrypoint", "nss-entrypoint", "--", "--version")
-		if !strings.Contains(r.stdout+r.stderr, "layer-cache") {
-			t.Errorf("the rebuilt image's nss-entrypoint --version: %q", r.stdout+r.stderr)
+			// The same command as the suite's build ran it: only the
+			// source changed, not the version stamps.
+			if !slices.ContainsFunc(suite, func(v vertex) bool { return v.name == s.name }) {
+				t.Errorf("%q is not the suite build's command", s.name)
+			}
 		}
 	})
 }
@@ -379,8 +391,18 @@ func TestMiseBuildsTheVariantTheCallerAsksFor(t *testing.T) {
 // user would (without a GPU flag here): they build, mount the Safe
 // Synthesizer checkout and create the cache folder.
 func TestRunTargets(t *testing.T) {
+	// A checkout as users have one: a git repository owned by them (uid
+	// 1000, appuser's uid), so the dev image's root needs safe.directory.
+	nss := copyNSS(t)
+	if out, err := exec.Command("git", "-C", nss, "init", "-q").CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v %s", err, out)
+	}
+	if out, err := exec.Command("chown", "-R", "1000:1000", nss).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	os.Chmod(nss, 0o755)
 	hf := filepath.Join(t.TempDir(), "not", "yet", "huggingface")
-	vars := append(buildVars(nssDir), "CONTAINER_GPU_FLAG=", "CONTAINER_HF_CACHE="+hf)
+	vars := append(buildVars(nss), "CONTAINER_GPU_FLAG=", "CONTAINER_HF_CACHE="+hf)
 	out, _, err := bk.makeTarget("", "container-run-gpu", append(vars, "CMD=run --config /workspace/pyproject.toml")...)
 	if err != nil {
 		t.Fatal(err)
@@ -400,8 +422,9 @@ func TestRunTargets(t *testing.T) {
 	if !slices.Contains(rep.Env(), "HF_HOME=/workspace/.hf_cache") {
 		t.Errorf("env %q", rep.Env())
 	}
-	lacks(t, "make container-run-gpu", out, "warning: /workspace is empty")
-	lacks(t, "make container-run-gpu", out, "warning: HF_HOME")
+	lacks(t, "make container-run-gpu", out, "warning: /workspace")
+	lacks(t, "make container-run-gpu", out, "warning: HF_HOME is not set")
+	lacks(t, "make container-run-gpu", out, "does not exist")
 
 	out, _, err = bk.makeTarget("", "container-run-gpu-dev", vars...)
 	if err != nil {

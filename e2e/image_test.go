@@ -31,6 +31,8 @@ const (
 var (
 	bk     *builder
 	nssDir string // the stand-in Safe Synthesizer checkout (NSS_SOURCE)
+	// suiteBuild is the output of the suite's make container-build-gpu.
+	suiteBuild string
 )
 
 // suiteImage returns the image the container scenarios run, in Docker and
@@ -86,9 +88,12 @@ func buildSuiteImages(target string) error {
 		return err
 	}
 	for _, target := range []string{"container-build-gpu", "container-build-gpu-dev"} {
-		_, took, err := bk.makeTarget("", target, buildVars(nssDir)...)
+		out, took, err := bk.makeTarget("", target, buildVars(nssDir)...)
 		if err != nil {
 			return err
+		}
+		if target == "container-build-gpu" {
+			suiteBuild = out
 		}
 		logf("make %s: %v", target, took.Round(100*time.Millisecond))
 	}
