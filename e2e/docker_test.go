@@ -38,7 +38,8 @@ func setup() error {
 	if err != nil {
 		return fmt.Errorf("no Docker engine answers (docker version: %v: %s); start dockerd, or run .ci/run, which installs and starts one", err, bytes.TrimSpace(out))
 	}
-	fmt.Fprintf(os.Stderr, "e2e: Docker engine %s\n", bytes.TrimSpace(out))
+	cli, _ := exec.Command("docker", "version", "--format", "{{.Client.Version}}").Output()
+	fmt.Fprintf(os.Stderr, "e2e: Docker engine %s, CLI %s\n", bytes.TrimSpace(out), bytes.TrimSpace(cli))
 	if bins, err = testbuild.Build(); err != nil {
 		return err
 	}
