@@ -55,8 +55,8 @@ lint: ## gofmt, go vet and staticcheck
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags e2e,gpu ./e2e
 
-e2e: ## run the end-to-end suite in real Docker containers (needs a Docker engine)
-	$(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e
+e2e: ## build the GPU image with BuildKit and run the end-to-end suite in its containers (needs a Docker engine)
+	$(GO) test -tags e2e -count=1 -timeout 45m -v ./e2e
 
 # The GPU-host suite runs prebuilt binaries, so that a GPU host needs
 # neither Go nor gcc: gpu-suite lays them out, e2e/gpu/run.sh runs them.
