@@ -55,8 +55,8 @@ lint: ## gofmt, go vet and staticcheck
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags e2e,gpu ./e2e
 
-e2e: ## run the end-to-end suite in real Docker containers (needs a Docker engine)
-	$(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e
+e2e: ## build the GPU image with BuildKit and run the end-to-end suite in its containers (needs a Docker engine)
+	$(GO) test -tags e2e -count=1 -timeout 45m -v ./e2e
 
 # The GPU-host suite runs prebuilt binaries, so that a GPU host needs
 # neither Go nor gcc: gpu-suite lays them out, e2e/gpu/run.sh runs them.
@@ -95,7 +95,12 @@ CONTAINER_GPU_FLAG            ?= $(if $(filter podman,$(CONTAINER_ENGINE)),--dev
 CONTAINER_HF_CACHE            ?= $(HOME)/.cache/huggingface
 CONTAINER_EXTRA_MOUNTS        ?=
 NSS_SOURCE                    ?= ../Safe-Synthesizer
-CMD                           ?= --help
+CMD                           ?=
+
+# The Dockerfile needs BuildKit (named contexts, RUN --mount): docker builds
+# through buildx, which --load's the result into the engine whatever the
+# builder; podman (buildah) builds it natively.
+CONTAINER_BUILD = $(if $(filter podman,$(CONTAINER_ENGINE)),podman build,$(CONTAINER_ENGINE) buildx build --load)
 
 CONTAINER_BUILD_ARGS = -f containers/Dockerfile.cuda \
 	--build-context nss=$(NSS_SOURCE) \
@@ -105,19 +110,22 @@ CONTAINER_BUILD_ARGS = -f containers/Dockerfile.cuda \
 	--build-arg NSS_ENTRYPOINT_VERSION=$(VERSION) \
 	--build-arg NSS_ENTRYPOINT_COMMIT=$(COMMIT)
 
+# The Safe Synthesizer checkout is the workspace (when NSS_SOURCE is a
+# folder, not a git URL), and the host's Hugging Face cache is mounted where
+# upstream's docs put it.
 CONTAINER_RUN_ARGS = --rm $$([ -t 0 ] && echo -it) $(CONTAINER_GPU_FLAG) --shm-size=1g \
-	-v "$(CURDIR):/workspace" \
-	-v "$(CONTAINER_HF_CACHE):/workspace/.cache/huggingface" \
-	-e HF_HOME=/workspace/.cache/huggingface -e HF_TOKEN \
+	$(if $(wildcard $(NSS_SOURCE)),-v "$(abspath $(NSS_SOURCE)):/workspace") \
+	-v "$(CONTAINER_HF_CACHE):/workspace/.hf_cache" \
+	-e HF_HOME=/workspace/.hf_cache -e HF_TOKEN \
 	$(CONTAINER_EXTRA_MOUNTS)
 
 .PHONY: container-build-gpu container-build-gpu-dev container-build-gpu-multiarch container-run-gpu container-run-gpu-dev
 
 container-build-gpu: ## build the runtime image (CONTAINER_GPU_* variables)
-	$(CONTAINER_ENGINE) build --platform $(CONTAINER_GPU_PLATFORM) $(CONTAINER_BUILD_ARGS) --target runtime -t $(CONTAINER_GPU_IMAGE) .
+	$(CONTAINER_BUILD) --platform $(CONTAINER_GPU_PLATFORM) $(CONTAINER_BUILD_ARGS) --target runtime -t $(CONTAINER_GPU_IMAGE) .
 
 container-build-gpu-dev: ## build the dev image
-	$(CONTAINER_ENGINE) build --platform $(CONTAINER_GPU_PLATFORM) $(CONTAINER_BUILD_ARGS) --target dev -t $(CONTAINER_GPU_IMAGE_DEV) .
+	$(CONTAINER_BUILD) --platform $(CONTAINER_GPU_PLATFORM) $(CONTAINER_BUILD_ARGS) --target dev -t $(CONTAINER_GPU_IMAGE_DEV) .
 
 container-build-gpu-multiarch: ## build and push a linux/amd64 + linux/arm64 manifest (needs CONTAINER_GPU_REGISTRY)
 	$(if $(CONTAINER_GPU_REGISTRY),,$(error CONTAINER_GPU_REGISTRY is required for a multi-arch build, e.g. CONTAINER_GPU_REGISTRY=ghcr.io/nvidia-nemo))
@@ -128,8 +136,12 @@ else
 	docker buildx build --platform linux/amd64,linux/arm64 $(CONTAINER_BUILD_ARGS) --target runtime --tag $(CONTAINER_GPU_REGISTRY)/$(CONTAINER_GPU_IMAGE) --push .
 endif
 
-container-run-gpu: ## run CMD in the runtime image with GPUs, the repo at /workspace and the HF cache
-	$(CONTAINER_ENGINE) run $(CONTAINER_RUN_ARGS) $(CONTAINER_GPU_IMAGE) $(CMD)
+# The run targets build first, as upstream's tasks do, and create the host
+# cache folder before mounting it (else the engine creates it, owned by root).
+container-run-gpu: container-build-gpu ## build, then run CMD (default --help) in the runtime image with GPUs, NSS_SOURCE at /workspace and the HF cache
+	mkdir -p "$(CONTAINER_HF_CACHE)"
+	$(CONTAINER_ENGINE) run $(CONTAINER_RUN_ARGS) $(CONTAINER_GPU_IMAGE) $(or $(CMD),--help)
 
-container-run-gpu-dev: ## run CMD in the dev image
-	$(CONTAINER_ENGINE) run $(CONTAINER_RUN_ARGS) $(CONTAINER_GPU_IMAGE_DEV) $(CMD)
+container-run-gpu-dev: container-build-gpu-dev ## build, then run CMD (default make test) in the dev image
+	mkdir -p "$(CONTAINER_HF_CACHE)"
+	$(CONTAINER_ENGINE) run $(CONTAINER_RUN_ARGS) $(CONTAINER_GPU_IMAGE_DEV) $(or $(CMD),make test)

@@ -4,8 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,17 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nvidia-nemo/nss-entrypoint/containers"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/faketarget"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
-)
-
-// The images the suite builds: the runtime stand-in, whose start-up
-// settings come from Dockerfile.cuda's runtime stage, and the same image
-// with ENTRYPOINT ["tini", "--", "safe-synthesizer"] for comparison.
-const (
-	imageVia    = "nss-e2e-runtime:test"
-	imageDirect = "nss-e2e-direct:test"
 )
 
 var bins *testbuild.Set
@@ -35,9 +24,11 @@ var bins *testbuild.Set
 func TestMain(m *testing.M) {
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
+		stopBuilder()
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopBuilder()
 	testbuild.Cleanup()
 	os.Exit(code)
 }
@@ -47,58 +38,12 @@ func setup() error {
 	if err != nil {
 		return fmt.Errorf("no Docker engine answers (docker version: %v: %s); start dockerd, or run .ci/run, which installs and starts one", err, bytes.TrimSpace(out))
 	}
-	fmt.Fprintf(os.Stderr, "e2e: Docker engine %s\n", bytes.TrimSpace(out))
+	cli, _ := exec.Command("docker", "version", "--format", "{{.Client.Version}}").Output()
+	fmt.Fprintf(os.Stderr, "e2e: Docker engine %s, CLI %s\n", bytes.TrimSpace(out), bytes.TrimSpace(cli))
 	if bins, err = testbuild.Build(); err != nil {
 		return err
 	}
-	base, err := baseImage()
-	if err != nil {
-		return err
-	}
-	return buildImages(base)
-}
-
-// baseImage returns a Debian bookworm minbase image with Debian's tini,
-// made by debootstrap and docker import. It is cached by its recipe: the
-// image tag carries a hash of the parameters, and the root filesystem's
-// tarball is kept in the cache directory between runs.
-func baseImage() (string, error) {
-	recipe := "debootstrap --variant=minbase --include=tini bookworm http://deb.debian.org/debian"
-	sum := sha256.Sum256([]byte(recipe))
-	key := hex.EncodeToString(sum[:])[:12]
-	tag := "nss-e2e-base:" + key
-	if exec.Command("docker", "image", "inspect", tag).Run() == nil {
-		return tag, nil
-	}
-	cache := os.Getenv("NSS_E2E_CACHE")
-	if cache == "" {
-		cache = filepath.Join(testbuild.RepoRoot(), "e2e", ".work")
-	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", err
-	}
-	tarball := filepath.Join(cache, "rootfs-"+key+".tar")
-	if _, err := os.Stat(tarball); err != nil {
-		rootfs := filepath.Join(cache, "rootfs-"+key)
-		os.RemoveAll(rootfs)
-		fmt.Fprintf(os.Stderr, "e2e: %s into %s (about a minute, once)\n", recipe, rootfs)
-		args := append(strings.Fields(recipe)[1:4], rootfs, strings.Fields(recipe)[4])
-		if out, err := exec.Command("debootstrap", args...).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("debootstrap: %v\n%s", err, tail(out))
-		}
-		if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball+".tmp", ".").CombinedOutput(); err != nil {
-			return "", fmt.Errorf("tar: %v: %s", err, out)
-		}
-		if err := os.Rename(tarball+".tmp", tarball); err != nil {
-			return "", err
-		}
-		os.RemoveAll(rootfs)
-	}
-	out, err := exec.Command("docker", "import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", tarball, tag).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("docker import: %v: %s", err, out)
-	}
-	return tag, nil
+	return buildSuiteImages(bins.Target)
 }
 
 func tail(b []byte) string {
@@ -107,66 +52,6 @@ func tail(b []byte) string {
 		s = "..." + s[len(s)-2000:]
 	}
 	return s
-}
-
-func jsonList(s []string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
-// buildImages builds the stand-in runtime image from the runtime stage's
-// ENTRYPOINT, CMD, USER, WORKDIR and NVIDIA variables.
-func buildImages(base string) error {
-	df, err := containers.Load(containers.DockerfilePath())
-	if err != nil {
-		return err
-	}
-	rt, err := df.RuntimeOf("runtime")
-	if err != nil {
-		return err
-	}
-	ctx, err := os.MkdirTemp("", "nss-e2e-context-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(ctx)
-	for src, dst := range map[string]string{bins.Entrypoint: "nss-entrypoint", bins.Diagnose: "nss-diagnose", bins.Probe: "nss-gpu-probe", bins.Target: "safe-synthesizer"} {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(ctx, dst), b, 0o755); err != nil {
-			return err
-		}
-	}
-	var env []string
-	for k, v := range rt.Env {
-		if strings.HasPrefix(k, "NVIDIA_") {
-			env = append(env, k+"="+v)
-		}
-	}
-	slices.Sort(env)
-	common := fmt.Sprintf(`FROM %s
-RUN useradd --uid 1000 --user-group --create-home --shell /bin/bash appuser && install -d -o appuser -g appuser %s
-COPY nss-entrypoint nss-diagnose nss-gpu-probe safe-synthesizer /usr/local/bin/
-ENV %s
-USER %s
-WORKDIR %s
-`, base, rt.Workdir, strings.Join(env, " "), rt.User, rt.Workdir)
-	direct := slices.Clone(rt.Entrypoint)
-	direct[len(direct)-1] = "safe-synthesizer"
-	for tag, entry := range map[string][]string{imageVia: rt.Entrypoint, imageDirect: direct} {
-		dockerfile := common + "ENTRYPOINT " + jsonList(entry) + "\nCMD " + jsonList(rt.Cmd) + "\n"
-		if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
-			return err
-		}
-		cmd := exec.Command("docker", "build", "-q", "-t", tag, ctx)
-		cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("docker build %s: %v\n%s", tag, err, out)
-		}
-	}
-	return nil
 }
 
 type result struct {
@@ -259,7 +144,7 @@ func lacks(t *testing.T, what, s, sub string) {
 }
 
 func TestNoArgumentsGivesHelpWithoutHints(t *testing.T) {
-	r := run(t, imageVia)
+	r := run(t, suiteImage(t))
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -288,7 +173,7 @@ func TestWorkspaceMounts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := run(t, imageVia, append(tc.flags, "--", "run")...)
+			r := run(t, suiteImage(t), append(tc.flags, "--", "run")...)
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
@@ -302,16 +187,16 @@ func TestWorkspaceMounts(t *testing.T) {
 		})
 	}
 	// The named-volume hint names the fix with the volume's name.
-	r := run(t, imageVia, "-v", vol+":/workspace/data", "--", "run")
+	r := run(t, suiteImage(t), "-v", vol+":/workspace/data", "--", "run")
 	contains(t, "stderr", r.stderr, `fix: use an absolute host path: docker run -v "$(pwd)/`+vol+`:/workspace/data" ...`)
 }
 
 func TestShm(t *testing.T) {
-	r := run(t, imageVia, "--", "run")
+	r := run(t, suiteImage(t), "--", "run")
 	contains(t, "stderr", r.stderr, "warning: /dev/shm is 64 MiB")
 	contains(t, "stderr", r.stderr, "fix: docker run --shm-size=1g ... (or --ipc=host)")
 	for _, flag := range []string{"--shm-size=1g", "--ipc=host"} {
-		r := run(t, imageVia, flag, "--", "run")
+		r := run(t, suiteImage(t), flag, "--", "run")
 		lacks(t, "stderr with "+flag, r.stderr, "/dev/shm")
 		if r.code != 0 {
 			t.Errorf("%s: exit %d", flag, r.code)
@@ -323,20 +208,20 @@ const e2eToken = "hf_e2eSECRETtokenVALUEabcdefghijklm"
 
 func TestHuggingFace(t *testing.T) {
 	cache := hostDir(t, map[string]string{"hub/.keep": ""})
-	r := run(t, imageVia, "--", "run")
+	r := run(t, suiteImage(t), "--", "run")
 	contains(t, "stderr", r.stderr, "warning: HF_HOME is not set")
 	contains(t, "stderr", r.stderr, "warning: no Hugging Face token")
-	r = run(t, imageVia, "-e", "HF_HOME=/nope", "--", "run")
+	r = run(t, suiteImage(t), "-e", "HF_HOME=/nope", "--", "run")
 	contains(t, "stderr", r.stderr, "warning: HF_HOME=/nope does not exist: the cache is not mounted")
-	r = run(t, imageVia, "-v", cache+":/hf", "-e", "HF_HOME=/hf", "--", "run")
+	r = run(t, suiteImage(t), "-v", cache+":/hf", "-e", "HF_HOME=/hf", "--", "run")
 	lacks(t, "stderr", r.stderr, "warning: HF_HOME")
 
 	// A token silences the hint and appears nowhere.
-	r = run(t, imageVia, "-e", "HF_TOKEN="+e2eToken, "--", "run")
+	r = run(t, suiteImage(t), "-e", "HF_TOKEN="+e2eToken, "--", "run")
 	lacks(t, "stderr", r.stderr, "Hugging Face token")
 	lacks(t, "stderr", r.stderr, e2eToken)
 	for _, format := range []string{"text", "json", "markdown"} {
-		r := run(t, imageVia, "-e", "HF_TOKEN="+e2eToken, "-v", cache+":/hf", "-e", "HF_HOME=/hf",
+		r := run(t, suiteImage(t), "-e", "HF_TOKEN="+e2eToken, "-v", cache+":/hf", "-e", "HF_HOME=/hf",
 			"--", "--diagnose", "--format", format, "--verbose")
 		if r.code != 0 && r.code != 1 {
 			t.Errorf("--diagnose --format %s: exit %d %s", format, r.code, r.stderr)
@@ -346,12 +231,12 @@ func TestHuggingFace(t *testing.T) {
 	}
 	// A token file in the mounted cache counts too.
 	withFile := hostDir(t, map[string]string{"token": e2eToken + "\n"})
-	r = run(t, imageVia, "-v", withFile+":/hf", "-e", "HF_HOME=/hf", "--", "run")
+	r = run(t, suiteImage(t), "-v", withFile+":/hf", "-e", "HF_HOME=/hf", "--", "run")
 	lacks(t, "stderr", r.stderr, "Hugging Face token")
 }
 
 func TestUnknownUserAndReadOnlyRoot(t *testing.T) {
-	r := run(t, imageVia, "--user", "4242:4242", "--", "run")
+	r := run(t, suiteImage(t), "--user", "4242:4242", "--", "run")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -361,7 +246,7 @@ func TestUnknownUserAndReadOnlyRoot(t *testing.T) {
 	}
 	contains(t, "stderr", r.stderr, "warning: /workspace is empty")
 
-	r = run(t, imageVia, "--read-only", "--tmpfs", "/tmp", "--", "run")
+	r = run(t, suiteImage(t), "--read-only", "--tmpfs", "/tmp", "--", "run")
 	if r.code != 0 {
 		t.Fatalf("read-only: exit %d: %s", r.code, r.stderr)
 	}
@@ -369,7 +254,7 @@ func TestUnknownUserAndReadOnlyRoot(t *testing.T) {
 	contains(t, "stderr", r.stderr, "warning: HF_HOME is not set")
 
 	// --diagnose says HOME=/ cannot be written by an unknown uid.
-	r = run(t, imageVia, "--user", "4242:4242", "--", "--diagnose", "--format", "json")
+	r = run(t, suiteImage(t), "--user", "4242:4242", "--", "--diagnose", "--format", "json")
 	contains(t, "diagnose", r.stdout, "uid 4242 cannot write its HOME=/; the uid has no passwd entry")
 }
 
@@ -402,7 +287,7 @@ func start(t *testing.T, image string, flags ...string) string {
 }
 
 func TestExecNotFork(t *testing.T) {
-	id := start(t, imageVia)
+	id := start(t, suiteImage(t))
 	r := docker(t, "top", id, "-o", "pid,ppid,comm")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if len(lines) != 3 {
@@ -420,13 +305,13 @@ func TestExecNotFork(t *testing.T) {
 
 func TestExitCodesAndSignals(t *testing.T) {
 	for _, code := range []int{0, 1, 42, 255} {
-		r := run(t, imageVia, "-e", "FAKE_TARGET_EXIT="+strconv.Itoa(code), "--", "run")
+		r := run(t, suiteImage(t), "-e", "FAKE_TARGET_EXIT="+strconv.Itoa(code), "--", "run")
 		if r.code != code {
 			t.Errorf("exit %d, want %d", r.code, code)
 		}
 	}
 	t.Run("docker stop sends SIGTERM", func(t *testing.T) {
-		id := start(t, imageVia)
+		id := start(t, suiteImage(t))
 		docker(t, "stop", "-t", "10", id)
 		r := docker(t, "inspect", "-f", "{{.State.ExitCode}}", id)
 		if got := strings.TrimSpace(r.stdout); got != "143" {
@@ -434,7 +319,7 @@ func TestExitCodesAndSignals(t *testing.T) {
 		}
 	})
 	t.Run("a target that handles SIGTERM", func(t *testing.T) {
-		id := start(t, imageVia, "-e", "FAKE_TARGET_CATCH_TERM=1")
+		id := start(t, suiteImage(t), "-e", "FAKE_TARGET_CATCH_TERM=1")
 		docker(t, "stop", "-t", "10", id)
 		if got := strings.TrimSpace(docker(t, "inspect", "-f", "{{.State.ExitCode}}", id).stdout); got != "0" {
 			t.Errorf("exit %s", got)
@@ -442,7 +327,7 @@ func TestExitCodesAndSignals(t *testing.T) {
 		contains(t, "logs", waitFor(t, id, "signal"), "signal TERM")
 	})
 	t.Run("docker kill reaches the target", func(t *testing.T) {
-		id := start(t, imageVia)
+		id := start(t, suiteImage(t))
 		for _, sig := range []string{"USR1", "HUP"} {
 			docker(t, "kill", "-s", sig, id)
 			waitFor(t, id, "signal "+sig)
@@ -455,7 +340,7 @@ func TestExitCodesAndSignals(t *testing.T) {
 		}
 	})
 	t.Run("missing target", func(t *testing.T) {
-		r := run(t, imageVia, "-e", "NSS_ENTRYPOINT_TARGET=no-such-program", "-e", "NSS_ENTRYPOINT_CHECKS=off", "--", "run")
+		r := run(t, suiteImage(t), "-e", "NSS_ENTRYPOINT_TARGET=no-such-program", "-e", "NSS_ENTRYPOINT_CHECKS=off", "--", "run")
 		if r.code != 127 {
 			t.Errorf("exit %d, want 127", r.code)
 		}
@@ -468,13 +353,22 @@ func TestExitCodesAndSignals(t *testing.T) {
 	})
 }
 
+// directArgs returns run's flags and arguments that start the target directly
+// under tini, as ENTRYPOINT ["tini", "--", "safe-synthesizer"] would.
+func directArgs(flags []string, args ...string) []string {
+	entry, prefix := directFlags()
+	a := append(slices.Clone(flags), entry...)
+	a = append(append(a, "--"), prefix...)
+	return append(a, args...)
+}
+
 // sameAsDirect runs the target through the entrypoint and directly under
 // tini with the same flags and arguments, and returns both reports.
 func sameAsDirect(t *testing.T, flags []string, args ...string) (via, direct faketarget.Report, viaRes result) {
 	t.Helper()
 	a := append(append(slices.Clone(flags), "--"), args...)
-	viaRes = run(t, imageVia, a...)
-	directRes := run(t, imageDirect, a...)
+	viaRes = run(t, suiteImage(t), a...)
+	directRes := run(t, suiteImage(t), directArgs(flags, args...)...)
 	return report(t, viaRes), report(t, directRes), viaRes
 }
 
@@ -531,7 +425,7 @@ func TestArgvEnvironmentAndProcessStateAreUnchanged(t *testing.T) {
 
 func TestStdoutIsTheTargetsOwn(t *testing.T) {
 	want := "exact output\n\twith tabs, ünïcödé and no newline at the end"
-	r := run(t, imageVia, "-e", "FAKE_TARGET_STDOUT="+want, "--", "run")
+	r := run(t, suiteImage(t), "-e", "FAKE_TARGET_STDOUT="+want, "--", "run")
 	if r.stdout != want {
 		t.Errorf("stdout %q, want %q", r.stdout, want)
 	}
@@ -541,13 +435,13 @@ func TestStdoutIsTheTargetsOwn(t *testing.T) {
 }
 
 func TestLDBindNow(t *testing.T) {
-	r := run(t, imageVia, "-e", "LD_BIND_NOW=1", "--", "run")
+	r := run(t, suiteImage(t), "-e", "LD_BIND_NOW=1", "--", "run")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	report(t, r)
 	// With a GPU the helper runs too, lazily bound despite LD_BIND_NOW.
-	r = run(t, imageVia, append(fakeGPU("devices=1"), "-e", "LD_BIND_NOW=1", "--", "run")...)
+	r = run(t, suiteImage(t), append(fakeGPU("devices=1"), "-e", "LD_BIND_NOW=1", "--", "run")...)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -566,7 +460,7 @@ func fakeGPU(mode string) []string {
 }
 
 func TestFakeGPU(t *testing.T) {
-	r := run(t, imageVia, "--", "run")
+	r := run(t, suiteImage(t), "--", "run")
 	contains(t, "stderr", r.stderr, "error: no GPU is visible in this container")
 	contains(t, "stderr", r.stderr, "fix: give the container GPUs: docker run --gpus all ...")
 
@@ -585,7 +479,7 @@ func TestFakeGPU(t *testing.T) {
 			if tc.timeout != "" {
 				flags = append(flags, "-e", "NSS_ENTRYPOINT_TIMEOUT="+tc.timeout)
 			}
-			r := run(t, imageVia, append(flags, "--", "run")...)
+			r := run(t, suiteImage(t), append(flags, "--", "run")...)
 			if r.code != 3 {
 				t.Fatalf("exit %d, want the target's 3: %s", r.code, r.stderr)
 			}
@@ -597,7 +491,7 @@ func TestFakeGPU(t *testing.T) {
 		})
 	}
 	// The report agrees.
-	r = run(t, imageVia, append(fakeGPU("devices=1"), "--shm-size=1g", "--", "--diagnose", "--format", "json")...)
+	r = run(t, suiteImage(t), append(fakeGPU("devices=1"), "--shm-size=1g", "--", "--diagnose", "--format", "json")...)
 	var doc struct {
 		Checks []struct{ ID, Status, Message string } `json:"checks"`
 	}
@@ -619,7 +513,7 @@ func TestFakeGPU(t *testing.T) {
 func TestDiagnoseAgreesWithTheContainer(t *testing.T) {
 	vol := fmt.Sprintf("nss-e2e-diag-%d", time.Now().UnixNano())
 	defer docker(t, "volume", "rm", "-f", vol)
-	r := run(t, imageVia, "-v", vol+":/workspace/data", "--", "--diagnose", "--format", "json")
+	r := run(t, suiteImage(t), "-v", vol+":/workspace/data", "--", "--diagnose", "--format", "json")
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1 (no GPU is a failure)", r.code)
 	}
@@ -653,7 +547,7 @@ func TestDiagnoseAgreesWithTheContainer(t *testing.T) {
 
 func TestOtherInitsAndPIDNamespaces(t *testing.T) {
 	for _, flags := range [][]string{{"--init"}, {"--pid=host"}} {
-		r := run(t, imageVia, append(flags, "-e", "FAKE_TARGET_EXIT=5", "--", "run")...)
+		r := run(t, suiteImage(t), append(flags, "-e", "FAKE_TARGET_EXIT=5", "--", "run")...)
 		if r.code != 5 {
 			t.Errorf("%v: exit %d: %s", flags, r.code, r.stderr)
 		}
@@ -661,16 +555,20 @@ func TestOtherInitsAndPIDNamespaces(t *testing.T) {
 	}
 }
 
-// BenchmarkDockerStart measures a whole docker run of the image that
-// starts tini -- nss-entrypoint against the one that starts
+// BenchmarkDockerStart measures a whole docker run of the image started as
+// tini -- nss-entrypoint against the same image started as
 // tini -- safe-synthesizer directly: start time is measured, never asserted
 // (go test -tags e2e -run '^$' -bench DockerStart ./e2e).
 func BenchmarkDockerStart(b *testing.B) {
-	for _, img := range []struct{ name, image string }{{"via-entrypoint", imageVia}, {"direct", imageDirect}} {
-		b.Run(img.name, func(b *testing.B) {
+	flags := []string{"--shm-size=1g", "-e", "FAKE_TARGET_STDOUT="}
+	for _, start := range []struct {
+		name string
+		args []string
+	}{{"via-entrypoint", append(append(slices.Clone(flags), "--"), "run")}, {"direct", directArgs(flags, "run")}} {
+		b.Run(start.name, func(b *testing.B) {
 			for b.Loop() {
-				if r := run(b, img.image, "--shm-size=1g", "-e", "FAKE_TARGET_STDOUT=", "--", "run"); r.code != 0 {
-					b.Fatalf("%s: exit %d", img.image, r.code)
+				if r := run(b, suiteImage(b), start.args...); r.code != 0 {
+					b.Fatalf("%s: exit %d", start.name, r.code)
 				}
 			}
 		})

@@ -44,7 +44,7 @@ var (
 // It is the one place that names the image the other runtimes run.
 func imageUnderTest() (testImage, error) {
 	imageOnce.Do(func() {
-		name := imageVia
+		name := suiteImage(nil)
 		out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}} {{json .Config.Entrypoint}}", name).Output()
 		if err != nil {
 			imageErr = fmt.Errorf("docker image inspect %s: %v", name, err)

@@ -70,7 +70,7 @@ func TestHFCache(t *testing.T) {
 		msg    string
 		hint   string
 	}{
-		{"unset", nil, nil, nil, check.Warn, "HF_HOME is not set", `-e HF_HOME=/workspace/.cache/huggingface`},
+		{"unset", nil, nil, nil, check.Warn, "HF_HOME is not set", `-e HF_HOME=/workspace/.hf_cache`},
 		{"empty", []string{"HF_HOME="}, nil, nil, check.Warn, "HF_HOME is not set", "HF_HOME="},
 		{"missing", []string{"HF_HOME=/hf"}, nil, nil, check.Warn, "HF_HOME=/hf does not exist", `:/hf"`},
 		{"a file", []string{"HF_HOME=/hf"}, map[string]string{"/hf": "x"}, nil, check.Warn, "is not a directory", "HF_HOME"},

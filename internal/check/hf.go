@@ -13,7 +13,7 @@ import (
 )
 
 // SuggestedHFHome is where the hints suggest mounting the Hugging Face cache.
-const SuggestedHFHome = "/workspace/.cache/huggingface"
+const SuggestedHFHome = "/workspace/.hf_cache"
 
 // HFCache checks HF_HOME: set, an existing directory, writable.
 var HFCache = Check{
