@@ -288,8 +288,10 @@ func TestHostAndUser(t *testing.T) {
 }
 
 func TestProxyWithoutScheme(t *testing.T) {
-	shown, _ := (&Redactor{}).Environment([]string{"HTTP_PROXY=u:Pw9secretY@127.0.0.1:1", "no_proxy=localhost,u:p@h:1,.corp", "ALL_PROXY=socks5://u:p@h"})
-	want := map[string]string{"HTTP_PROXY": "[redacted]@127.0.0.1:1", "no_proxy": "localhost,[redacted]@h:1,.corp", "ALL_PROXY": "socks5://[redacted]@h"}
+	shown, _ := (&Redactor{}).Environment([]string{"HTTP_PROXY=u:Pw9secretY@127.0.0.1:1", "no_proxy=localhost,u:p@h:1,.corp", "ALL_PROXY=socks5://u:p@h",
+		"https_proxy=u:pa/ss@h:1"})
+	want := map[string]string{"HTTP_PROXY": "[redacted]@127.0.0.1:1", "no_proxy": "localhost,[redacted]@h:1,.corp", "ALL_PROXY": "socks5://[redacted]@h",
+		"https_proxy": "[redacted]@h:1"}
 	for k, v := range want {
 		if shown[k] != v {
 			t.Errorf("%s = %q, want %q", k, shown[k], v)
