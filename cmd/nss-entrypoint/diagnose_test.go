@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/redact/redacttest"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/report/reporttest"
@@ -43,6 +44,12 @@ func plantedRoot(t *testing.T) (string, []string, []plant) {
 		plants = append(plants, plant{where: name, pieces: pieces, inEnv: true})
 	}
 	for i, s := range corpus {
+		if s.Proxy {
+			// Go and curl take a proxy without a scheme.
+			for _, name := range []string{"HTTP_PROXY", "ALL_PROXY", "all_proxy", "no_proxy"} {
+				set(name, s.Text, s.Pieces...)
+			}
+		}
 		switch {
 		case s.Var != "":
 			set(s.Var, s.Text, s.Pieces...)
@@ -73,12 +80,20 @@ func plantedRoot(t *testing.T) (string, []string, []plant) {
 	}
 	pem := "-----BEGIN OPENSSH PRIVATE KEY-----\n" + strings.Join(pemLines, "\n") + "\n-----END OPENSSH PRIVATE KEY-----\n"
 	cfgName := "cfg-" + hf("path") + ".yaml"
+	// And one without quotes, whose base64 lines read as NAME= lines.
+	bodyLine := "Wx7Kq2Zp9LrPLANTED="
 	files := map[string]string{
-		"hf/token":             hf("file") + "\n",
-		"workspace/.env":       "PRIVATE_KEY=\"" + pem + "\"\nHF_TOKEN=" + hf("dotenv") + "\nexport WANDB_API_KEY=x\n",
+		"hf/token": hf("file") + "\n",
+		"workspace/.env": "PRIVATE_KEY=\"" + pem + "\"\nHF_TOKEN=" + hf("dotenv") + "\nexport WANDB_API_KEY=x\n" +
+			"SSH_KEY=-----BEGIN OPENSSH PRIVATE KEY-----\n" + bodyLine + "\n-----END OPENSSH PRIVATE KEY-----\n",
+		// The user's passwd name is personal.
+		"etc/passwd":           fmt.Sprintf("jdoe.PLANTEDrealname:x:%d:%d:Jane Doe:/home/appuser:/bin/sh\nroot:x:0:0:root:/root:/bin/sh\n", os.Geteuid(), os.Getegid()),
 		"workspace/" + cfgName: "model: meta-llama/Llama-3.2-1B\napi_key: " + hf("config") + "\n",
 	}
 	for name, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(r, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(r, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +104,9 @@ func plantedRoot(t *testing.T) (string, []string, []plant) {
 		plant{where: ".env value", pieces: []string{hf("dotenv")}},
 		plant{where: ".env multi-line private key", pieces: pemLines},
 		plant{where: "config contents", pieces: []string{hf("config")}},
-		plant{where: "config path", pieces: []string{hf("path")}, inEnv: true})
+		plant{where: "config path", pieces: []string{hf("path")}, inEnv: true},
+		plant{where: ".env unquoted private key", pieces: []string{strings.TrimSuffix(bodyLine, "=")}},
+		plant{where: "passwd user name", pieces: []string{"jdoe.PLANTEDrealname"}, inEnv: true})
 
 	full := baseEnv(r, append([]string{"NSS_FAKE_NVML=devices=1"}, env...)...)
 	// baseEnv's HF_TOKEN gives way to the planted one.
@@ -200,5 +217,47 @@ func TestDiagnoseNamesASlowCheck(t *testing.T) {
 	}
 	if res.took > 8e9 {
 		t.Errorf("took %v with --timeout 4s", res.took)
+	}
+}
+
+// TestDiagnoseEscapesInvisible plants characters that change how a line
+// reads without being seen (bidi override, zero-width, BOM, line
+// separator, Unicode tags) in a variable: no format shows one raw.
+func TestDiagnoseEscapesInvisible(t *testing.T) {
+	invisible := "\u202e\u200b\u2060\ufeff\u2028\U000E0041\U000E007F"
+	env := baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1", "NSS_NOTE=a"+invisible+"b")
+	for _, format := range []string{"text", "json", "markdown"} {
+		res := runEP(t, env, "--diagnose", "--verbose", "--format", format)
+		if !strings.Contains(res.stdout, "NSS_NOTE") {
+			t.Errorf("%s: NSS_NOTE not shown", format)
+		}
+		if i := strings.IndexAny(res.stdout, invisible); i >= 0 {
+			t.Errorf("%s: raw invisible character at %d: %q", format, i, res.stdout[max(0, i-40):min(len(res.stdout), i+40)])
+		}
+	}
+}
+
+// TestDiagnoseEndsInTime gives the report about 1 MB of hostile
+// environment (URLs of 120,000 "@", thousands of keyword-laden values):
+// redaction stops at --timeout, so the report still comes, promptly.
+func TestDiagnoseEndsInTime(t *testing.T) {
+	extra := []string{"NSS_FAKE_NVML=devices=1"}
+	for i := range 8 {
+		extra = append(extra, fmt.Sprintf("NSS_N%d=http://%s", i, strings.Repeat("@", 120000)))
+	}
+	for i := range 3000 {
+		extra = append(extra, fmt.Sprintf("NSS_K%d=password token secret api_key aws github slack %d", i, i))
+	}
+	res := runEP(t, baseEnv(root(t, true), extra...), "--diagnose", "--format", "json", "--timeout", "2s")
+	if res.code != 0 && res.code != 1 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stdout, `"schema_version"`) {
+		t.Errorf("no report: %.300s", res.stdout)
+	}
+	// Not a timing measurement: the deadline is 2 s plus a second of grace;
+	// before the fix this took minutes.
+	if res.took > 15*time.Second {
+		t.Errorf("took %v with --timeout 2s", res.took)
 	}
 }

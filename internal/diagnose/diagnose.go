@@ -40,6 +40,9 @@ const (
 // diagnoseTimeout bounds the whole report by default.
 const diagnoseTimeout = 30 * time.Second
 
+// redactGrace is the least time redaction gets after the checks.
+const redactGrace = time.Second
+
 // slowNotice is when the report names, on stderr, the checks still running.
 const slowNotice = 3 * time.Second
 
@@ -50,7 +53,8 @@ Checks this container for the mistakes that stop Safe Synthesizer and prints
 a report on stdout, redacted so that it is safe to paste in public.
 
 exit status: 0 no failed check, 1 a failed check (with --strict, also a
-warning), 2 usage error, 3 the report could not be completed.
+warning), 2 usage error, 3 the report could not be written. A check that
+timed out is reported as such and does not change the status.
 `
 
 // DiagnoseOptions are the parsed --diagnose flags.
@@ -139,6 +143,7 @@ func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stder
 	// The report asks the probe for the CUDA stage with a context on each
 	// GPU, and for each GPU's hardware health.
 	e.GPUArgs = []string{"--diagnose"}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()
 	results := check.RunNotify(ctx, e, append(checks.All(), online.Network), slowNotice, func(doing []string) {
@@ -148,7 +153,14 @@ func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stder
 	var r *redact.Redactor
 	if !o.NoRedact {
 		host, _ := os.Hostname()
-		r = &redact.Redactor{Home: e.Get("HOME"), Hostname: host}
+		user, _ := checks.UserName(e)
+		// Redaction ends with --timeout (or, when the checks took all of it,
+		// redactGrace later): what is left unscanned is left out.
+		deadline := start.Add(o.Timeout)
+		if least := time.Now().Add(redactGrace); deadline.Before(least) {
+			deadline = least
+		}
+		r = &redact.Redactor{Home: e.Get("HOME"), Hostname: host, User: user, Deadline: deadline}
 	}
 	tool := report.Tool{Name: "nss-entrypoint", Version: version.Version, Commit: version.Commit, CUDAVariant: version.CUDAVariant}
 	doc := report.Build(tool, time.Now(), results, facts(e), environ, r)

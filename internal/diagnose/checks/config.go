@@ -28,7 +28,11 @@ const maxEnvFile = 1 << 20
 // EnvFileKeys returns the variable names a .env file defines, never values:
 // only from lines that start with NAME= or export NAME=, NAME a shell
 // identifier. A quoted value that goes on over several lines (a private
-// key) is skipped to its closing quote, so none of its lines counts.
+// key) is skipped to its closing quote, an unquoted PEM block to its END
+// line and a line that ends in "\" with the next, so that none of their
+// lines counts. Where a line may be a value's body rather than a
+// definition (NAME= with nothing after it and a mixed-case NAME, as a
+// base64 line ending in "=" reads), it is not listed.
 func EnvFileKeys(b []byte) []string {
 	lines := strings.Split(string(b), "\n")
 	var keys []string
@@ -37,17 +41,35 @@ func EnvFileKeys(b []byte) []string {
 		if !ok || !identifier(name) {
 			continue
 		}
-		keys = append(keys, name)
-		if value == "" || !strings.ContainsRune("\"'`", rune(value[0])) {
-			continue
+		value = strings.TrimRight(value, "\r")
+		if value != "" || conventional(name) {
+			keys = append(keys, name)
 		}
-		quote := value[0]
-		for rest := value[1:]; !closes(rest, quote) && i+1 < len(lines); rest = lines[i] {
-			i++
+		switch {
+		case value == "":
+		case strings.ContainsRune("\"'`", rune(value[0])):
+			quote := value[0]
+			for rest := value[1:]; !closes(rest, quote) && i+1 < len(lines); rest = lines[i] {
+				i++
+			}
+		case strings.Contains(value, "-----BEGIN") && !strings.Contains(value, "-----END"):
+			for i+1 < len(lines) && !strings.Contains(lines[i], "-----END") {
+				i++
+			}
+		default:
+			for strings.HasSuffix(strings.TrimRight(lines[i], "\r"), "\\") && i+1 < len(lines) {
+				i++
+			}
 		}
 	}
 	sort.Strings(keys)
 	return slices.Compact(keys)
+}
+
+// conventional reports whether name is written as variable names are
+// (UPPER_CASE or lower_case), not as a line of base64.
+func conventional(name string) bool {
+	return name == strings.ToUpper(name) || name == strings.ToLower(name)
 }
 
 // identifier reports whether s is a shell variable name.

@@ -107,6 +107,15 @@ func FuzzParseMountinfo(f *testing.F) {
 	})
 }
 
+// manyVolumes is mountinfo with n Docker named volumes under /workspace.
+func manyVolumes(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "%d 22 8:1 /var/lib/docker/volumes/v%d/_data /workspace/v%d rw - ext4 /dev/sda1 rw\n", 100+i, i, i)
+	}
+	return b.String()
+}
+
 func TestMounts(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -123,13 +132,24 @@ func TestMounts(t *testing.T) {
 			map[string]string{"/workspace/x": "1", "/hf/": ""}, []string{"HF_HOME=/hf"}, check.OK, "workspace: bind, HF_HOME: bind, artifacts: bind", ""},
 		{"workspace on the container layer", "22 1 0:50 / / rw - overlay overlay rw\n", map[string]string{"/workspace/x": "1"}, nil, check.Warn,
 			"lost when the container exits", `-v "$(pwd)/workspace:/workspace"`},
+		{"garbage mountinfo", "not a mountinfo line\n\x00\xff\n", map[string]string{"/workspace/x": "1"}, nil, check.Skip,
+			"no mount that can be read", ""},
+		{"thousands of named volumes", "22 1 0:50 / / rw - overlay overlay rw\n" + manyVolumes(5000), map[string]string{"/workspace/x": "1"}, nil, check.Warn,
+			"5000 mounts below the workspace (5000 of them named volumes); the first 20 are listed", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := checktest.FakeEnv(t, tc.env...)
 			checktest.Mk(t, e, map[string]string{"/proc/self/mountinfo": tc.info})
 			checktest.Mk(t, e, tc.files)
-			checktest.Expect(t, checktest.Run(t, checks.Mounts, e), tc.status, tc.msg, tc.hint)
+			r := checktest.Run(t, checks.Mounts, e)
+			checktest.Expect(t, r, tc.status, tc.msg, tc.hint)
+			if r.Message == "" {
+				t.Error("empty message")
+			}
+			if below, _ := r.Data["below_workspace"].([]map[string]any); len(below) > 20 || strings.Count(r.Message, "named volume \"") > 20 {
+				t.Errorf("%d mounts listed, %d named", len(below), strings.Count(r.Message, "named volume \""))
+			}
 		})
 	}
 	t.Run("a real write probe", func(t *testing.T) {
@@ -237,6 +257,12 @@ func TestHFOfflineAndGated(t *testing.T) {
 	checktest.Expect(t, checktest.Run(t, checks.HFGated, e), check.OK, "no gated model", "")
 }
 
+// aliasBomb is a 262 KB config whose 35,500 aliases of one 120 KB scalar
+// expand to 4 GB.
+func aliasBomb() string {
+	return "a: &a " + strings.Repeat("x", 120000) + "\nb: [" + strings.Repeat("*a, ", 35499) + "*a]\n"
+}
+
 func TestConfigModels(t *testing.T) {
 	tests := []struct {
 		name, config string
@@ -250,6 +276,9 @@ func TestConfigModels(t *testing.T) {
 		{"a key in a value is not a key", "note: \"model: google/gemma-2-2b\"\n", nil, false},
 		{"not yaml", "model: [unclosed\n", nil, true},
 		{"empty", "", nil, false},
+		{"aliases used within reason", "base: &b {model: meta-llama/Llama-3.2-1B}\nstages: [*b, *b]\n", []string{"meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.2-1B"}, false},
+		{"an alias bomb of one long scalar", aliasBomb(), nil, true},
+		{"billion laughs", "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n", nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -351,6 +380,9 @@ func TestEnvFileKeys(t *testing.T) {
 		{"never closed", "K=\"open\nX=1\n", "[K]"},
 		{"CRLF", "A=1\r\nB=2\r\n", "[A B]"},
 		{"twice", "A=1\nA=2\n", "[A]"},
+		{"an unquoted private key", "PRIVATE_KEY=-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA=\nWx7Kq2Zp9Lr=\nAB_CD=\n-----END OPENSSH PRIVATE KEY-----\nAFTER=1\n", "[AFTER PRIVATE_KEY]"},
+		{"a base64 line ending in =", "K=x\nWx7Kq2Zp9Lr=\nEMPTY=\nlower=\n", "[EMPTY K lower]"},
+		{"a continued line", "K=a\\\nNOT_A_KEY=b\nAFTER=1\n", "[AFTER K]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -87,6 +88,9 @@ var modelKeys = []string{"model", "model_name", "model_name_or_path", "pretraine
 // or JSON config names under one of modelKeys, at any depth, in document
 // order. A config that does not parse is an error.
 func ConfigModels(config []byte) ([]string, error) {
+	if err := checkExpansion(config); err != nil {
+		return nil, err
+	}
 	var doc any
 	if err := yaml.Unmarshal(config, &doc); err != nil {
 		return nil, fmt.Errorf("parse the config: %w", err)
@@ -148,6 +152,10 @@ var HFGated = check.Check{
 			return check.Result{Status: check.Skip, Message: "NSS_CONFIG cannot be read (see the config check)"}
 		}
 		models, err := ConfigModels(b)
+		if errors.Is(err, errExpands) {
+			return check.Result{Status: check.Warn, Message: "NSS_CONFIG was not read: " + err.Error(),
+				Hint: "write the config without YAML aliases (*name), or with fewer of them"}
+		}
 		if err != nil {
 			return check.Result{Status: check.Skip, Message: "NSS_CONFIG is neither YAML nor JSON (see the config check)"}
 		}

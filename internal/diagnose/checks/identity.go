@@ -38,6 +38,14 @@ func passwdEntry(e *check.Env, uid int) (name, home string, ok bool) {
 	return users[0].Name, users[0].Home, true
 }
 
+// UserName returns the passwd name of the effective uid, which the report
+// redacts as personal.
+func UserName(e *check.Env) (string, bool) {
+	uid, _ := e.IDs()
+	name, _, ok := passwdEntry(e, uid)
+	return name, ok
+}
+
 // Identity checks who the process runs as: a passwd entry for the uid, and a
 // HOME that is set and writable (an unknown --user gets HOME=/).
 var Identity = check.Check{

@@ -53,6 +53,9 @@ var Mounts = check.Check{
 			return check.Result{Status: check.Skip, Message: "cannot read /proc/self/mountinfo: " + check.UnwrapPath(err).Error()}
 		}
 		mounts := check.ParseMountinfo(b)
+		if len(mounts) == 0 {
+			return check.Result{Status: check.Skip, Message: "/proc/self/mountinfo lists no mount that can be read"}
+		}
 		rt := e.Runtime()
 		worst := check.OK
 		var msgs, hints []string
@@ -61,20 +64,33 @@ var Mounts = check.Check{
 		ws := targets[0].path
 		// Mounts below the workspace: the usual -v host:/workspace/data, or
 		// the relative -v data:/workspace/data mistake.
+		// At most maxListed of them are listed and named, however many
+		// there are (mountinfo can be megabytes).
 		var below []map[string]any
+		belowCount, volumes := 0, 0
 		for _, m := range mounts {
 			if !strings.HasPrefix(m.Point, strings.TrimSuffix(ws, "/")+"/") {
 				continue
 			}
+			belowCount++
 			kind, vol := check.MountKind(m)
+			if kind == "named-volume" {
+				worst = max(worst, check.Warn)
+				volumes++
+			}
+			if belowCount > maxListed {
+				continue
+			}
 			item := map[string]any{"mount_point": m.Point, "kind": kind}
 			below = append(below, item)
 			if kind == "named-volume" {
 				item["volume"] = vol
-				worst = max(worst, check.Warn)
 				msgs = append(msgs, fmt.Sprintf("%s is the Docker named volume %q, not a host folder: a relative -v %s:%s creates an empty volume", m.Point, vol, vol, m.Point))
 				hints = append(hints, "use an absolute host path: "+rt.MountHint(`$(pwd)/`+vol, m.Point))
 			}
+		}
+		if belowCount > maxListed {
+			msgs = append(msgs, fmt.Sprintf("%d mounts below the workspace (%d of them named volumes); the first %d are listed", belowCount, volumes, maxListed))
 		}
 		for _, t := range targets {
 			item := map[string]any{"label": t.label, "path": t.path}
@@ -135,6 +151,9 @@ var Mounts = check.Check{
 			}
 		}
 		data := map[string]any{"paths": items, "below_workspace": below}
+		if belowCount > maxListed {
+			data["below_workspace_count"] = belowCount
+		}
 		if len(msgs) == 0 {
 			var parts []string
 			for _, it := range items {
@@ -142,11 +161,17 @@ var Mounts = check.Check{
 					parts = append(parts, fmt.Sprintf("%s: %s", it["label"], k))
 				}
 			}
+			if len(parts) == 0 {
+				parts = append(parts, "no mount found for the workspace, HF_HOME or the artifacts")
+			}
 			return check.Result{Status: check.OK, Data: data, Message: strings.Join(parts, ", ")}
 		}
 		return check.Result{Status: worst, Data: data, Message: strings.Join(msgs, "; "), Hint: strings.Join(hints, "; ")}
 	},
 }
+
+// maxListed bounds how many mounts below the workspace the report lists.
+const maxListed = 20
 
 // writeProbe creates and removes a file in dir.
 func writeProbe(dir string) error {

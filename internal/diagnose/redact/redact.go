@@ -13,14 +13,23 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+	"unicode"
 )
 
 // Redactor scrubs strings and counts what it scrubbed.
 type Redactor struct {
 	// Home is $HOME; it prints as "~".
 	Home string
-	// Hostname is left out wherever it appears.
+	// Hostname is left out wherever it stands as a word, in any case.
 	Hostname string
+	// User is the passwd name of the user the report runs as; it is left out
+	// (as "[user]") unless it is a well-known account such as root.
+	User string
+	// Deadline, when set, is when redaction stops scanning: every string
+	// after it is left out whole, so that the report ends in time whatever
+	// it holds.
+	Deadline time.Time
 	// Count is how many values were redacted so far.
 	Count int
 }
@@ -28,8 +37,17 @@ type Redactor struct {
 // redacted replaces every secret.
 const redacted = "[redacted]"
 
+// MaxScanned is the longest string redaction scans; a longer one is left
+// out whole ("[N bytes, not shown]"): no report value needs more, and it
+// bounds the time any one string costs.
+const MaxScanned = 16 << 10
+
+// outOfTime replaces the strings met after the Deadline.
+const outOfTime = "[not shown: out of time]"
+
 // ourRules cover what gitleaks' default rules do not: each is a regular
 // expression whose first group (or, without one, whole match) is the secret.
+// Go's regexp runs in time linear in the text.
 var ourRules = sync.OnceValue(func() []*regexp.Regexp {
 	return []*regexp.Regexp{
 		// Hugging Face tokens of any length (gitleaks wants exactly 34
@@ -42,8 +60,21 @@ var ourRules = sync.OnceValue(func() []*regexp.Regexp {
 		// An Authorization header or a bearer token outside a curl command.
 		regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{8,})`),
 		regexp.MustCompile(`(?i)\bauthorization\s*[:=]\s*(?:(?:basic|bearer|token|digest)\s+)?([A-Za-z0-9._~+/=-]{8,})`),
-		// Azure storage and service-bus connection strings.
-		regexp.MustCompile(`(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=([^;\s"'&]+)`),
+		// Azure storage and service-bus connection strings; a shared access
+		// signature whole, up to the next ";" (it holds "&").
+		regexp.MustCompile(`(?i)\b(?:AccountKey|SharedAccessKey)=([^;\s"'&]+)`),
+		regexp.MustCompile(`(?i)\bSharedAccessSignature=([^;\s"']+)`),
+		// A SAS token's signature, in a URL or bare ("sv=...&sig=...").
+		regexp.MustCompile(`(?i)(?:^|[?&;#\s"'])sig=([^&;#\s"']+)`),
+		// Passwords and other secrets given as key=value text, whatever
+		// their length or entropy: password=, pwd=, libpq, ODBC and JDBC
+		// strings, db_pass=, client_secret=; "password: x".
+		regexp.MustCompile(`(?i)(?:^|[^a-z0-9])(?:password|passwd|passphrase|pwd|pass|pw|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|credentials?)\s*=\s*("[^"]*"|'[^']*'|[^\s;"'<>]+)`),
+		regexp.MustCompile(`(?i)(?:^|[^a-z0-9])(?:password|passwd|passphrase)\s*:\s*("[^"]*"|'[^']*'|[^\s;"'<>]+)`),
+		// Command-line flags: --db-password X, --token=X.
+		regexp.MustCompile(`(?i)(?:^|[\s"'=(\[{,;])--?[a-z0-9_-]*(?:password|passwd|passphrase|pwd|pass|secret|token)(?:=|\s+)("[^"]*"|'[^']*'|[^\s"']+)`),
+		// Scheme-less credentials, as proxies take them: user:pw@host.
+		regexp.MustCompile(`(?:^|[\s,;=(\[{"'])([A-Za-z0-9._~%!$&*+-]+:[^\s"'/]*)@[A-Za-z0-9\[]`),
 		// A service account's key id, which gitleaks takes for a commit hash.
 		regexp.MustCompile(`"private_key_id"\s*:\s*"([0-9a-fA-F]{16,})"`),
 		// A PEM private key, also cut short or with its newlines escaped (a
@@ -57,25 +88,38 @@ var gpuUUID = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`\b(GPU|MIG)-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`)
 })
 
-// String returns s with secrets, GPU UUIDs and the host name removed and
-// $HOME written as "~". Secrets are what gitleaks' default rules find, what
-// ourRules find, long random-looking tokens, URL user information and the
-// values of URL query and fragment parameters not known to be harmless.
+// String returns s with secrets, GPU UUIDs, the host name and the user
+// name removed and $HOME written as "~". Secrets are what gitleaks' default
+// rules find, what ourRules find, key-shaped tokens (randomTokens), URL
+// user information and the values of URL query and fragment parameters not
+// known to be harmless. A string over MaxScanned bytes, or met after the
+// Deadline, is left out whole.
 func (r *Redactor) String(s string) string {
+	if len(s) > MaxScanned {
+		r.Count++
+		return "[" + strconv.Itoa(len(s)) + " bytes, not shown]"
+	}
+	if r.late() {
+		r.Count++
+		return outOfTime
+	}
 	s = r.urls(s)
 	rs, err := gitleaksRules()
 	var spans []span
 	if err == nil {
-		spans, err = rs.find(s)
+		spans, err = rs.find(s, r.late)
 	}
-	if err != nil {
+	if err != nil || r.late() {
 		// The embedded rules are tested; should they fail, hide everything.
 		r.Count++
-		return redacted
+		return outOfTime
 	}
 	for _, re := range ourRules() {
 		for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
 			if len(m) >= 4 && m[2] >= 0 {
+				if strings.HasPrefix(s[m[2]:], redacted) || m[3] == m[2] || s[m[2]:m[3]] == `""` || s[m[2]:m[3]] == "''" {
+					continue
+				}
 				spans = append(spans, span{m[2], m[3]})
 			} else {
 				spans = append(spans, span{m[0], m[1]})
@@ -88,9 +132,13 @@ func (r *Redactor) String(s string) string {
 		r.Count++
 		return u[:4] + "[uuid]"
 	})
-	if r.Hostname != "" && len(r.Hostname) >= 3 && strings.Contains(s, r.Hostname) {
-		r.Count += strings.Count(s, r.Hostname)
-		s = strings.ReplaceAll(s, r.Hostname, "[host]")
+	if h := r.Hostname; len(h) >= 3 {
+		// A short all-letter host name ("gpu", "node") is an ordinary word in
+		// any other case; it is matched in its own case only.
+		s = r.replaceWord(s, h, "[host]", len(h) > 4 || strings.IndexFunc(h, func(c rune) bool { return !unicode.IsLetter(c) }) >= 0)
+	}
+	if u := r.User; len(u) >= 2 && !wellKnownUser(u) {
+		s = r.replaceWord(s, u, "[user]", false)
 	}
 	if h := strings.TrimSuffix(r.Home, "/"); len(h) > 1 {
 		s = replacePathPrefix(s, h, "~")
@@ -98,11 +146,67 @@ func (r *Redactor) String(s string) string {
 	return s
 }
 
-// tokenTail reports the characters a token goes on with: a match is
-// extended over them, so that a rule that matches a token's first n
-// characters hides all of it.
-func tokenTail(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-'
+// late reports whether the Deadline has passed.
+func (r *Redactor) late() bool {
+	return !r.Deadline.IsZero() && time.Now().After(r.Deadline)
+}
+
+// wellKnownUser reports the accounts whose names say nothing about a person.
+func wellKnownUser(u string) bool {
+	switch u {
+	case "root", "nobody", "appuser", "ubuntu", "daemon", "nvidia", "jovyan":
+		return true
+	}
+	return false
+}
+
+// wordChar reports the characters that continue a host name or user name.
+func wordChar(c byte) bool { return alnum(c) || c == '-' || c == '_' }
+
+// replaceWord replaces word where it stands whole (not inside a longer
+// name, not after a "/" that starts a path segment, but after "//" or "@"),
+// in any ASCII case when fold is set, and counts the replacements.
+func (r *Redactor) replaceWord(s, word, with string, fold bool) string {
+	hay, needle := s, word
+	if fold {
+		hay, needle = asciiLower(s), asciiLower(word)
+	}
+	var b strings.Builder
+	last := 0
+	for from := 0; from < len(hay); {
+		k := strings.Index(hay[from:], needle)
+		if k < 0 {
+			break
+		}
+		i, j := from+k, from+k+len(needle)
+		from = i + 1
+		if i > 0 && (wordChar(s[i-1]) || s[i-1] == '.' || s[i-1] == '/' && !(i > 1 && s[i-2] == '/')) {
+			continue
+		}
+		if j < len(s) && wordChar(s[j]) {
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(with)
+		r.Count++
+		last, from = j, j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// asciiLower lowers ASCII letters only, so that byte offsets stay.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // replace writes redacted over each span, extended to the end of its
@@ -133,153 +237,6 @@ func (r *Redactor) replace(s string, spans []span) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
-}
-
-// randomTokens finds runs of base64 and token characters that look random:
-// 32 or more, upper and lower case letters and digits, high entropy, not a
-// path. They catch a secret in an innocently named variable, such as a
-// 40-character AWS secret access key.
-func randomTokens(s string) []span {
-	var out []span
-	for i := 0; i < len(s); {
-		if !base64ish(s[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && base64ish(s[j]) {
-			j++
-		}
-		if t := s[i:j]; len(t) >= 32 && t[0] != '/' && strings.Count(t, "/") <= len(t)/10 && mixed(t) && shannon(t) >= 4 {
-			out = append(out, span{i, j})
-		}
-		i = j
-	}
-	return out
-}
-
-func base64ish(c byte) bool { return tokenTail(c) || c == '+' || c == '/' || c == '=' }
-
-// mixed reports whether t has upper and lower case letters and digits.
-func mixed(t string) bool {
-	var up, low, digit bool
-	for i := 0; i < len(t); i++ {
-		switch c := t[i]; {
-		case 'A' <= c && c <= 'Z':
-			up = true
-		case 'a' <= c && c <= 'z':
-			low = true
-		case '0' <= c && c <= '9':
-			digit = true
-		}
-	}
-	return up && low && digit
-}
-
-// harmlessParams are the URL query and fragment parameters whose values are
-// shown; every other value is redacted.
-var harmlessParams = []string{
-	"api-version", "branch", "direction", "expand", "filter", "format", "full", "include", "lang", "limit",
-	"locale", "offset", "order", "page", "per_page", "q", "ref", "region", "revision", "search", "sort",
-	"stream", "tag", "timeout", "v", "version",
-}
-
-// urlDelimiter ends a URL in text.
-func urlDelimiter(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '"' || c == '\'' || c == '`' || c == '<' || c == '>'
-}
-
-// urls redacts, in every URL-like token of s, the user information
-// (user:password@ or a token alone as the user name; a password may hold
-// "/" and "@") and the value of every query and fragment parameter whose
-// name is not in harmlessParams.
-func (r *Redactor) urls(s string) string {
-	if !strings.ContainsAny(s, "@?#") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if urlDelimiter(s[i]) {
-			b.WriteByte(s[i])
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && !urlDelimiter(s[j]) {
-			j++
-		}
-		b.WriteString(r.urlToken(s[i:j]))
-		i = j
-	}
-	return b.String()
-}
-
-func (r *Redactor) urlToken(tok string) string {
-	if k := strings.Index(tok, "://"); k >= 0 {
-		rest := tok[k+3:]
-		seg := rest
-		if e := strings.IndexAny(rest, "/?#"); e >= 0 {
-			seg = rest[:e]
-		}
-		if at := userinfoEnd(rest); at > 0 && strings.ContainsAny(seg, "@:") && rest[:at] != redacted {
-			r.Count++
-			tok = tok[:k+3] + redacted + rest[at:]
-		}
-	}
-	q := strings.IndexAny(tok, "?#")
-	if q < 0 {
-		return tok
-	}
-	var b strings.Builder
-	b.WriteString(tok[:q+1])
-	for _, part := range splitKeep(tok[q+1:]) {
-		sep := ""
-		if n := len(part); strings.IndexByte("&;#?", part[n-1]) >= 0 {
-			part, sep = part[:n-1], part[n-1:]
-		}
-		name, value, ok := strings.Cut(part, "=")
-		trimmed := strings.TrimRight(value, ").,:]}")
-		if !ok || trimmed == "" || strings.HasPrefix(value, redacted) || slices.Contains(harmlessParams, strings.ToLower(name)) {
-			b.WriteString(part + sep)
-			continue
-		}
-		r.Count++
-		b.WriteString(name + "=" + redacted + value[len(trimmed):] + sep)
-	}
-	return b.String()
-}
-
-// userinfoEnd returns the index in rest (a URL after "://") of the "@" that
-// ends its user information: the last "@" followed by something shaped
-// like a host, or -1.
-func userinfoEnd(rest string) int {
-	for at := strings.LastIndexByte(rest, '@'); at >= 0; at = strings.LastIndexByte(rest[:at], '@') {
-		host := rest[at+1:]
-		if e := strings.IndexAny(host, "/?#"); e >= 0 {
-			host = host[:e]
-		}
-		if host != "" && strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]") == "" {
-			return at
-		}
-	}
-	return -1
-}
-
-// splitKeep splits a query or fragment after its "?" or "#" into its
-// parameters, each with the separator ("&", ";", "#" or "?") that follows
-// it.
-func splitKeep(q string) []string {
-	var out []string
-	for q != "" {
-		i := strings.IndexAny(q, "&;#?")
-		if i < 0 {
-			out = append(out, q)
-			break
-		}
-		out = append(out, q[:i+1])
-		q = q[i+1:]
-	}
-	return out
 }
 
 // replacePathPrefix replaces dir where it stands as a whole path element
@@ -358,9 +315,23 @@ func allowedName(name string) bool {
 	return false
 }
 
-// secretWords mark a variable name whose value is never shown (PASS also
-// covers PASSWORD, PASSWD and PASSPHRASE).
-var secretWords = []string{"TOKEN", "KEY", "SECRET", "PASS", "PWD", "CREDENTIAL", "AUTH", "COOKIE", "PRIVATE", "SESSION"}
+// secretWords mark a variable name whose value is never shown wherever
+// they stand in it (PASSW covers PASSWORD and PASSWD).
+var secretWords = []string{"TOKEN", "SECRET", "PASSW", "PASSPHRASE", "CREDENTIAL", "PRIVATE", "COOKIE", "APIKEY"}
+
+// secretParts mark it when they are a whole component of the name
+// (between "_", "-" or "."), so that short words do not hide harmless
+// names (PIN in PINNED, SIG in SIGNAL, KEY in KEYBOARD).
+var secretParts = []string{"KEY", "KEYS", "PASS", "PWD", "PW", "PIN", "SIG", "SIGNATURE", "SIGNING", "CERT", "CERTS",
+	"CRED", "CREDS", "AUTH", "SESSION", "SAS", "SALT", "OTP", "DSN"}
+
+// secretSuffixes mark a component that ends with them (APIKEY, ACCESSKEY,
+// DBPWD, OAUTH); secretPrefixes one that starts with them (AUTHORIZATION,
+// SESSIONID, CERTIFICATE, PASSCODE).
+var (
+	secretSuffixes = []string{"KEY", "PWD", "AUTH"}
+	secretPrefixes = []string{"AUTH", "SESSION", "CERT", "PASS"}
+)
 
 // SecretName reports whether a variable name looks like it holds a secret.
 func SecretName(name string) bool {
@@ -368,6 +339,21 @@ func SecretName(name string) bool {
 	for _, w := range secretWords {
 		if strings.Contains(up, w) {
 			return true
+		}
+	}
+	for _, part := range strings.FieldsFunc(up, func(c rune) bool { return c == '_' || c == '-' || c == '.' }) {
+		if slices.Contains(secretParts, part) {
+			return true
+		}
+		for _, w := range secretSuffixes {
+			if strings.HasSuffix(part, w) {
+				return true
+			}
+		}
+		for _, w := range secretPrefixes {
+			if strings.HasPrefix(part, w) {
+				return true
+			}
 		}
 	}
 	return false
@@ -409,6 +395,8 @@ func (r *Redactor) Environment(environ []string) (shown map[string]string, hidde
 		case SecretName(k):
 			r.Count++
 			shown[r.String(k)] = "set, " + strconv.Itoa(len(v)) + " chars"
+		case slices.Contains(proxyNames, strings.ToUpper(k)):
+			shown[r.String(k)] = r.String(r.proxyValue(v))
 		default:
 			shown[r.String(k)] = r.String(v)
 		}

@@ -3,6 +3,7 @@ package redact
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/redact/redacttest"
 )
@@ -85,10 +86,20 @@ func TestEnvironment(t *testing.T) {
 		"NSS_INFERENCE_ENDPOINT": "https://x.example/v1?api_key=[redacted]",
 		"WANDB_MODE":             "offline",
 	}
+	var proxies []redacttest.Secret
 	for _, s := range redacttest.Corpus() {
 		if s.Var != "" {
 			environ = append(environ, s.Var+"="+s.Text)
 			want[s.Var] = "set, " + itoa(len(s.Text)) + " chars"
+		}
+		if s.Proxy {
+			proxies = append(proxies, s)
+		}
+	}
+	for _, s := range proxies {
+		for _, name := range []string{"HTTP_PROXY", "https_proxy", "ALL_PROXY", "no_proxy"} {
+			environ = append(environ, name+"="+s.Text)
+			want[name] = "[redacted]" + s.Text[strings.IndexByte(s.Text, '@'):]
 		}
 	}
 	shown, hidden := (&Redactor{}).Environment(environ)
@@ -121,15 +132,171 @@ func FuzzString(f *testing.F) {
 	for _, s := range redacttest.Corpus() {
 		f.Add(s.Text)
 	}
+	corpus := redacttest.Corpus()
 	f.Fuzz(func(t *testing.T, s string) {
 		r := &Redactor{Home: "/home/ann", Hostname: "node"}
 		out := r.String(s)
+		// A planted secret put anywhere in the input does not survive.
+		if c := corpus[len(s)%len(corpus)]; c.Var == "" {
+			mid := len(s) / 2
+			planted := s[:mid] + " " + c.Text + " " + s[mid:]
+			got := (&Redactor{}).String(planted)
+			for _, p := range c.Pieces {
+				if strings.Contains(got, p) && !strings.Contains(s, p) {
+					t.Errorf("%s: %q survives in %q", c.Class, p, got)
+				}
+			}
+		}
 		// Redaction is idempotent: a second pass changes nothing.
 		r2 := &Redactor{Home: "/home/ann", Hostname: "node"}
 		if again := r2.String(out); again != out {
 			t.Errorf("second pass changed %q to %q", out, again)
 		}
 	})
+}
+
+// TestURLUserinfo: the user information of a URL is found whatever
+// follows the host, and an "@" in a path is left alone.
+func TestURLUserinfo(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"inference endpoint (http://alice:pw1@127.0.0.1:1): Get", "inference endpoint (http://[redacted]@127.0.0.1:1): Get"},
+		{"a http://u:p@h, b", "a http://[redacted]@h, b"},
+		{"http://u:p@h;x", "http://[redacted]@h;x"},
+		{"{http://u:p@h}", "{http://[redacted]@h}"},
+		{"http://u:p@h*!|", "http://[redacted]@h*!|"},
+		{"http://u:p@[fe80::1%25eth0]:3128", "http://[redacted]@[fe80::1%25eth0]:3128"},
+		{"https://u:p@prøxy.example/", "https://[redacted]@prøxy.example/"},
+		{"https://u:p@h/ünï", "https://[redacted]@h/ünï"},
+		{`"https:\/\/u:p@h\/v1"`, `"https:\/\/[redacted]@h\/v1"`},
+		{"http://u:p/x@y@h:1/path", "http://[redacted]@h:1/path"},
+		{"https://tok@h/@scope/pkg", "https://[redacted]@h/@scope/pkg"},
+		{"http://a:b@c,http://d:e@f", "http://[redacted]@c,http://[redacted]@f"},
+		{"https://registry.example/@scope/pkg", "https://registry.example/@scope/pkg"},
+		{"git+https://github.com/org/repo@v1.2", "git+https://github.com/org/repo@v1.2"},
+		{"https://h/x?a=b@c", "https://h/x?a=[redacted]"},
+		{"mail bob@example.com", "mail bob@example.com"},
+		{"http://[redacted]@h", "http://[redacted]@h"},
+	}
+	for _, tc := range tests {
+		if got := (&Redactor{}).urls(tc.in); got != tc.want {
+			t.Errorf("urls(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkURLManyAt redacts a URL of 120,000 "@": linear time keeps it
+// in the low milliseconds (the old scan took seconds).
+func BenchmarkURLManyAt(b *testing.B) {
+	s := "http://" + strings.Repeat("@", 120000)
+	for b.Loop() {
+		(&Redactor{}).String(s[:MaxScanned])
+		(&Redactor{}).urls(s)
+	}
+}
+
+func TestLinear(t *testing.T) {
+	// Not a timing assertion: the work done must not grow with the square
+	// of the input, which a count of scanned bytes would show; here the
+	// scan must simply finish on inputs that took minutes before.
+	for _, s := range []string{
+		"http://" + strings.Repeat("@", 200000),
+		strings.Repeat("http://", 30000) + strings.Repeat("@", 1000),
+		strings.Repeat("a:b@", 50000),
+	} {
+		(&Redactor{}).urls(s)
+	}
+}
+
+func TestLongAndLate(t *testing.T) {
+	r := &Redactor{}
+	if got := r.String(strings.Repeat("x", MaxScanned+1)); got != "[16385 bytes, not shown]" || r.Count != 1 {
+		t.Errorf("long value: %q, count %d", got, r.Count)
+	}
+	r = &Redactor{Deadline: time.Now().Add(-time.Second)}
+	if got := r.String("harmless"); got != outOfTime {
+		t.Errorf("after the deadline: %q", got)
+	}
+}
+
+func TestAnchorWhole(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`(?i)^true|false|null$`, `(?i)^(?:true|false|null)$`},
+		{`^\$(?:\d+|{\d+})$`, `^\$(?:\d+|{\d+})$`},
+		{`^(?i:a+|b+)$`, `^(?i:a+|b+)$`},
+		{`^[a|b]$`, `^[a|b]$`},
+		{`^a|b`, `^a|b`},
+	}
+	for _, tc := range tests {
+		if got := anchorWhole(tc.in); got != tc.want {
+			t.Errorf("anchorWhole(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	rs, err := gitleaksRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"TrueLove2024x", "notfalse1234"} {
+		if allowed(rs.global, v, v, v) {
+			t.Errorf("the global allowlist passes %q", v)
+		}
+	}
+	if !allowed(rs.global, "true", "true", "true") {
+		t.Error("the global allowlist no longer passes \"true\"")
+	}
+}
+
+func TestSecretName(t *testing.T) {
+	for _, n := range []string{"NSS_DB_CREDS", "NSS_DB_CRED", "NSS_DB_PW", "NSS_SIGNING_PIN", "NSS_SAS_SIG", "NSS_TLS_CERT",
+		"NSS_APIKEY", "NSS_OAUTH", "NSS_AUTHORIZATION", "NSS_SESSION_ID", "HF_TOKEN", "NSS_DB_PASSWORD", "NSS_COOKIE", "nss_db_pw"} {
+		if !SecretName(n) {
+			t.Errorf("%s is not secret", n)
+		}
+	}
+	// The variables the README and docs document, and a few look-alikes.
+	for _, n := range []string{"NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES", "HF_HOME", "HF_HUB_CACHE",
+		"HF_HUB_OFFLINE", "HF_ENDPOINT", "NSS_CONFIG", "NSS_WORKSPACE", "NSS_ARTIFACTS_PATH", "NSS_INFERENCE_ENDPOINT", "NSS_LOG_LEVEL",
+		"NSS_LOG_FORMAT", "NSS_VENV", "NSS_ENTRYPOINT_CHECKS", "NSS_ENTRYPOINT_CUDA", "NSS_ENTRYPOINT_TIMEOUT", "NSS_GPU_PROBE",
+		"VLLM_ATTENTION_BACKEND", "VLLM_CACHE_ROOT", "WANDB_MODE", "TRANSFORMERS_OFFLINE", "NSS_STOP_SIGNAL", "NSS_PINNED_MEMORY", "NCCL_P2P_DISABLE"} {
+		if SecretName(n) {
+			t.Errorf("%s is taken for a secret", n)
+		}
+	}
+}
+
+func TestHostAndUser(t *testing.T) {
+	r := &Redactor{Hostname: "GpuNode17", User: "jdoe.realname"}
+	tests := []struct{ in, want string }{
+		{"on GPUNODE17 and gpunode17.corp.example", "on [host] and [host].corp.example"},
+		{"http://gpunode17:8080", "http://[host]:8080"},
+		{"xgpunode17 gpunode17x /data/gpunode17", "xgpunode17 gpunode17x /data/gpunode17"},
+		{"uid 0 (jdoe.realname)", "uid 0 ([user])"},
+	}
+	for _, tc := range tests {
+		if got := r.String(tc.in); got != tc.want {
+			t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	short := &Redactor{Hostname: "gpu", User: "root"}
+	for _, s := range []string{"fix: docker run --gpus all", "1 GPU: NVIDIA H200", "--device nvidia.com/gpu=all", "uid 0 (root)"} {
+		if got := short.String(s); got != s {
+			t.Errorf("host gpu: %q became %q", s, got)
+		}
+	}
+	if got := short.String("host gpu here"); got != "host [host] here" {
+		t.Errorf("host gpu: %q", got)
+	}
+}
+
+func TestProxyWithoutScheme(t *testing.T) {
+	shown, _ := (&Redactor{}).Environment([]string{"HTTP_PROXY=u:Pw9secretY@127.0.0.1:1", "no_proxy=localhost,u:p@h:1,.corp", "ALL_PROXY=socks5://u:p@h",
+		"https_proxy=u:pa/ss@h:1"})
+	want := map[string]string{"HTTP_PROXY": "[redacted]@127.0.0.1:1", "no_proxy": "localhost,[redacted]@h:1,.corp", "ALL_PROXY": "socks5://[redacted]@h",
+		"https_proxy": "[redacted]@h:1"}
+	for k, v := range want {
+		if shown[k] != v {
+			t.Errorf("%s = %q, want %q", k, shown[k], v)
+		}
+	}
 }
 
 // BenchmarkCompileRules is what nss-diagnose pays once per report to read

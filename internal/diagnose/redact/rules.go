@@ -128,7 +128,7 @@ func compileRules(text string) (*ruleSet, error) {
 func compileAllowlist(a tomlAllowlist) (allowlist, error) {
 	al := allowlist{and: strings.EqualFold(a.Condition, "AND"), target: a.RegexTarget, paths: len(a.Paths) > 0}
 	for _, s := range a.Regexes {
-		re, err := regexp.Compile(s)
+		re, err := regexp.Compile(anchorWhole(s))
 		if err != nil {
 			return al, err
 		}
@@ -138,6 +138,46 @@ func compileAllowlist(a tomlAllowlist) (allowlist, error) {
 		al.stopWords = append(al.stopWords, strings.ToLower(w))
 	}
 	return al, nil
+}
+
+// anchorWhole repairs an allowlist expression written as ^a|b|c$ (gitleaks'
+// global "(?i)^true|false|null$"): by precedence it allows anything that
+// starts with "true", contains "false" or ends with "null" (so
+// "password=TrueLove2024x" passed), where the whole value was meant. An
+// expression whose top level is an alternation, anchored at its start and
+// end, becomes ^(?:a|b|c)$; any other is left as it is.
+func anchorWhole(expr string) string {
+	flags := ""
+	if strings.HasPrefix(expr, "(?") {
+		if end := strings.IndexByte(expr, ')'); end > 0 && !strings.ContainsAny(expr[2:end], ":(") {
+			flags, expr = expr[:end+1], expr[end+1:]
+		}
+	}
+	if !strings.HasPrefix(expr, "^") || !strings.HasSuffix(expr, "$") || strings.HasSuffix(expr, `\$`) {
+		return flags + expr
+	}
+	inner := expr[1 : len(expr)-1]
+	depth, class, top := 0, false, false
+	for i := 0; i < len(inner); i++ {
+		switch c := inner[i]; {
+		case c == '\\':
+			i++
+		case class:
+			class = c != ']'
+		case c == '[':
+			class = true
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == '|' && depth == 0:
+			top = true
+		}
+	}
+	if !top {
+		return flags + expr
+	}
+	return flags + "^(?:" + inner + ")$"
 }
 
 // allows reports whether the allowlist lets a finding pass, as gitleaks
@@ -181,12 +221,15 @@ type span struct{ start, end int }
 // find returns the secrets the rules find in s: for each match, the secret
 // group (or the first non-empty group, or the whole match) that passes the
 // rule's entropy and allowlists. A rule that does not compile is an error.
-func (rs *ruleSet) find(s string) ([]span, error) {
+func (rs *ruleSet) find(s string, late func() bool) ([]span, error) {
 	lower := strings.ToLower(s)
 	var out []span
 	for _, r := range rs.rules {
 		if len(r.keywords) > 0 && !containsAny(lower, r.keywords) {
 			continue
+		}
+		if late() {
+			return out, nil
 		}
 		if err := r.compile(); err != nil {
 			return nil, err

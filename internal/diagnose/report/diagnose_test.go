@@ -73,7 +73,7 @@ func TestBuildRedactsEverywhere(t *testing.T) {
 // the facts or the environment can carry: the text and Markdown reports
 // show none of them raw.
 func TestNoControlCharacters(t *testing.T) {
-	evil := "a\x1b]0;pwned\x07b\x1b[2Jc\u009bd\u202ee\xfff\r\ng\x7f````h"
+	evil := "a\x1b]0;pwned\x07b\x1b[2Jc\u009bd\u202ee\xfff\r\ng\x7f````h" + invisible
 	results := []check.Result{{ID: "workspace" + evil, Title: "t", Status: check.Warn, Message: evil, Hint: evil,
 		Data: map[string]any{"k" + evil: evil, "list": []string{evil}}}}
 	facts := Facts{Runtime: evil, Kernel: evil, OS: evil}
@@ -86,6 +86,7 @@ func TestNoControlCharacters(t *testing.T) {
 			"verbose":  string(Text(d, TextOptions{Verbose: true})),
 			"colour":   string(Text(d, TextOptions{Verbose: true, Colour: true})),
 			"markdown": md,
+			"json":     string(must(JSON(d))),
 		}
 		for name, out := range outputs {
 			if !utf8.ValidString(out) {
@@ -93,7 +94,7 @@ func TestNoControlCharacters(t *testing.T) {
 			}
 			for i, c := range []rune(out) {
 				colourSGR := name == "colour" && c == 0x1b && strings.HasPrefix(string([]rune(out)[i:]), "\x1b[")
-				if (c < 0x20 && c != '\n' && !colourSGR) || 0x7f <= c && c <= 0x9f || c == 0x202e {
+				if (c < 0x20 && c != '\n' && !colourSGR) || 0x7f <= c && c <= 0x9f || strings.ContainsRune(invisible, c) {
 					t.Errorf("%s (redact %v): raw %U in\n%q", name, r != nil, c, out)
 					break
 				}
@@ -108,6 +109,12 @@ func TestNoControlCharacters(t *testing.T) {
 		}
 	}
 }
+
+// invisible holds a character of each kind that changes how text reads
+// without being seen: a bidi override, zero-width space and joiner, word
+// joiner, byte-order mark, line and paragraph separators, and the tag
+// characters of "ASCII smuggling".
+const invisible = "\u202e\u200b\u200d\u2060\ufeff\u2028\u2029\U000E0041\U000E007F\u2066"
 
 func TestSummary(t *testing.T) {
 	tests := []struct {

@@ -114,5 +114,5 @@ func JSON(d Document) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return append(escapeJSON(b), '\n'), nil
 }

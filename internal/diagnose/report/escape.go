@@ -3,17 +3,19 @@ package report
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // printable makes s safe to show on one line of a terminal or in Markdown:
 // line breaks and tabs become spaces; other control characters (C0, DEL,
-// C1, so every escape sequence), bidirectional overrides and bytes that are
-// not UTF-8 are written as Go escapes (\x1b, \u202e, \xff).
+// C1, so every escape sequence), invisible characters (hidden) and bytes
+// that are not UTF-8 are written as Go escapes (\x1b, \u202e, \xff).
 func printable(s string) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || r < 0x20 || 0x7f <= r && r <= 0x9f || bidi(r) {
+		if r == utf8.RuneError || r < 0x20 || 0x7f <= r && r <= 0x9f || hidden(r) {
 			clean = false
 			break
 		}
@@ -31,8 +33,10 @@ func printable(s string) string {
 			b.WriteByte(' ')
 		case r < 0x20 || r == 0x7f:
 			fmt.Fprintf(&b, `\x%02x`, r)
-		case 0x80 <= r && r <= 0x9f || bidi(r):
+		case 0x80 <= r && r <= 0x9f || hidden(r) && r <= 0xffff:
 			fmt.Fprintf(&b, `\u%04x`, r)
+		case hidden(r):
+			fmt.Fprintf(&b, `\U%08x`, r)
 		default:
 			b.WriteString(s[i : i+n])
 		}
@@ -41,7 +45,44 @@ func printable(s string) string {
 	return b.String()
 }
 
-// bidi reports the Unicode controls that reorder text as it is shown.
-func bidi(r rune) bool {
-	return 0x202a <= r && r <= 0x202e || 0x2066 <= r && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
+// hidden reports the characters that change how text reads without being
+// seen: bidirectional controls (which reorder a line), zero-width
+// characters and the byte-order mark, the line and paragraph separators,
+// and Unicode tag characters ("ASCII smuggling"): every format character
+// (category Cf) and every tag.
+func hidden(r rune) bool {
+	return r >= 0x80 && (unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029 || 0xe0000 <= r && r <= 0xe007f)
+}
+
+// escapeJSON writes, in encoding/json's output, every hidden character, DEL and
+// C1 control as
+// a \uXXXX escape (a surrogate pair above U+FFFF): the encoder leaves them
+// raw, and "cat report.json" would show a line reordered or smuggled text.
+// They occur only inside strings, so the document's meaning is unchanged.
+func escapeJSON(b []byte) []byte {
+	clean := true
+	for _, r := range string(b) {
+		if hidden(r) || 0x7f <= r && r <= 0x9f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return b
+	}
+	out := make([]byte, 0, len(b)+64)
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		switch {
+		case !hidden(r) && !(0x7f <= r && r <= 0x9f):
+			out = append(out, b[i:i+n]...)
+		case r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		default:
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += n
+	}
+	return out
 }

@@ -5,6 +5,7 @@
 package redacttest
 
 import (
+	"encoding/base64"
 	"math/rand/v2"
 	"strings"
 )
@@ -21,6 +22,9 @@ type Secret struct {
 	// Pieces are the parts of Text that must not appear in a report; a
 	// report that shows any of them leaks.
 	Pieces []string
+	// Proxy: the secret is a proxy setting, planted in the proxy variables
+	// (HTTP_PROXY, https_proxy, ALL_PROXY, no_proxy).
+	Proxy bool
 }
 
 const (
@@ -76,8 +80,30 @@ func Corpus() []Secret {
 	fragToken := mixed(30, alnum)
 	pwA, pwB, pwC := "Pw/"+mixed(6, alnum), mixed(6, alnum), mixed(6, alnum)
 	userToken := mixed(30, alnum)
+	lower := "abcdefghijklmnopqrstuvwxyz"
+	pw := func() string { return "Pw" + mixed(10, alnum) }
+	// URL passwords followed by whatever a message puts after a URL.
+	var urlFollowers []Secret
+	for _, f := range []string{"):", ",", ";", "}", "*", "!", "|", ")"} {
+		p := pw()
+		urlFollowers = append(urlFollowers, one("URL password before "+f, "endpoint (http://alice:"+p+"@127.0.0.1:1"+f+" Get", p))
+	}
+	zonePw, idnPw, pathPw, jsonPw, manyPw := pw(), pw(), pw(), pw(), pw()
+	proxyPw := pw()
+	sasSig, bareSig := mixed(43, alnum)+"%3D", mixed(43, alnum)+"%3D"
+	sasCS := "BlobEndpoint=https://demo.blob.core.windows.net/;SharedAccessSignature=sv=2022-11-02&ss=b&srt=sco&sp=rw&se=2026-12-31T00:00:00Z&spr=https&sig=" + sasSig
+	bare := "sv=2022-11-02&ss=b&srt=sco&sp=rl&se=2026-12-31T00:00:00Z&spr=https&sig=" + bareSig
+	human := func(n int) string { return "Hu" + rnd(n, lower) + "7!" }
+	pwPlain, pwAmp, pwAt, pwFlag, pwLibpq, pwODBC, pwJDBC := "hunter"+rnd(3, digits), "Tr0ub4dor&"+rnd(3, digits), "p@ssW0rd!"+rnd(4, digits),
+		"Summer"+rnd(4, digits)+"!java", human(6), human(6), human(6)
+	pwTrue := "TrueLove" + rnd(4, digits) + "x"
+	hex40, hex64, low40 := rnd(40, hex), rnd(64, hex), rnd(40, lower+digits)
+	uuid := rnd(8, hex) + "-" + rnd(4, hex) + "-4" + rnd(3, hex) + "-a" + rnd(3, hex) + "-" + rnd(12, hex)
+	secretFile, slashKey := mixed(40, alnum), "/"+mixed(39, alnum+"+")
+	pin := "pin" + rnd(8, digits)
+	basic := base64.StdEncoding.EncodeToString([]byte("ann:" + rnd(6, lower)))
 
-	return []Secret{
+	return append([]Secret{
 		one("GitHub fine-grained token", githubPAT),
 		one("GitLab personal access token", glpat),
 		one("Slack bot token", xoxb),
@@ -93,8 +119,36 @@ func Corpus() []Secret {
 		one("access token in a URL fragment", "https://app.example.com/#access_token="+fragToken+"&token_type=bearer", fragToken),
 		one("URL password with / and @", "http://ann:"+pwA+"@"+pwB+"@"+pwC+"@proxy.corp.example:3128", pwA, pwB, pwC, strings.TrimPrefix(pwA, "Pw/")),
 		one("token as the URL's user name", "https://"+userToken+"@git.example.com/org/repo.git", userToken),
+		one("URL password before an IPv6 zone", "http://bob:"+zonePw+"@[fe80::1%25eth0]:3128", zonePw),
+		one("URL password before an IDN host", "https://bob:"+idnPw+"@prøxy.example/", idnPw),
+		one("URL password before a non-ASCII path", "https://bob:"+pathPw+"@host.example/ünïcode,x", pathPw),
+		one("URL password in JSON-escaped text", `{"url": "https:\/\/alice:`+jsonPw+`@host.example\/v1"}`, jsonPw),
+		one("URL password holding many @", "http://u:"+manyPw+"@@@@@@@@@@@@@@host", manyPw),
+		{Class: "proxy without a scheme", Text: "u:" + proxyPw + "@127.0.0.1:3128", Pieces: []string{proxyPw}, Proxy: true},
+		one("Azure SAS in a connection string", sasCS, sasSig, sasSig[:20]),
+		one("bare Azure SAS token", bare, bareSig, bareSig[:20]),
+		one("password=", "password="+pwPlain, pwPlain),
+		one("password= with &", "password="+pwAmp, pwAmp, pwAmp[:9]),
+		one("password= with @ and !", "password="+pwAt, pwAt, pwAt[:9]),
+		one("password starting with true", "password="+pwTrue, pwTrue),
+		one("--db-password flag", "--db-password "+pwFlag, pwFlag),
+		one("libpq connection string", "host=db user=app password="+pwLibpq+" dbname=x", pwLibpq),
+		one("ODBC connection string", "Driver={ODBC Driver 18};Server=db;Uid=app;Password="+pwODBC+";", pwODBC),
+		one("JDBC connection string", "jdbc:sqlserver://db;user=app;password="+pwJDBC, pwJDBC),
+		one("40-hex key", hex40),
+		one("64-hex key", hex64),
+		one("40-character lower-case key", low40),
+		one("UUID-style key", uuid),
+		one("key as a path component", "/run/secrets/"+secretFile, secretFile),
+		one("base64 key starting with /", slashKey, slashKey[1:]),
+		one("short base64 user:password", basic),
 		{Class: "variable named *PASS*", Var: "NSS_DB_PASS", Text: "correct horse battery", Pieces: []string{"correct horse battery"}},
 		{Class: "variable named *PWD*", Var: "NSS_SMTP_PWD", Text: "staple-tuesday-42", Pieces: []string{"staple-tuesday-42"}},
 		{Class: "variable named *PASSPHRASE*", Var: "HF_KEY_PASSPHRASE", Text: "open sesame please", Pieces: []string{"open sesame please"}},
-	}
+		{Class: "variable named *_CREDS", Var: "NSS_DB_CREDS", Text: "app:lower case pw", Pieces: []string{"lower case pw"}},
+		{Class: "variable named *_PW", Var: "NSS_DB_PW", Text: "plain words pw", Pieces: []string{"plain words pw"}},
+		{Class: "variable named *_PIN", Var: "NSS_SIGNING_PIN", Text: pin, Pieces: []string{pin}},
+		{Class: "variable named *_SIG", Var: "NSS_SAS_SIG", Text: "short sig value", Pieces: []string{"short sig value"}},
+		{Class: "variable named *_CERT", Var: "NSS_CLIENT_CERT", Text: "cert body text", Pieces: []string{"cert body text"}},
+	}, urlFollowers...)
 }
