@@ -26,8 +26,12 @@ help: ## list the tasks
 build: $(BIN)/nss-entrypoint $(BIN)/nss-diagnose $(BIN)/nss-gpu-probe ## build the three binaries into bin/
 
 # nss-entrypoint: static, no cgo, so it runs in any image and never links NVML.
+# -E makes internal/procstate's stub the ELF entry point: it records the
+# signal mask, ignored signals and closed descriptors before the Go runtime
+# changes them, so that the target inherits them exactly.
+ENTRY        := -E $(PKG)/internal/procstate.entry
 $(BIN)/nss-entrypoint: FORCE
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(STAMP)" -o $@ ./cmd/nss-entrypoint
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(ENTRY) $(STAMP)" -o $@ ./cmd/nss-entrypoint
 
 # nss-diagnose: static; the report behind nss-entrypoint --diagnose, kept out
 # of nss-entrypoint so that its packages never initialise on the start path.

@@ -9,12 +9,14 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
@@ -25,6 +27,15 @@ type variant struct {
 	path string
 	env  []string
 	runs []time.Duration
+	// peak is the largest peak RSS (wait4's ru_maxrss, which covers the
+	// process before and after its exec) of any run, in KiB.
+	peak int64
+	// rss is the peak RSS of one run started through testdata/bench/rss.c,
+	// in KiB: the process's own, without the benchmark's pages.
+	rss int64
+	// extra variants are measured but not part of the start-time table's
+	// claim (a probe that floods, a token file that never ends).
+	extra bool
 }
 
 func main() {
@@ -42,6 +53,11 @@ func run(rounds int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	defer func() {
+		for _, m := range unmount {
+			syscall.Unmount(m, syscall.MNT_DETACH)
+		}
+	}()
 	bins, err := testbuild.BuildInto(dir)
 	if err != nil {
 		return err
@@ -68,6 +84,10 @@ func run(rounds int) error {
 		return err
 	}
 	with := func(env ...string) []string { return append(slices.Clone(common), env...) }
+	flood := filepath.Join(dir, "flood-probe")
+	if err := os.WriteFile(flood, []byte("#!/bin/sh\nexec yes\n"), 0o755); err != nil {
+		return err
+	}
 	vs := []*variant{
 		{name: "target directly", path: trueBin, env: common},
 		{name: "minimal Go exec", path: minexec, env: with("MINEXEC_TARGET=safe-synthesizer")},
@@ -75,6 +95,10 @@ func run(rounds int) error {
 		{name: "nss-entrypoint, all checks, no GPU", path: bins.Entrypoint, env: common},
 		{name: "nss-entrypoint, all checks, fake GPU", path: bins.Entrypoint,
 			env: append(with("LD_LIBRARY_PATH="+bins.NVMLDir, "NSS_FAKE_NVML=devices=1"), "NSS_ENTRYPOINT_ROOT="+gpuRoot)},
+		{name: "nss-entrypoint, GPU probe floods stdout", path: bins.Entrypoint, extra: true,
+			env: append(with("NSS_GPU_PROBE="+flood), "NSS_ENTRYPOINT_ROOT="+gpuRoot)},
+		{name: "nss-entrypoint, token file is /dev/zero", path: bins.Entrypoint, extra: true,
+			env: with("HF_TOKEN=", "HF_TOKEN_PATH=/dev/zero")},
 	}
 	for _, v := range vs { // warm the page cache, and check each variant works
 		if _, err := once(v); err != nil {
@@ -89,6 +113,9 @@ func run(rounds int) error {
 	for i := 0; i < rounds; i++ {
 		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
 		for _, v := range order {
+			if v.extra && i%10 != 0 {
+				continue // a tenth of the rounds is enough for these
+			}
 			d, err := once(v)
 			if err != nil {
 				return fmt.Errorf("%s: %w", v.name, err)
@@ -96,16 +123,49 @@ func run(rounds int) error {
 			v.runs = append(v.runs, d)
 		}
 	}
+	// Peak memory: each variant once more, through the small launcher.
+	for _, v := range vs {
+		kib, err := peakRSS(filepath.Join(dir, "rss"), v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
+		}
+		v.rss = kib
+	}
 	base := median(vs[1].runs)
 	host, _ := os.Hostname()
 	fmt.Printf("start time, %d interleaved runs each (random order per round), %s, %d CPUs, %s, %s\n\n", rounds, runtime.Version(), runtime.NumCPU(), host, time.Now().UTC().Format("2006-01-02"))
-	fmt.Printf("| %-38s | %10s | %10s | %14s |\n", "variant", "median", "p90", "vs minimal Go")
-	fmt.Printf("|%s|%s|%s|%s|\n", dashes(40), dashes(12), dashes(12), dashes(16))
+	fmt.Printf("| %-40s | %10s | %10s | %14s | %13s |\n", "variant", "median", "p90", "vs minimal Go", "peak RSS")
+	fmt.Printf("|%s|%s|%s|%s|%s|\n", dashes(42), dashes(12), dashes(12), dashes(16), dashes(15))
 	for _, v := range vs {
 		m := median(v.runs)
-		fmt.Printf("| %-38s | %10s | %10s | %13.2fx |\n", v.name, round(m), round(pct(v.runs, 0.9)), float64(m)/float64(base))
+		fmt.Printf("| %-40s | %10s | %10s | %13.2fx | %9.1f MiB |\n", v.name, round(m), round(pct(v.runs, 0.9)), float64(m)/float64(base), float64(v.rss)/1024)
 	}
+	fmt.Println("\npeak RSS: wait4's ru_maxrss of one run started by testdata/bench/rss.c, the entrypoint's and its target's together")
 	return nil
+}
+
+// peakRSS runs v once through the rss launcher and returns its peak RSS.
+func peakRSS(launcher string, v *variant) (int64, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	cmd := exec.Command(launcher, v.path)
+	cmd.Env = v.env
+	cmd.ExtraFiles = []*os.File{w}
+	err = cmd.Run()
+	w.Close()
+	if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 0) {
+		return 0, err
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return 0, err
+	}
+	var kib int64
+	_, err = fmt.Sscan(string(b), &kib)
+	return kib, err
 }
 
 func once(v *variant) (time.Duration, error) {
@@ -114,6 +174,11 @@ func once(v *variant) (time.Duration, error) {
 	start := time.Now()
 	err := cmd.Run()
 	d := time.Since(start)
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			v.peak = max(v.peak, ru.Maxrss)
+		}
+	}
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 0 {
 			return 0, err
@@ -130,6 +195,7 @@ func build(dir, trueBin, minexec string) error {
 	for _, args := range [][]string{
 		{"gcc", "-static", "-O2", "-o", trueBin, "testdata/bench/true.c"},
 		{testbuild.Go(), "build", "-trimpath", "-o", minexec, "./testdata/bench/minexec"},
+		{"gcc", "-static", "-O2", "-o", filepath.Join(dir, "rss"), "testdata/bench/rss.c"},
 	} {
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Dir = root
@@ -144,10 +210,24 @@ func build(dir, trueBin, minexec string) error {
 // containerRoot makes a root in which every check but the GPU passes.
 func containerRoot(dir string) (string, error) {
 	root := filepath.Join(dir, "root")
-	for _, d := range []string{"workspace/data", "hf", "dev/shm"} {
+	for _, d := range []string{"workspace/data", "hf", "dev"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return "", err
 		}
+	}
+	// /dev/shm is a tmpfs, as in a container: mounted when running as
+	// root, else a link to this machine's.
+	shm := filepath.Join(root, "dev/shm")
+	if err := os.Mkdir(shm, 0o1777); err != nil {
+		return "", err
+	}
+	if os.Geteuid() != 0 || syscall.Mount("tmpfs", shm, "tmpfs", 0, "size=1g") != nil {
+		os.Remove(shm)
+		if err := os.Symlink("/dev/shm", shm); err != nil {
+			return "", err
+		}
+	} else {
+		unmount = append(unmount, shm)
 	}
 	// The workspace check reads mountinfo; give it this machine's, so the
 	// bench pays for a real one.
@@ -163,6 +243,9 @@ func containerRoot(dir string) (string, error) {
 	}
 	return root, os.WriteFile(filepath.Join(root, "workspace/data/train.csv"), []byte("a,b\n1,2\n"), 0o644)
 }
+
+// unmount lists the tmpfs mounts to undo at the end.
+var unmount []string
 
 func median(d []time.Duration) time.Duration { return pct(d, 0.5) }
 

@@ -18,18 +18,24 @@ import (
 
 var bins *testbuild.Set
 
-func TestMain(m *testing.M) { testbuild.Main(m, &bins) }
+func TestMain(m *testing.M) {
+	if _, ok := os.LookupEnv(launchEnv); ok {
+		launch() // never returns
+	}
+	testbuild.Main(m, &bins)
+}
 
-// root makes a container-like root: /workspace with data, /dev/shm, and
-// optionally GPU device nodes, so the checks' outcome is known.
+// root makes a container-like root: /workspace with data, a tmpfs
+// /dev/shm, and optionally GPU device nodes, so the checks' outcome is known.
 func root(t *testing.T, gpu bool) string {
 	t.Helper()
 	r := t.TempDir()
-	for _, d := range []string{"workspace/data", "dev/shm", "hf"} {
+	for _, d := range []string{"workspace/data", "dev", "hf"} {
 		if err := os.MkdirAll(filepath.Join(r, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
+	shmRoot(t, filepath.Join(r, "dev/shm"))
 	if err := os.WriteFile(filepath.Join(r, "workspace/data/x.csv"), []byte("a\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +50,26 @@ func root(t *testing.T, gpu bool) string {
 		}
 	}
 	return r
+}
+
+// shmRoot makes dir a tmpfs of 1 GiB, as Docker's --shm-size=1g does: as
+// root a tmpfs is mounted there (and unmounted at the end); otherwise dir
+// is a link to this machine's /dev/shm.
+func shmRoot(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		if err := os.Mkdir(dir, 0o1777); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size=1g"); err == nil {
+			t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+			return
+		}
+		os.Remove(dir)
+	}
+	if err := os.Symlink("/dev/shm", dir); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // baseEnv is a complete environment in which the target is found on PATH.
@@ -150,8 +176,7 @@ func TestAllPassingPrintsOneLine(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
-	// /dev/shm under the fake root is a plain directory on this machine's
-	// disk, so statfs reports a large filesystem: all checks pass.
+	// /dev/shm under the fake root is a 1 GiB tmpfs: all checks pass.
 	want := "nss-entrypoint: ok: 5 checks passed; 2 GPUs: 2x NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0\n"
 	if res.stderr != want {
 		t.Errorf("stderr %q\nwant   %q", res.stderr, want)

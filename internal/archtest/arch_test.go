@@ -4,9 +4,11 @@ import (
 	"debug/elf"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nvidia-nemo/nss-entrypoint/internal/procstate"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
 )
 
@@ -39,12 +41,14 @@ var entrypointLinks = []string{
 	module + "/internal/target",
 	module + "/internal/gpuhelper",
 	module + "/internal/gpureport",
+	module + "/internal/child",
+	module + "/internal/procstate",
 	// Other modules.
 	"golang.org/x/sys/unix",
 	// The standard library.
 	"bufio", "bytes", "cmp", "context", "encoding", "encoding/base64",
 	"encoding/binary", "encoding/json", "errors", "fmt", "io", "io/fs", "iter",
-	"math", "math/bits", "os", "os/exec", "path", "path/filepath", "reflect",
+	"math", "math/bits", "os", "os/exec", "os/signal", "path", "path/filepath", "reflect",
 	"runtime", "runtime/debug", "slices", "sort", "strconv", "strings", "sync",
 	"sync/atomic", "syscall", "time", "unicode", "unicode/utf16", "unicode/utf8",
 	"unsafe",
@@ -159,6 +163,36 @@ func TestBinariesAreBuiltAsDesigned(t *testing.T) {
 		f.Close()
 	}
 
+	// nss-entrypoint starts at procstate's stub, which records what the Go
+	// runtime changes before main (package procstate); every build of it
+	// (the Makefile, the image, the tests) must say so with -E.
+	ep, err := elf.Open(bins.Entrypoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms, err := ep.Symbols()
+	ep.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (The assembly function is named with ".abi0" in the symbol table.)
+	atStub := false
+	for _, s := range syms {
+		atStub = atStub || (s.Name == procstate.EntrySymbol || s.Name == procstate.EntrySymbol+".abi0") && s.Value == ep.Entry
+	}
+	if !atStub {
+		t.Errorf("nss-entrypoint's entry point %#x is not %s", ep.Entry, procstate.EntrySymbol)
+	}
+	for _, file := range []string{"Makefile", "containers/Dockerfile.cuda"} {
+		b, err := os.ReadFile(filepath.Join(testbuild.RepoRoot(), file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "-E "+procstate.EntrySymbol) && !strings.Contains(string(b), "-E $(PKG)/internal/procstate.entry") {
+			t.Errorf("%s does not link nss-entrypoint with -E %s", file, procstate.EntrySymbol)
+		}
+	}
+
 	probe, err := elf.Open(bins.Probe)
 	if err != nil {
 		t.Fatal(err)
@@ -182,12 +216,12 @@ func TestBinariesAreBuiltAsDesigned(t *testing.T) {
 	if bn, _ := probe.DynValue(elf.DT_BIND_NOW); len(bn) > 0 {
 		t.Error("nss-gpu-probe has DT_BIND_NOW")
 	}
-	syms, err := probe.ImportedSymbols()
+	imported, err := probe.ImportedSymbols()
 	if err != nil {
 		t.Fatal(err)
 	}
 	nvml := 0
-	for _, s := range syms {
+	for _, s := range imported {
 		if strings.HasPrefix(s.Name, "nvml") {
 			nvml++
 		}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 )
@@ -64,6 +65,10 @@ type Check struct {
 	Timeout time.Duration
 	// Doing says what the check waits on, for time-out and progress messages.
 	Doing string
+	// Paths, when set, lists the container paths the check will touch:
+	// RunInline runs a check whose path lies on an unsafe filesystem in a
+	// separate process (Env.Delegate), and deadline messages name them.
+	Paths func(e *Env) []string
 	Run   func(ctx context.Context, e *Env) Result
 }
 
@@ -145,11 +150,20 @@ const OverdueGrace = 100 * time.Millisecond
 // vCPUs). What must run alongside is started beside it: the GPU probe is
 // its own process (Env.StartGPU).
 //
+// A check whose Paths lie on a filesystem that may stop answering (FUSE,
+// NFS and the like: see Unsafe and Env.Locate) is not run here: those checks
+// run together in one separate process (Env.Delegate), started first, whose
+// results are read with the deadline. A system call stuck there would
+// otherwise hold up the exec of this process for good (a thread in
+// uninterruptible sleep stops execve), where the separate process is simply
+// abandoned.
+//
 // The deadline still holds when a check hangs in a system call: when ctx
 // ends and, after a short grace, a check is still running, RunInline calls
-// overdue from another goroutine with the results so far (the rest marked
-// as abandoned), and the calling goroutine never returns from RunInline.
-// overdue must not return: it hands over to the target or exits.
+// overdue from another goroutine with the results so far (the running check
+// reported with the paths it was reading, the rest once as not run), and
+// the calling goroutine never returns from RunInline. overdue must not
+// return: it hands over to the target or exits.
 func RunInline(ctx context.Context, e *Env, checks []Check, overdue func([]Result)) []Result {
 	var mu sync.Mutex
 	results := make([]Result, len(checks))
@@ -164,14 +178,29 @@ func RunInline(ctx context.Context, e *Env, checks []Check, overdue func([]Resul
 		claimed = true
 		snapshot := append([]Result(nil), results...)
 		for i := done; i < len(checks); i++ {
-			snapshot[i] = abandoned(checks[i])
+			if i == done {
+				snapshot[i] = abandonedIn(e, checks[i], budget(ctx))
+			} else {
+				snapshot[i] = notRun(checks[i])
+			}
 		}
 		mu.Unlock()
-		overdue(snapshot)
+		overdue(collapseNotRun(snapshot))
 	})
 	defer stop()
+	delegated, outcome := delegate(ctx, e, checks)
+	var dout *DelegateOutcome
 	for i, c := range checks {
-		r := runOne(ctx, e, c)
+		var r Result
+		if loc, ok := delegated[i]; ok {
+			if dout == nil {
+				o := <-outcome
+				dout = &o
+			}
+			r = delegatedResult(c, loc, *dout, budget(ctx))
+		} else {
+			r = runOne(ctx, e, c)
+		}
 		mu.Lock()
 		if claimed {
 			// The watchdog has taken over and is handing over to the
@@ -189,7 +218,95 @@ func RunInline(ctx context.Context, e *Env, checks []Check, overdue func([]Resul
 	}
 	claimed = true
 	mu.Unlock()
-	return results
+	return collapseNotRun(results)
+}
+
+// delegate finds the checks whose paths lie on unsafe filesystems and
+// starts them in one separate process; the outcome arrives on the channel
+// a little before ctx's deadline, so that it is read before the watchdog
+// of RunInline takes over.
+func delegate(ctx context.Context, e *Env, checks []Check) (map[int]Location, <-chan DelegateOutcome) {
+	if e.NoDelegate || e.Delegate == nil {
+		return nil, nil
+	}
+	var delegated map[int]Location
+	var ids []string
+	for i, c := range checks {
+		if c.Paths == nil {
+			continue
+		}
+		for _, p := range c.Paths(e) {
+			if loc := e.Locate(p); loc.Unsafe {
+				if delegated == nil {
+					delegated = map[int]Location{}
+				}
+				delegated[i] = loc
+				ids = append(ids, c.ID)
+				break
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if e.NoHelpers != "" {
+		// No process to read them from: they are not checked at all.
+		ch := make(chan DelegateOutcome, 1)
+		ch <- DelegateOutcome{Err: e.NoHelpers}
+		return delegated, ch
+	}
+	dctx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		dctx, cancel = context.WithDeadline(ctx, dl.Add(-OverdueGrace/2))
+	}
+	ch := make(chan DelegateOutcome, 1)
+	go func() {
+		defer cancel()
+		ch <- e.Delegate(dctx, ids)
+	}()
+	return delegated, ch
+}
+
+// budget is the whole time ctx allowed, for messages: the deadline less
+// when the run started, as near as the context tells.
+func budget(ctx context.Context) time.Duration {
+	if d, ok := ctx.Value(budgetKey{}).(time.Duration); ok {
+		return d
+	}
+	return 0
+}
+
+// budgetKey holds the check phase's timeout in its context (WithBudget).
+type budgetKey struct{}
+
+// WithBudget records the check phase's timeout in ctx, for the messages
+// that say how long a path had to answer.
+func WithBudget(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, budgetKey{}, d)
+}
+
+// abandonedIn is the result of a check still running at the deadline on
+// the start path: it names the paths the check was reading and their
+// filesystems, read from mountinfo without touching them.
+func abandonedIn(e *Env, c Check, timeout time.Duration) Result {
+	r := abandoned(c)
+	if c.Paths == nil {
+		return r
+	}
+	var where []string
+	for _, p := range c.Paths(e) {
+		m, _ := MountFor(e.Mounts(), p)
+		where = append(where, p+" ("+m.FSType+" at "+m.Point+")")
+	}
+	if len(where) > 0 {
+		within := ""
+		if timeout > 0 {
+			within = " within " + timeout.Round(time.Millisecond).String()
+		}
+		r.Message = c.Title + ": " + strings.Join(where, ", ") + " did not answer" + within
+		r.Hint = "that filesystem is not answering or is very slow: check its disk, daemon or server; raise NSS_ENTRYPOINT_TIMEOUT if it is only slow"
+	}
+	return r
 }
 
 // abandoned is the result of a check still running at the deadline.

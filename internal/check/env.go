@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nvidia-nemo/nss-entrypoint/internal/child"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
 )
 
@@ -22,7 +23,9 @@ type HostInfo struct {
 
 // FSInfo is what statfs says about a filesystem.
 type FSInfo struct {
-	Type  int64
+	Type int64
+	// Flags are statfs's mount flags (unix.ST_RDONLY, ...).
+	Flags int64
 	Total uint64
 	Free  uint64 // available to unprivileged users
 }
@@ -65,6 +68,29 @@ type Env struct {
 	// Online allows the network checks to connect.
 	Online bool
 
+	// Children records the process groups of running helpers, so that a
+	// signal that ends the entrypoint can end them too.
+	Children *child.Groups
+
+	// NoHelpers, when not "", says why no helper process may be started
+	// (processes are scarce): the GPU probe is not run and paths on unsafe
+	// filesystems are not checked at all.
+	NoHelpers string
+	// NoDelegate makes RunInline run every check in this process, even on
+	// an unsafe filesystem: set in the process that does the delegated
+	// checks.
+	NoDelegate bool
+	// Delegate runs the checks named by ids in a separate process that can
+	// be abandoned (see RunInline); nil runs them here.
+	Delegate func(ctx context.Context, ids []string) DelegateOutcome
+
+	mountinfoOnce sync.Once
+	mountinfo     []byte
+	mountsOnce    sync.Once
+	mounts        []Mount
+	unsafeOnce    sync.Once
+	unsafe        bool
+
 	gpuOnce    sync.Once
 	gpuOutcome gpuhelper.Outcome
 	rtOnce     sync.Once
@@ -77,11 +103,12 @@ type Env struct {
 // with environ. argv0 helps find the executable when /proc is missing.
 func NewEnv(environ []string, argv0 string) *Env {
 	e := &Env{
-		Environ: environ,
-		UID:     -1,
-		GID:     -1,
-		Statfs:  statfs,
-		Access:  func(path string, mode uint32) error { return unix.Access(path, mode) },
+		Environ:  environ,
+		UID:      -1,
+		GID:      -1,
+		Statfs:   statfs,
+		Access:   func(path string, mode uint32) error { return unix.Access(path, mode) },
+		Children: &child.Groups{},
 	}
 	e.Root = e.Get("NSS_ENTRYPOINT_ROOT")
 	e.GPU = func(ctx context.Context) gpuhelper.Outcome {
@@ -89,7 +116,16 @@ func NewEnv(environ []string, argv0 string) *Env {
 		if path == "" {
 			path = gpuhelper.SiblingPath("nss-gpu-probe", argv0)
 		}
-		return gpuhelper.Run(ctx, path, environ, probeArgs(ctx, e.GPUArgs)...)
+		return gpuhelper.RunIn(ctx, path, environ, e.Children, probeArgs(ctx, e.GPUArgs)...)
+	}
+	e.Delegate = func(ctx context.Context, ids []string) DelegateOutcome {
+		res := child.Run(ctx, child.Spec{Path: "/proc/self/exe", Argv: append([]string{DelegateArgv0}, ids...),
+			Env: environ, StdoutLimit: 1 << 20, StderrLimit: 4096, Groups: e.Children})
+		out := ParseDelegate(res.Stdout)
+		if res.StartErr != nil {
+			out.Err = res.StartErr.Error()
+		}
+		return out
 	}
 	return e
 }
@@ -115,7 +151,7 @@ func statfs(path string) (FSInfo, error) {
 		return FSInfo{}, err
 	}
 	bs := uint64(st.Bsize)
-	return FSInfo{Type: int64(st.Type), Total: st.Blocks * bs, Free: st.Bavail * bs}, nil
+	return FSInfo{Type: int64(st.Type), Flags: int64(st.Flags), Total: st.Blocks * bs, Free: st.Bavail * bs}, nil
 }
 
 // IDs returns the effective uid and gid.
@@ -138,17 +174,18 @@ func (e *Env) Path(p string) string {
 	return filepath.Join(e.Root, p)
 }
 
-// Getenv returns the value of key and whether it is set.
+// Getenv returns the value of key and whether it is set. The environment
+// may define a name twice (the entrypoint passes it on byte for byte); the
+// first definition wins, as with getenv(3) and Python's os.environ, so a
+// check reads what the target will read.
 func (e *Env) Getenv(key string) (string, bool) {
 	prefix := key + "="
-	// The last definition wins, as with getenv(3) on a list built by appending.
-	val, found := "", false
 	for _, kv := range e.Environ {
 		if strings.HasPrefix(kv, prefix) {
-			val, found = kv[len(prefix):], true
+			return kv[len(prefix):], true
 		}
 	}
-	return val, found
+	return "", false
 }
 
 // Get returns the value of key, or "" when unset.
@@ -169,7 +206,7 @@ func (e *Env) Exists(p string) bool {
 // the GPU check then waits for its outcome. Without a device node it does
 // nothing: the GPU check does not start the probe then either.
 func (e *Env) StartGPU(ctx context.Context) {
-	if e.Exists("/dev/nvidiactl") || e.WSL() {
+	if e.NoHelpers == "" && (e.Exists("/dev/nvidiactl") || e.WSL()) {
 		go e.GPUOutcome(ctx)
 	}
 }
@@ -187,6 +224,10 @@ func (e *Env) GPUOutcome(ctx context.Context) gpuhelper.Outcome {
 	e.gpuOnce.Do(func() {
 		if e.GPU == nil {
 			e.gpuOutcome = gpuhelper.Outcome{Failure: gpuhelper.Missing, Detail: "no GPU probe configured"}
+			return
+		}
+		if e.NoHelpers != "" {
+			e.gpuOutcome = gpuhelper.Outcome{Failure: gpuhelper.NoProcesses, Detail: "not started: " + e.NoHelpers}
 			return
 		}
 		e.gpuOutcome = e.GPU(ctx)

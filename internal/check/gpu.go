@@ -48,6 +48,11 @@ func gpuCheck(cudaLevel bool) Check {
 		if out.Failure != gpuhelper.None {
 			return helperFailure(out, data)
 		}
+		if out.HeldOpen {
+			// The report is good; a process the probe left behind kept
+			// its output open and was killed.
+			data["probe_held_open"] = true
+		}
 		r := gpuVerdict(out.Report, rt(), data)
 		if wsl && !ctl {
 			r = wslVerdict(e, r)
@@ -140,6 +145,42 @@ func helperFailure(out gpuhelper.Outcome, data map[string]any) Result {
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: nss-gpu-probe is missing (" + out.Detail + ")",
 			Hint:    "install nss-gpu-probe next to nss-entrypoint (rebuild the image), or set NSS_GPU_PROBE to its path"}
+	case gpuhelper.IsDirectory:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: the GPU probe's path is a directory (" + out.Detail + ")",
+			Hint:    "point NSS_GPU_PROBE at the nss-gpu-probe program itself, or unset it to use the one next to nss-entrypoint"}
+	case gpuhelper.NotExecutable:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: " + out.Detail,
+			Hint:    "make it executable (chmod 755 in the image), or mount its filesystem without noexec"}
+	case gpuhelper.BadFormat:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: " + out.Detail,
+			Hint:    "the image was built for another CPU architecture, or the file is damaged: rebuild the image for this platform (docker build --platform)"}
+	case gpuhelper.NoLoader:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: " + out.Detail,
+			Hint:    "nss-gpu-probe links glibc: run it in a glibc-based image (Debian, Ubuntu), as the Safe Synthesizer image is"}
+	case gpuhelper.NoProcesses:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: processes are scarce, so the GPU probe was not started (" + out.Detail + "); safe-synthesizer will need processes too",
+			Hint:    "raise the limit: docker run --pids-limit=-1 or --ulimit nproc=65535 ... (Kubernetes: the node's pod pids limit; Slurm: ulimit -u)"}
+	case gpuhelper.NoDescriptors:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: the open-file limit is reached (" + out.Detail + ")",
+			Hint:    "raise it: docker run --ulimit nofile=65535:65535 ... (or ulimit -n before starting)"}
+	case gpuhelper.NoMemory:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: " + out.Detail,
+			Hint:    "give the container more memory (docker run --memory), or lower what else runs in it"}
+	case gpuhelper.StartFailed:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: the GPU probe could not be started (" + out.Detail + ")",
+			Hint:    "run nss-gpu-probe in the container to see the error, and report it with the output of nss-entrypoint --diagnose"}
+	case gpuhelper.Flood:
+		return Result{Status: Warn, Data: data,
+			Message: "the GPU probe printed without end (" + out.Detail + "): it is not the nss-gpu-probe of this image",
+			Hint:    "check NSS_GPU_PROBE, or rebuild the image so that nss-gpu-probe and nss-entrypoint come from the same build"}
 	case gpuhelper.TimedOut:
 		return Result{Status: Warn, Data: data,
 			Message: "the GPU probe did not answer in time: NVML is hanging (a busy or unhealthy driver, or many GPUs without persistence mode)",

@@ -15,43 +15,169 @@ import (
 // SuggestedHFHome is where the hints suggest mounting the Hugging Face cache.
 const SuggestedHFHome = "/workspace/.hf_cache"
 
-// HFCache checks HF_HOME: set, an existing directory, writable.
+// HFCache checks HF_HOME: set, an existing directory, writable. HF_HOME is
+// expanded as huggingface_hub expands it ("~" and $VARIABLES).
 var HFCache = Check{
 	ID: "hf-cache", Title: "Hugging Face cache",
+	Paths: func(e *Env) []string {
+		if raw := e.Get("HF_HOME"); raw != "" {
+			return []string{Expand(e, raw)}
+		}
+		return nil
+	},
 	Run: func(ctx context.Context, e *Env) Result {
 		mount := func() string {
 			return e.Runtime().MountHint(`$HOME/.cache/huggingface`, SuggestedHFHome, "HF_HOME="+SuggestedHFHome)
 		}
-		home, set := e.Getenv("HF_HOME")
-		if !set || home == "" {
+		raw, set := e.Getenv("HF_HOME")
+		if !set || raw == "" {
 			return Result{Status: Warn,
 				Message: "HF_HOME is not set: models are downloaded inside the container and lost when it exits",
 				Hint:    "mount a cache and point HF_HOME at it: " + mount()}
 		}
+		home := Expand(e, raw)
+		shown := "HF_HOME=" + raw
+		if home != raw {
+			shown += " (" + home + ")"
+		}
 		rt := e.Runtime
 		data := map[string]any{"path": home}
+		if !strings.HasPrefix(home, "/") {
+			return Result{Status: Warn, Data: data,
+				Message: shown + " is a relative path: the cache then depends on the working directory",
+				Hint:    "set HF_HOME to an absolute path of a mounted folder: " + mount()}
+		}
 		fi, err := os.Stat(e.Path(home))
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			return Result{Status: Warn, Data: data,
-				Message: fmt.Sprintf("HF_HOME=%s does not exist: the cache is not mounted", home),
+				Message: shown + " does not exist: the cache is not mounted",
 				Hint:    "mount the cache there: " + rt().MountHint(`$HOME/.cache/huggingface`, home)}
 		case err != nil:
-			return Result{Status: Warn, Data: data, Message: fmt.Sprintf("HF_HOME=%s cannot be inspected: %v", home, UnwrapPath(err)),
-				Hint: "mount the cache there: " + rt().MountHint(`$HOME/.cache/huggingface`, home)}
+			msg, hint := PathError(e, shown, UnwrapPath(err), false)
+			if hint == "" {
+				hint = "mount the cache there: " + rt().MountHint(`$HOME/.cache/huggingface`, home)
+			}
+			return Result{Status: Warn, Data: data, Message: msg, Hint: hint}
 		case !fi.IsDir():
 			return Result{Status: Warn, Data: data,
-				Message: fmt.Sprintf("HF_HOME=%s is not a directory", home),
+				Message: shown + " is not a directory",
 				Hint:    "point HF_HOME at a mounted directory: " + mount()}
 		}
 		if err := e.CanAccess(e.Path(home), unix.W_OK|unix.X_OK); err != nil {
 			data["uid"] = e.EffectiveUID()
-			return Result{Status: Warn, Data: data,
-				Message: fmt.Sprintf("HF_HOME=%s is not writable by uid %d: %v", home, e.EffectiveUID(), err),
-				Hint:    "run the container as the owner of the cache: " + rt().UserHint(e.IDs())}
+			msg, hint := PathError(e, shown, err, true)
+			return Result{Status: Warn, Data: data, Message: msg, Hint: hint}
 		}
-		return Result{Status: OK, Data: data, Message: "HF_HOME=" + home + " is a writable directory"}
+		return Result{Status: OK, Data: data, Message: shown + " is a writable directory"}
 	},
+}
+
+// PathError words an error met on a path: a read-only filesystem, a loop of
+// symbolic links, a name too long, a disconnected FUSE mount each have
+// their own message and fix; permission is about the user the container
+// runs as. what names the path ("HF_HOME=/x"); write says whether writing
+// was wanted. An empty hint means the caller's usual fix applies.
+func PathError(e *Env, what string, err error, write bool) (msg, hint string) {
+	switch {
+	case errors.Is(err, unix.EROFS):
+		return what + " is on a read-only filesystem", "mount it read-write (drop :ro, or readOnly: false in Kubernetes)"
+	case errors.Is(err, unix.ELOOP):
+		return what + " is a loop of symbolic links", "point it at a real directory: check the links with ls -l along the path"
+	case errors.Is(err, unix.ENAMETOOLONG):
+		return what + " is too long a path for this system", "use a shorter path"
+	case errors.Is(err, unix.ENOTCONN):
+		return what + " is on a disconnected FUSE mount (its daemon has stopped)", "restart the container after fixing the mount (gcsfuse, s3fs, a CSI driver) on the host"
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		verb := "readable"
+		if write {
+			verb = "writable"
+		}
+		return fmt.Sprintf("%s is not %s by uid %d: %v", what, verb, e.EffectiveUID(), err),
+			"run the container as the owner of the folder: " + e.Runtime().UserHint(e.IDs())
+	}
+	return fmt.Sprintf("%s cannot be inspected: %v", what, err), ""
+}
+
+// Expand expands a path as huggingface_hub expands HF_HOME (Python's
+// os.path.expandvars(os.path.expanduser(p))): a leading "~" is $HOME (or,
+// when HOME is unset, the home of the effective user in /etc/passwd), a
+// leading "~name" is name's home; then $NAME and ${NAME} are replaced by
+// their values, and names that are unset are left as they are.
+func Expand(e *Env, p string) string {
+	if strings.HasPrefix(p, "~") {
+		i := strings.IndexByte(p, '/')
+		if i < 0 {
+			i = len(p)
+		}
+		user, home, found := p[1:i], "", false
+		if user != "" {
+			home = passwdHome(e, user, -1)
+			found = home != ""
+		} else if v, set := e.Getenv("HOME"); set {
+			home, found = v, true
+		} else {
+			home = passwdHome(e, "", e.EffectiveUID())
+			found = home != ""
+		}
+		if found {
+			if p = strings.TrimRight(home, "/") + p[i:]; p == "" {
+				p = "/"
+			}
+		}
+	}
+	if !strings.Contains(p, "$") {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); {
+		if p[i] != '$' || i+1 >= len(p) {
+			b.WriteByte(p[i])
+			i++
+			continue
+		}
+		name, end := "", i+1
+		if p[i+1] == '{' {
+			j := strings.IndexByte(p[i+2:], '}')
+			if j < 0 {
+				b.WriteByte(p[i])
+				i++
+				continue
+			}
+			name, end = p[i+2:i+2+j], i+3+j
+		} else {
+			for end < len(p) && (p[end] == '_' || 'a' <= p[end] && p[end] <= 'z' || 'A' <= p[end] && p[end] <= 'Z' || '0' <= p[end] && p[end] <= '9') {
+				end++
+			}
+			name = p[i+1 : end]
+		}
+		if v, set := e.Getenv(name); set && name != "" {
+			b.WriteString(v)
+		} else {
+			b.WriteString(p[i:end])
+		}
+		i = end
+	}
+	return b.String()
+}
+
+// passwdHome finds a home directory in /etc/passwd, by user name or, with
+// name "", by uid.
+func passwdHome(e *Env, name string, uid int) string {
+	b, err := ReadSmall(e.Path("/etc/passwd"), 1<<20)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 7 {
+			continue
+		}
+		if name != "" && f[0] == name || name == "" && f[2] == strconv.Itoa(uid) {
+			return f[5]
+		}
+	}
+	return ""
 }
 
 // TokenSource says where a Hugging Face token was found; the value itself is
@@ -67,6 +193,9 @@ type TokenSource struct {
 	Whitespace bool
 	// Searched lists the places looked at, in order.
 	Searched []string
+	// Unusable says why a token file that exists holds no usable token
+	// ("holds only white space", "holds NUL bytes ..."); "" otherwise.
+	Unusable string
 }
 
 // FindToken looks for a Hugging Face token the way huggingface_hub does:
@@ -89,11 +218,19 @@ func FindToken(e *Env) (ts TokenSource, ok bool) {
 	ts.Searched = append(ts.Searched, file)
 	b, err := ReadSmall(e.Path(file), 4096)
 	if err != nil {
+		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+			ts.Path, ts.Unusable = file, "cannot be read: "+err.Error()
+		}
 		return ts, false
 	}
 	v := strings.TrimSpace(string(b))
 	clear(b)
-	if v == "" {
+	switch {
+	case v == "":
+		ts.Path, ts.Unusable = file, "holds only white space"
+		return ts, false
+	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != ' ' && r != '\t' && r != '\n' && r != '\r' || r == 0x7f }):
+		ts.Path, ts.Unusable = file, "holds NUL bytes or other control characters"
 		return ts, false
 	}
 	ts.Source, ts.Path, ts.Length, ts.Whitespace = "file", file, len(v), strings.ContainsAny(v, " \t\r\n")
@@ -117,10 +254,10 @@ func tokenPath(e *Env) string {
 // of these is set.
 func HFHome(e *Env) string {
 	if h := e.Get("HF_HOME"); h != "" {
-		return h
+		return Expand(e, h)
 	}
 	if x := e.Get("XDG_CACHE_HOME"); x != "" {
-		return path.Join(x, "huggingface")
+		return Expand(e, path.Join(x, "huggingface"))
 	}
 	if h := e.Home(); h != "" {
 		return path.Join(h, ".cache", "huggingface")
@@ -133,12 +270,25 @@ func HFHome(e *Env) string {
 // buffer grows as needed: a large limit costs nothing for a small file.
 // Measured faster than os.ReadFile even warm (31-41 µs against 41-56 µs for
 // /proc/self/mountinfo, docs/design.md), before the poller's own start-up.
+// It is bounded whatever the file is: a device without end (/dev/zero)
+// or a huge sparse file yields limit bytes; a named pipe or a socket is
+// refused (ErrNotRegular) rather than waited on; a directory is EISDIR.
 func ReadSmall(name string, limit int) ([]byte, error) {
-	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO, unix.S_IFSOCK:
+		return nil, ErrNotRegular
+	case unix.S_IFDIR:
+		return nil, unix.EISDIR
+	}
 	buf := make([]byte, 0, min(limit, 4096))
 	for len(buf) < limit {
 		if len(buf) == cap(buf) {
@@ -159,13 +309,33 @@ func ReadSmall(name string, limit int) ([]byte, error) {
 	return buf, nil
 }
 
+// ErrNotRegular is ReadSmall's error for a named pipe or a socket.
+var ErrNotRegular = errors.New("not a regular file (a named pipe or a socket)")
+
 // HFToken checks that a Hugging Face token is available. It never shows the
 // token.
 var HFToken = Check{
 	ID: "hf-token", Title: "Hugging Face token",
+	Paths: func(e *Env) []string {
+		for _, name := range []string{"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"} {
+			if strings.TrimSpace(e.Get(name)) != "" {
+				return nil
+			}
+		}
+		if p := tokenPath(e); p != "" {
+			return []string{p}
+		}
+		return nil
+	},
 	Run: func(ctx context.Context, e *Env) Result {
 		ts, ok := FindToken(e)
 		data := map[string]any{"searched": ts.Searched}
+		if !ok && ts.Unusable != "" {
+			data["path"] = ts.Path
+			return Result{Status: Warn, Data: data,
+				Message: "the Hugging Face token file " + ts.Path + " " + ts.Unusable + ": it is not a token, and gated models will fail to download",
+				Hint:    "write the token again (hf auth login), or pass it in: " + e.Runtime().EnvHint("HF_TOKEN")}
+		}
 		if !ok {
 			return Result{Status: Warn, Data: data,
 				Message: "no Hugging Face token: gated models (Llama, Mistral, Gemma, ...) will fail to download",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -23,12 +24,16 @@ const DefaultWorkspace = "/workspace"
 // not empty. It reads at most one directory entry.
 var Workspace = Check{
 	ID: "workspace", Title: "workspace",
+	Paths: func(e *Env) []string { return []string{WorkspaceDir(e)} },
 	Run: func(ctx context.Context, e *Env) Result {
-		dir := e.Get("NSS_WORKSPACE")
-		if dir == "" {
-			dir = DefaultWorkspace
-		}
+		dir := WorkspaceDir(e)
 		data := map[string]any{"path": dir}
+		shown := dir
+		if raw := e.Get("NSS_WORKSPACE"); raw != "" && !strings.HasPrefix(raw, "/") {
+			// Relative: read against the working directory, and said so.
+			data["relative"] = raw
+			shown = "NSS_WORKSPACE=" + raw + " (relative: " + dir + ")"
+		}
 		// One open with O_DIRECTORY tells missing, not a directory and
 		// unreadable apart without a separate stat.
 		empty, err := isEmptyDir(e.Path(dir))
@@ -38,15 +43,18 @@ var Workspace = Check{
 		}
 		switch {
 		case errors.Is(err, unix.ENOENT):
-			return Result{Status: Warn, Message: dir + " does not exist", Hint: workspaceFix(e, dir), Data: data}
+			return Result{Status: Warn, Message: shown + " does not exist", Hint: workspaceFix(e, dir), Data: data}
 		case errors.Is(err, unix.ENOTDIR):
-			return Result{Status: Warn, Message: dir + " is not a directory", Hint: workspaceFix(e, dir), Data: data}
+			return Result{Status: Warn, Message: shown + " is not a directory", Hint: workspaceFix(e, dir), Data: data}
 		case err != nil:
 			data["uid"] = e.EffectiveUID()
-			return Result{Status: Warn, Message: fmt.Sprintf("%s is not readable by uid %d: %v", dir, e.EffectiveUID(), err),
-				Hint: "run the container as the owner of the mounted folder: " + e.Runtime().UserHint(e.IDs()), Data: data}
+			msg, hint := PathError(e, shown, err, false)
+			if hint == "" {
+				hint = workspaceFix(e, dir)
+			}
+			return Result{Status: Warn, Message: msg, Hint: hint, Data: data}
 		case empty:
-			return Result{Status: Warn, Message: dir + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
+			return Result{Status: Warn, Message: shown + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
 		}
 		if point, vol, ok := emptyNamedVolume(e, dir); ok {
 			data["named_volume"] = vol
@@ -62,13 +70,13 @@ var Workspace = Check{
 // dir: what `-v data:/workspace/data` (a relative name, not a path) makes.
 // A named volume that holds data was meant, and is not reported.
 func emptyNamedVolume(e *Env, dir string) (point, volume string, found bool) {
-	b, err := ReadSmall(e.Path("/proc/self/mountinfo"), 1<<20)
-	if err != nil || !bytes.Contains(b, []byte("/_data ")) {
+	if !bytes.Contains(e.mountinfoBytes(), []byte("/_data ")) {
 		return "", "", false
 	}
+	mounts := e.Mounts()
 	prefix := strings.TrimSuffix(dir, "/") + "/"
-	for _, m := range ParseMountinfo(b) {
-		if m.Point != dir && !strings.HasPrefix(m.Point, prefix) {
+	for _, m := range mounts {
+		if m.Point != dir && !strings.HasPrefix(m.Point, prefix) || Unsafe(m.FSType) {
 			continue
 		}
 		if kind, vol := MountKind(m); kind == "named-volume" {
@@ -78,6 +86,22 @@ func emptyNamedVolume(e *Env, dir string) (point, volume string, found bool) {
 		}
 	}
 	return "", "", false
+}
+
+// WorkspaceDir is the workspace to check: NSS_WORKSPACE (a relative value
+// is read against the working directory, as the target would read it),
+// else /workspace.
+func WorkspaceDir(e *Env) string {
+	dir := e.Get("NSS_WORKSPACE")
+	if dir == "" {
+		return DefaultWorkspace
+	}
+	if !strings.HasPrefix(dir, "/") {
+		if wd, err := unix.Getwd(); err == nil {
+			return path.Join(wd, dir)
+		}
+	}
+	return dir
 }
 
 func workspaceFix(e *Env, dir string) string {

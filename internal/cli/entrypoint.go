@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/hints"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/procstate"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/target"
 )
 
@@ -35,13 +37,28 @@ const stderrBudget = 250 * time.Millisecond
 const DiagnoseProgram = "nss-diagnose"
 
 // Main runs nss-entrypoint with args (args[0] is its own name) and returns
-// the exit status. In entrypoint mode it returns only when the target could
-// not be started; with --diagnose first it execs nss-diagnose.
+// the exit status. environ is the environment as the process received it,
+// byte for byte (procstate.Environ): the target gets exactly that. In
+// entrypoint mode Main returns only when the target could not be started;
+// with --diagnose first it execs nss-diagnose.
 func Main(args, environ []string) int {
+	if len(args) > 0 && args[0] == check.DelegateArgv0 {
+		return delegated(args[1:], environ)
+	}
 	if len(args) > 1 && args[1] == "--diagnose" {
 		return diagnose(args, environ)
 	}
-	return entrypoint(args, environ)
+	return entrypoint(args, environ, procstate.Initial())
+}
+
+// delegated is the process that runs the checks whose paths lie on a
+// filesystem that may hang (check.RunInline): nss-entrypoint started again
+// with argv[0] check.DelegateArgv0 and the checks' IDs. It writes their
+// results on stdout; the entrypoint abandons it at the deadline.
+func delegated(ids, environ []string) int {
+	e := check.NewEnv(environ, "")
+	check.RunDelegated(context.Background(), e, ids, func(b []byte) { writeAll(1, b) })
+	return 0
 }
 
 // diagnose execs nss-diagnose with the arguments after --diagnose; exit
@@ -58,23 +75,29 @@ func diagnose(args, environ []string) int {
 // the Go runtime then ignores the SIGPIPE of a broken pipe and the write
 // returns EPIPE, so no signal handling is changed (signal.Ignore would
 // survive the exec).
-func entrypoint(args, environ []string) int {
+func entrypoint(args, environ []string, st procstate.State) int {
 	e := check.NewEnv(environ, args[0])
-	name := DefaultTarget
+	h := &handover{e: e, st: st, environ: environ, name: DefaultTarget, args: args[1:]}
 	if v := e.Get("NSS_ENTRYPOINT_TARGET"); v != "" {
-		name = v
+		h.name = v
 	}
-	userArgs := args[1:]
-	if !checksWanted(userArgs, e) {
-		return handOver(e, name, userArgs, environ, nil)
+	if !checksWanted(h.args, e) {
+		return h.run(nil)
+	}
+	// Too few free descriptors for the checks (the runtime's poller alone
+	// needs two): start the target at once, with one line that says so.
+	if free, limit, ok := descriptorsFree(needDescriptors); !ok {
+		return h.run([]byte(hints.Prefix + "warning: only " + strconv.Itoa(free) + " file descriptors are free (ulimit -n is " +
+			strconv.FormatUint(limit, 10) + "): the start-up checks were skipped\n" +
+			hints.Prefix + "  fix: raise the limit: docker run --ulimit nofile=65535:65535 ... (or ulimit -n 65535 before starting)\n"))
 	}
 
 	var notes []byte
 	timeout, err := parseTimeout(e.Get("NSS_ENTRYPOINT_TIMEOUT"))
 	if err != nil {
-		notes = []byte(hints.Prefix + "warning: " + err.Error() + "\n")
+		notes = []byte(hints.Prefix + "warning: " + hints.Escape(err.Error()) + "\n")
 	}
-	if check.PyxisBootstrap(userArgs) {
+	if check.PyxisBootstrap(h.args) {
 		notes = append(notes, hints.Prefix+"error: these arguments are pyxis's start-up command, sent through the image's ENTRYPOINT by srun --container-entrypoint; "+
 			"safe-synthesizer cannot run it and pyxis will report \"container exited too soon\"\n"+
 			hints.Prefix+"  fix: leave out --container-entrypoint and name the command: srun --container-image=IMAGE nss-entrypoint run ...\n"...)
@@ -85,30 +108,58 @@ func entrypoint(args, environ []string) int {
 	if check.StartupCUDA(e) {
 		e.GPUArgs = []string{"--cuda"}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// Helpers run when there is a GPU to probe or a path on a filesystem
+	// that may hang: a signal must then end them with the entrypoint. When
+	// processes are scarce none is started (and os/signal, which costs two
+	// threads, is not used).
+	helpers := e.Exists("/dev/nvidiactl") || e.WSL() || e.UnsafeMounts()
+	if helpers {
+		e.NoHelpers = processesScarce()
+	}
+	h.sig = startSignals(st, e.Children, helpers && e.NoHelpers == "")
+	ctx, cancel := context.WithTimeout(check.WithBudget(context.Background(), timeout), timeout)
 	defer cancel()
 	e.StartGPU(ctx)
 	results := check.RunInline(ctx, e, check.Startup(), func(partial []check.Result) {
 		// A check hangs past the deadline: start the target from here.
-		os.Exit(handOver(e, name, userArgs, environ, lines(partial)))
+		os.Exit(h.run(lines(partial)))
 	})
-	return handOver(e, name, userArgs, environ, lines(results))
+	return h.run(lines(results))
 }
 
-// handOver writes the hints and execs the target. It returns only when the
+// handover is what the exec needs.
+type handover struct {
+	e       *check.Env
+	st      procstate.State
+	sig     *signals
+	environ []string
+	name    string
+	args    []string
+}
+
+// run writes the hints and execs the target. It returns only when the
 // target could not be started, with bash's exit code for that.
-func handOver(e *check.Env, name string, args, environ []string, lines []byte) int {
+func (h *handover) run(lines []byte) int {
 	writeBounded(2, lines, stderrBudget)
-	pathList, pathSet := e.Getenv("PATH")
-	path, err := target.Lookup(name, pathList, pathSet)
+	// No helper outlives the handover.
+	h.e.Children.Kill()
+	var pending uint64
+	if h.sig != nil {
+		pending = h.sig.Pending()
+	}
+	execve := func(path string, argv, envv []string) error {
+		return procstate.Exec(path, argv, envv, h.st, pending)
+	}
+	pathList, pathSet := h.e.Getenv("PATH")
+	path, err := target.Lookup(h.name, pathList, pathSet)
 	if err == nil {
-		err = target.Exec(path, name, args, environ)
+		err = target.Exec(path, h.name, h.args, h.environ, execve)
 	}
 	code := target.NotExecutable
 	if te, ok := err.(*target.Error); ok {
 		code = te.Code
 	}
-	writeBounded(2, []byte(hints.Prefix+"error: "+err.Error()+"\n"), stderrBudget)
+	writeBounded(2, []byte(hints.Prefix+"error: "+hints.Escape(err.Error())+"\n"), stderrBudget)
 	return code
 }
 

@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/mem"
@@ -256,7 +258,58 @@ func facts(e *check.Env) report.Facts {
 }
 
 // Main runs nss-diagnose with args (after the program name) and returns the
-// exit status.
+// exit status. The report is made by a second nss-diagnose process (the
+// worker) that Main waits for: the Go runtime ends a process that fails
+// fatally (out of memory, a panic in a library's goroutine, SIGQUIT) with
+// status 2, the usage error's status, and a process killed by a signal
+// cannot say anything. Main turns both into 3 with a line that says why, so
+// that 2 means a usage error and nothing else.
 func Main(args, environ []string) int {
-	return Diagnose(args, environ, os.Stdout, os.Stderr, hints.IsTerminal(1), hints.IsTerminal(2))
+	if os.Getenv(workerEnv) == "1" {
+		env := make([]string, 0, len(environ))
+		for _, kv := range environ {
+			if kv != workerEnv+"=1" {
+				env = append(env, kv)
+			}
+		}
+		code := Diagnose(args, env, os.Stdout, os.Stderr, hints.IsTerminal(1), hints.IsTerminal(2))
+		if code == DiagnoseUsage {
+			return workerUsage
+		}
+		return code
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return Diagnose(args, environ, os.Stdout, os.Stderr, hints.IsTerminal(1), hints.IsTerminal(2))
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(environ, workerEnv+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err = cmd.Run()
+	if cmd.ProcessState == nil {
+		fmt.Fprintf(os.Stderr, "%serror: the report could not be started: %v\n", hints.Prefix, err)
+		return DiagnoseIncomplete
+	}
+	switch code := cmd.ProcessState.ExitCode(); code {
+	case workerUsage:
+		return DiagnoseUsage
+	case DiagnoseOK, DiagnoseFailed, DiagnoseIncomplete:
+		return code
+	}
+	why := cmd.ProcessState.String()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		why = "killed by " + unix.SignalName(ws.Signal())
+		if ws.Signal() == syscall.SIGKILL {
+			why += " (out of memory?)"
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%serror: the report could not be completed: nss-diagnose %s\n", hints.Prefix, why)
+	return DiagnoseIncomplete
 }
+
+// workerEnv marks the nss-diagnose process that makes the report (Main).
+const workerEnv = "NSS_DIAGNOSE_WORKER"
+
+// workerUsage is the worker's status for a usage error; Main returns
+// DiagnoseUsage for it.
+const workerUsage = 64

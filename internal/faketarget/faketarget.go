@@ -12,19 +12,23 @@ import (
 
 // Report is what the fake target says about how it was started.
 type Report struct {
-	ArgsHex []string          `json:"args_hex"`
-	EnvHex  []string          `json:"env_hex"`
-	PID     int               `json:"pid"`
-	PPID    int               `json:"ppid"`
-	PGID    int               `json:"pgid"`
-	UID     int               `json:"uid"`
-	Umask   int               `json:"umask"`
-	Cwd     string            `json:"cwd"`
-	SigBlk  string            `json:"sig_blk"`
-	SigIgn  string            `json:"sig_ign"`
-	SigCgt  string            `json:"sig_cgt"`
-	FDs     map[string]string `json:"fds"`
-	Rlimit  [2]uint64         `json:"rlimit_nofile"`
+	ArgsHex []string `json:"args_hex"`
+	EnvHex  []string `json:"env_hex"`
+	PID     int      `json:"pid"`
+	PPID    int      `json:"ppid"`
+	PGID    int      `json:"pgid"`
+	UID     int      `json:"uid"`
+	Umask   int      `json:"umask"`
+	Cwd     string   `json:"cwd"`
+	SigBlk  string   `json:"sig_blk"`
+	SigIgn  string   `json:"sig_ign"`
+	SigCgt  string   `json:"sig_cgt"`
+	// SigPnd and ShdPnd are the signals pending for the thread and for the
+	// process.
+	SigPnd string            `json:"sig_pnd"`
+	ShdPnd string            `json:"shd_pnd"`
+	FDs    map[string]string `json:"fds"`
+	Rlimit [2]uint64         `json:"rlimit_nofile"`
 }
 
 // Parse decodes a report.

@@ -1,6 +1,8 @@
-// Package gpuhelper runs nss-gpu-probe as a child process with a deadline and
-// turns whatever it does (report, crash, hang, garbage, missing binary) into
-// an Outcome. It never links NVML itself.
+// Package gpuhelper runs nss-gpu-probe with a deadline, through package
+// child (its own process group, a sibling of the entrypoint, output read
+// with a bound), and turns whatever it does (report, crash, hang, garbage,
+// flood, each reason it cannot start) into an Outcome. It never links NVML
+// itself.
 package gpuhelper
 
 import (
@@ -8,15 +10,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nvidia-nemo/nss-entrypoint/internal/child"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/gpureport"
 )
 
@@ -31,6 +32,29 @@ const (
 	TimedOut Failure = "timed-out"
 	Garbage  Failure = "garbage"
 	Exited   Failure = "exited"
+	// Flood: the helper printed more than maxReport; it was killed.
+	Flood Failure = "flood"
+	// IsDirectory: the helper's path is a directory.
+	IsDirectory Failure = "is-directory"
+	// NotExecutable: the file has no execute permission for us, or sits
+	// on a filesystem mounted noexec (EACCES).
+	NotExecutable Failure = "not-executable"
+	// BadFormat: the kernel cannot run the file (ENOEXEC): another
+	// architecture, or a truncated binary.
+	BadFormat Failure = "bad-format"
+	// NoProcesses: fork failed with EAGAIN: RLIMIT_NPROC (ulimit -u) or
+	// the cgroup's pids.max is used up.
+	NoProcesses Failure = "no-processes"
+	// NoDescriptors: the pipes for its output could not be made (EMFILE,
+	// ENFILE): the descriptor table is full.
+	NoDescriptors Failure = "no-descriptors"
+	// NoMemory: fork failed with ENOMEM.
+	NoMemory Failure = "no-memory"
+	// NoLoader: the file is there but its ELF interpreter (glibc's ld.so)
+	// is not (ENOENT from exec of an existing file).
+	NoLoader Failure = "no-loader"
+	// StartFailed: any other error of fork or exec.
+	StartFailed Failure = "start-failed"
 )
 
 // Outcome is the result of one helper run.
@@ -40,19 +64,33 @@ type Outcome struct {
 	// Detail explains a failure in a few words (a signal, an exit status, the
 	// last line the helper wrote on stderr).
 	Detail string
+	// HeldOpen is true when the helper delivered its report and exited but
+	// a process it started kept its output open; that process was killed.
+	HeldOpen bool
 	// Path is the helper that was run or looked for.
 	Path    string
 	Elapsed time.Duration
 }
 
-// maxReport bounds what is read from the helper's stdout.
-const maxReport = 1 << 20
+// maxReport bounds what is read from the helper's stdout: a real report is
+// a few KiB per GPU. maxStderr bounds what is kept of its stderr.
+const (
+	maxReport = 1 << 20
+	maxStderr = 4096
+)
 
-// Run starts the helper at path with args and environ (LD_BIND_NOW
-// removed: go-nvml needs lazy binding) and waits for its report until ctx ends, when it kills
-// the helper and reaps it. Run always returns after the helper has exited or
-// been killed, so no child outlives it.
+// Run is RunIn without a record of process groups.
 func Run(ctx context.Context, path string, environ []string, args ...string) Outcome {
+	return RunIn(ctx, path, environ, nil, args...)
+}
+
+// RunIn starts the helper at path with args and environ (LD_BIND_NOW removed:
+// go-nvml needs lazy binding) and waits for its report until ctx ends. The
+// helper runs in a process group of its own, recorded in groups while it
+// runs, as a sibling of this process (package child): when RunIn returns the
+// group has been killed, and a helper stuck in the kernel is never this
+// process's child. At most maxReport bytes of output are held.
+func RunIn(ctx context.Context, path string, environ []string, groups *child.Groups, args ...string) Outcome {
 	start := time.Now()
 	out := Outcome{Path: path}
 	defer func() { out.Elapsed = time.Since(start) }()
@@ -61,58 +99,80 @@ func Run(ctx context.Context, path string, environ []string, args ...string) Out
 		out.Failure, out.Detail = Missing, "the path of nss-entrypoint could not be found"
 		return out
 	}
-	if fi, err := os.Stat(path); err != nil || fi.IsDir() {
-		out.Failure, out.Detail = Missing, fmt.Sprintf("%s does not exist", path)
+	res := child.Run(ctx, child.Spec{Path: path, Argv: append([]string{path}, args...), Env: helperEnv(environ),
+		StdoutLimit: maxReport, StderrLimit: maxStderr, Groups: groups})
+	if res.StartErr != nil {
+		out.Failure, out.Detail = startFailure(path, res.StartErr)
 		return out
 	}
-
-	var stdout, stderr limitedBuffer
-	stdout.limit, stderr.limit = maxReport, 4096
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = helperEnv(environ)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Cancel = func() error { return cmd.Process.Kill() }
-	cmd.WaitDelay = 200 * time.Millisecond
-	err := cmd.Run()
-
+	stderr := string(res.Stderr)
 	switch {
-	case ctx.Err() != nil && (err != nil || stdout.Len() == 0):
-		out.Failure = TimedOut
-		out.Detail = "no report before the deadline"
+	case res.Overflow:
+		out.Failure, out.Detail = Flood, fmt.Sprintf("it printed more than %d bytes and was stopped", maxReport)
 		return out
-	case err != nil:
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				out.Failure = Crashed
-				out.Detail = fmt.Sprintf("killed by signal %s", signalName(ws.Signal()))
-				return out
-			}
-			// The Go runtime turns a fatal signal inside C code into a
-			// traceback and exit status 2; the signal is named on stderr.
-			if sig := goSignal(stderr.String()); sig != "" {
-				out.Failure = Crashed
-				out.Detail = "crashed with " + sig
-				return out
-			}
-			out.Failure = Exited
-			out.Detail = fmt.Sprintf("exit status %d", exitErr.ExitCode())
-			if line := firstLine(stderr.String()); line != "" {
-				out.Detail += ": " + line
-			}
-			return out
+	case res.TimedOut:
+		out.Failure, out.Detail = TimedOut, "no report before the deadline"
+		if rep, err := gpureport.Parse(res.Stdout); err == nil {
+			// The report is complete; only the exit was late.
+			out.Failure, out.Detail, out.Report = None, "", rep
 		}
-		out.Failure, out.Detail = Missing, err.Error()
 		return out
 	}
-	rep, perr := gpureport.Parse(stdout.Bytes())
-	if perr != nil {
-		out.Failure = Garbage
-		out.Detail = perr.Error()
+	if rep, err := gpureport.Parse(res.Stdout); err == nil {
+		out.Report, out.HeldOpen = rep, res.HeldOpen
+		return out
+	} else if len(bytes.TrimSpace(res.Stdout)) > 0 {
+		out.Failure, out.Detail = Garbage, err.Error()
 		return out
 	}
-	out.Report = rep
+	ws := res.Status
+	switch {
+	case ws != nil && ws.Signaled():
+		out.Failure, out.Detail = Crashed, "killed by signal "+signalName(ws.Signal())
+	case goSignal(stderr) != "":
+		// The Go runtime turns a fatal signal inside C code into a
+		// traceback and exit status 2; the signal is named on stderr.
+		out.Failure, out.Detail = Crashed, "crashed with "+goSignal(stderr)
+	case res.HeldOpen:
+		out.Failure, out.Detail = Exited, "it exited without a report, and a process it started kept its output open"
+	case ws != nil:
+		out.Failure, out.Detail = Exited, fmt.Sprintf("exit status %d", ws.ExitStatus())
+	default:
+		out.Failure, out.Detail = Exited, "it exited without a report"
+	}
+	if line := firstLine(stderr); line != "" && out.Failure == Exited {
+		out.Detail += ": " + line
+	}
 	return out
+}
+
+// startFailure names why the helper could not be started.
+func startFailure(path string, err error) (Failure, string) {
+	var errno syscall.Errno
+	errors.As(err, &errno)
+	switch errno {
+	case syscall.ENOENT:
+		if _, serr := os.Stat(path); serr == nil {
+			return NoLoader, path + " exists but its dynamic loader is missing (it needs glibc's ld.so)"
+		}
+		return Missing, path + " does not exist"
+	case syscall.EISDIR:
+		return IsDirectory, path + " is a directory"
+	case syscall.EACCES:
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			return IsDirectory, path + " is a directory"
+		}
+		return NotExecutable, path + " cannot be executed (permission denied, or its filesystem is mounted noexec)"
+	case syscall.ENOEXEC:
+		return BadFormat, path + " is not an executable for this machine (exec format error)"
+	case syscall.EAGAIN:
+		return NoProcesses, "no process could be created (fork: resource temporarily unavailable)"
+	case syscall.EMFILE, syscall.ENFILE:
+		return NoDescriptors, "no file descriptor was free for its output (" + errno.Error() + ")"
+	case syscall.ENOMEM:
+		return NoMemory, "no memory to start it (fork: cannot allocate memory)"
+	}
+	return StartFailed, err.Error()
 }
 
 // helperEnv copies environ without LD_BIND_NOW.
@@ -150,34 +210,12 @@ func firstLine(s string) string {
 	return s
 }
 
-// signalName names a signal as the C headers do ("SIGSEGV"), or by number
-// when the platform does not know it.
 func signalName(sig syscall.Signal) string {
-	if n := unix.SignalName(sig); n != "" {
-		return n
+	if name := unix.SignalName(sig); name != "" {
+		return name
 	}
-	return fmt.Sprintf("signal %d", int(sig))
+	return fmt.Sprintf("%d (%s)", int(sig), sig.String())
 }
-
-// limitedBuffer keeps the first limit bytes written and drops the rest, so a
-// helper that floods its output cannot exhaust memory or block.
-type limitedBuffer struct {
-	bytes.Buffer
-	limit int
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.limit - b.Len(); room > 0 {
-		if len(p) > room {
-			b.Buffer.Write(p[:room])
-		} else {
-			b.Buffer.Write(p)
-		}
-	}
-	return len(p), nil
-}
-
-var _ io.Writer = (*limitedBuffer)(nil)
 
 // SiblingPath returns the program name in the directory of the running
 // executable (argv0 when /proc/self/exe cannot be read and argv0 is

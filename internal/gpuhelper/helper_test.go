@@ -2,11 +2,13 @@ package gpuhelper
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,7 +166,7 @@ func TestRunMissingAndFailingHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	o = Run(context.Background(), flood, nil)
-	if o.Failure != Garbage {
+	if o.Failure != Flood {
 		t.Errorf("flood: %q %q", o.Failure, o.Detail)
 	}
 }
@@ -189,3 +191,90 @@ func TestRunKillsAndReapsAHungHelper(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Each way the probe can fail to start has its own Failure, so that the
+// hint names the cause and its fix.
+func TestStartFailureCauses(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "not-exec")
+	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
+	badFormat := filepath.Join(dir, "bad-format")
+	os.WriteFile(badFormat, []byte("\x7fELF\x02\x01\x01\x00garbage"), 0o755)
+	noLoader := filepath.Join(dir, "no-loader")
+	os.WriteFile(noLoader, []byte("#!/nonexistent/ld.so\n"), 0o755)
+	aDir := filepath.Join(dir, "a-dir")
+	os.Mkdir(aDir, 0o755)
+	for _, tc := range []struct {
+		path string
+		want Failure
+	}{
+		{filepath.Join(dir, "missing"), Missing},
+		{notExec, NotExecutable},
+		{badFormat, BadFormat},
+		{noLoader, NoLoader},
+		{aDir, IsDirectory},
+	} {
+		o := Run(context.Background(), tc.path, nil)
+		if o.Failure != tc.want {
+			t.Errorf("%s: %q (%s), want %q", filepath.Base(tc.path), o.Failure, o.Detail, tc.want)
+		}
+	}
+	// Causes that need an exhausted system: the errno each maps to.
+	for _, tc := range []struct {
+		err  error
+		want Failure
+	}{
+		{syscall.EAGAIN, NoProcesses},
+		{os.NewSyscallError("pipe2", syscall.EMFILE), NoDescriptors},
+		{syscall.ENFILE, NoDescriptors},
+		{syscall.ENOMEM, NoMemory},
+		{syscall.ETXTBSY, StartFailed},
+	} {
+		if got, _ := startFailure("/p", tc.err); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// A probe that prints without end is stopped at maxReport, however fast it
+// writes; one that delivers a report and exits while a process it started
+// keeps its output open is believed, and that process is killed.
+func TestFloodAndHeldOpenOutput(t *testing.T) {
+	dir := t.TempDir()
+	flood := filepath.Join(dir, "flood")
+	os.WriteFile(flood, []byte("#!/bin/sh\nexec yes\n"), 0o755)
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer fcancel()
+	start := time.Now()
+	o := Run(fctx, flood, nil)
+	if o.Failure != Flood || time.Since(start) > 5*time.Second {
+		t.Errorf("flood: %q %q after %v", o.Failure, o.Detail, time.Since(start))
+	}
+
+	good := Run(context.Background(), bins.Probe, probeEnv(bins.NVMLDir, "devices=1"))
+	if good.Report == nil {
+		t.Fatalf("no report from the real probe: %+v", good)
+	}
+	rep := filepath.Join(dir, "report.json")
+	b, _ := json.Marshal(good.Report)
+	os.WriteFile(rep, b, 0o644)
+	pidFile := filepath.Join(dir, "pid")
+	held := filepath.Join(dir, "held")
+	os.WriteFile(held, []byte("#!/bin/sh\ncat "+rep+"\nsleep 60 &\necho $! > "+pidFile+"\nexit 0\n"), 0o755)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start = time.Now()
+	o = Run(ctx, held, nil)
+	if o.Failure != None || o.Report == nil || !o.HeldOpen {
+		t.Fatalf("held open: %q %q held=%v", o.Failure, o.Detail, o.HeldOpen)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %v: it waited for the process holding the pipe", took)
+	}
+	pb, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(pb)))
+	time.Sleep(100 * time.Millisecond)
+	if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); pid > 0 && err == nil && !strings.Contains(string(st), ") Z ") {
+		t.Errorf("the process holding the pipe (%d) is still running: %s", pid, st)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
 )
@@ -70,15 +71,57 @@ func line(b *bytes.Buffer, parts ...string) {
 	b.WriteByte('\n')
 }
 
-// OneLine keeps a message on one line whatever it quotes.
+// OneLine keeps a message on one line whatever it quotes, and makes it safe
+// for a terminal: see Escape.
 func OneLine(s string) string {
-	if !strings.ContainsAny(s, "\r\n") {
+	return Escape(s)
+}
+
+// Escape makes text that may quote the probe, the environment or file
+// names safe to write to a terminal: a line break or tab becomes a space,
+// and every other control character (C0, DEL, C1, so ESC and CSI and with
+// them every terminal escape sequence), each Unicode bidirectional control,
+// and each byte that is not UTF-8 is written as a Go escape (\x1b,
+// \u202e). Text without any of these is returned as it is, without copying.
+func Escape(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
 		return s
 	}
-	return strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			b.WriteByte(' ')
+		case r == utf8.RuneError && isBad(s[i:]):
+			b.WriteString(`\x`)
+			b.WriteString(hex2(s[i]))
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0:
+			b.WriteString(`\x`)
+			b.WriteString(hex2(byte(r)))
+		case r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c:
+			b.WriteString(`\u`)
+			b.WriteString(strconv.FormatInt(int64(r), 16))
+		default:
+			b.WriteRune(r)
 		}
-		return r
-	}, s)
+	}
+	return b.String()
+}
+
+// isBad reports whether s starts with a byte that is not valid UTF-8.
+func isBad(s string) bool {
+	r, n := utf8.DecodeRuneInString(s)
+	return r == utf8.RuneError && n <= 1
+}
+
+func hex2(c byte) string {
+	const digits = "0123456789abcdef"
+	return string([]byte{digits[c>>4], digits[c&15]})
 }

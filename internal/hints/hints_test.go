@@ -57,3 +57,53 @@ func TestColourWanted(t *testing.T) {
 		}
 	}
 }
+
+// Text that comes from the probe, the environment or file names reaches the
+// terminal escaped: no control character, escape sequence, bidirectional
+// override or invalid UTF-8 byte is written raw.
+func TestEscape(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain /workspace", "plain /workspace"},
+		{"two\nlines\r\tand a tab", "two lines  and a tab"},
+		{"red \x1b[31mtext\x1b[0m", `red \x1b[31mtext\x1b[0m`},
+		{"title \x1b]0;pwned\x07", `title \x1b]0;pwned\x07`},
+		{"C1 CSI \u009b31m", `C1 CSI \x9b31m`},
+		{"NUL \x00 DEL \x7f", `NUL \x00 DEL \x7f`},
+		{"bidi \u202egnp.exe", `bidi \u202egnp.exe`},
+		{"bad \xff\xfe utf-8", `bad \xff\xfe utf-8`},
+		{"ünïcödé GPU", "ünïcödé GPU"},
+	}
+	for _, tc := range tests {
+		if got := Escape(tc.in); got != tc.want {
+			t.Errorf("Escape(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	hostile := []check.Result{{ID: "workspace", Title: "workspace", Status: check.Warn,
+		Message: "/ws\x1b[2J\x1b]0;owned\x07 does not exist", Hint: "fix \x9b1m it"}}
+	for _, colour := range []bool{false, true} {
+		out := Startup(hostile, colour)
+		for i, c := range out {
+			if c < 0x20 && c != '\n' && !(colour && c == 0x1b && isOwnSGR(out[i:])) || c == 0x7f {
+				t.Errorf("raw control byte %#x at %d in %q", c, i, out)
+			}
+		}
+	}
+}
+
+// isOwnSGR reports whether b starts with one of the palette's own colour
+// sequences (ESC [ digits m).
+func isOwnSGR(b []byte) bool {
+	if len(b) < 3 || b[1] != '[' {
+		return false
+	}
+	for _, c := range b[2:] {
+		switch {
+		case c == 'm':
+			return true
+		case c >= '0' && c <= '9' || c == ';':
+		default:
+			return false
+		}
+	}
+	return false
+}

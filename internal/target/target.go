@@ -51,7 +51,9 @@ func Lookup(name, pathList string, pathSet bool) (string, error) {
 		pathList = DefaultPath
 	}
 	firstNonExec := ""
-	for _, dir := range filepath.SplitList(pathList) {
+	// strings.Split, not filepath.SplitList: an empty PATH is one empty
+	// entry, the current directory, as bash and execvp read it.
+	for _, dir := range strings.Split(pathList, ":") {
 		if dir == "" {
 			dir = "."
 		}
@@ -97,12 +99,58 @@ func checkFile(name, p string) error {
 	return nil
 }
 
-// Exec replaces the process with path, run as argv0 with args and environ.
-// It returns only on failure, with an *Error carrying bash's exit code.
-func Exec(path, argv0 string, args, environ []string) error {
+// Execve replaces the process: syscall.Exec's signature, so that the
+// caller can restore process state first.
+type Execve func(path string, argv, environ []string) error
+
+// Shell runs a target that has no #! line and is not a binary, as execvp
+// and bash do.
+const Shell = "/bin/sh"
+
+// Exec replaces the process with path, run as argv0 with args and environ,
+// through execve. A file the kernel does not take (ENOEXEC) that is not a
+// binary (no NUL byte in its first line, bash's test) runs as a shell
+// script: "/bin/sh path args...", as execvp does. Exec returns only on
+// failure, with an *Error carrying bash's exit code.
+func Exec(path, argv0 string, args, environ []string, execve Execve) error {
+	if execve == nil {
+		execve = syscall.Exec
+	}
 	argv := append([]string{argv0}, args...)
-	err := syscall.Exec(path, argv, environ)
+	err := execve(path, argv, environ)
+	if errors.Is(err, syscall.ENOEXEC) && !binaryFile(path) {
+		err = execve(Shell, append([]string{Shell, path}, args...), environ)
+		if err != nil {
+			e := execError(argv0, path, err)
+			e.Reason = fmt.Sprintf("%s has no #! line and %s could not run it: %v", path, Shell, err)
+			return e
+		}
+	}
 	return execError(argv0, path, err)
+}
+
+// binaryFile is bash's check_binary_file: a NUL byte before the first
+// newline in the first 80 bytes.
+func binaryFile(path string) bool {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(fd)
+	var buf [80]byte
+	n, err := unix.Read(fd, buf[:])
+	if err != nil {
+		return true
+	}
+	for _, c := range buf[:n] {
+		switch c {
+		case '\n':
+			return false
+		case 0:
+			return true
+		}
+	}
+	return false
 }
 
 // execError maps an execve errno to bash's exit code.

@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/procstate"
 )
 
 // Set is a directory of built binaries.
@@ -90,7 +92,7 @@ func BuildInto(dir string) (*Set, error) {
 		env  []string
 		args []string
 	}{
-		{[]string{"CGO_ENABLED=0"}, []string{gobin, "build", "-trimpath", "-o", s.Entrypoint, "./cmd/nss-entrypoint"}},
+		{[]string{"CGO_ENABLED=0"}, []string{gobin, "build", "-trimpath", "-ldflags=-E=" + procstate.EntrySymbol, "-o", s.Entrypoint, "./cmd/nss-entrypoint"}},
 		{[]string{"CGO_ENABLED=0"}, []string{gobin, "build", "-trimpath", "-o", s.Diagnose, "./cmd/nss-diagnose"}},
 		{[]string{"CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations"},
 			[]string{gobin, "build", "-trimpath", "-ldflags=-extldflags=-Wl,-z,lazy", "-o", s.Probe, "./cmd/nss-gpu-probe"}},

@@ -5,8 +5,8 @@
  *
  * It writes one JSON document to stdout (or to the file FAKE_TARGET_REPORT)
  * with its argv and environment (hex-encoded, byte for byte), pid, ppid,
- * process group, cwd, umask, signal mask, ignored and caught signal sets (from
- * /proc/self/status), open descriptors and RLIMIT_NOFILE.
+ * process group, cwd, umask, signal mask, ignored, caught and pending signal
+ * sets (from /proc/self/status), open descriptors and RLIMIT_NOFILE.
  *
  *   FAKE_TARGET_STDOUT=TEXT  write TEXT to stdout instead of the report
  *   FAKE_TARGET_EXIT=N       exit with status N
@@ -111,6 +111,8 @@ static void report(FILE *f)
 	status_field(f, "sig_blk", "SigBlk");
 	status_field(f, "sig_ign", "SigIgn");
 	status_field(f, "sig_cgt", "SigCgt");
+	status_field(f, "sig_pnd", "SigPnd");
+	status_field(f, "shd_pnd", "ShdPnd");
 	fputs(",\"fds\":{", f);
 	for (int i = 0; i < nfd; i++) {
 		ssize_t n;

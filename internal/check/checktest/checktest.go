@@ -21,7 +21,11 @@ var GPUNodes = map[string]string{"/dev/nvidiactl": "", "/proc/driver/nvidia/": "
 // CUDANodes adds what CUDA needs besides: /dev/nvidia-uvm and /dev/nvidia0.
 var CUDANodes = map[string]string{"/dev/nvidiactl": "", "/dev/nvidia-uvm": "", "/dev/nvidia0": "", "/proc/driver/nvidia/": ""}
 
-// FakeEnv is an Env over a temporary root with no GPU and a 1 GiB /dev/shm.
+// tmpfsMagic is statfs's f_type of a tmpfs.
+const tmpfsMagic = 0x01021994
+
+// FakeEnv is an Env over a temporary root with no GPU and a 1 GiB tmpfs
+// /dev/shm.
 // Running the GPU helper is a test error unless the test sets Env.GPU.
 func FakeEnv(t *testing.T, environ ...string) *check.Env {
 	t.Helper()
@@ -33,7 +37,7 @@ func FakeEnv(t *testing.T, environ ...string) *check.Env {
 			if _, err := os.Stat(path); err != nil {
 				return check.FSInfo{}, err
 			}
-			return check.FSInfo{Total: 1 << 30, Free: 1 << 30}, nil
+			return check.FSInfo{Type: tmpfsMagic, Total: 1 << 30, Free: 1 << 30}, nil
 		},
 		Access: func(string, uint32) error { return nil },
 		GPU: func(context.Context) gpuhelper.Outcome {

@@ -1,0 +1,196 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
+)
+
+// mountHangFS builds testdata/hangfs and mounts it at a new directory with
+// the given flags; the mount is undone, and anything stuck on it released,
+// when the test ends or when release is called. It skips without
+// /dev/fuse, root or fusermount3.
+func mountHangFS(t *testing.T, flags ...string) (dir string, release func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a FUSE filesystem needs root (CI runs as root)")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("no /dev/fuse: " + err.Error())
+	}
+	if _, err := exec.LookPath("fusermount3"); err != nil {
+		t.Skip("no fusermount3 (Debian package fuse3)")
+	}
+	bin := filepath.Join(bins.Dir, "hangfs")
+	if _, err := os.Stat(bin); err != nil {
+		build := exec.Command(testbuild.Go(), "build", "-o", bin, "./testdata/hangfs")
+		build.Dir = testbuild.RepoRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building hangfs: %v\n%s", err, out)
+		}
+	}
+	dir = filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append(flags, dir)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			// Killing the daemon aborts the connection: every process
+			// stuck on the mount gets an error and goes on.
+			cmd.Process.Kill()
+			cmd.Wait()
+			exec.Command("fusermount3", "-u", "-z", dir).Run()
+		})
+	}
+	t.Cleanup(release)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("hangfs did not mount: %q %v %s", line, err, errb.String())
+	}
+	return dir, release
+}
+
+// A FUSE filesystem that stops answering, at the workspace, HF_HOME or the
+// token path, cannot hold up the start: the entrypoint never touches it
+// itself, the separate process that does is abandoned at the deadline, and
+// the hint names the path and the filesystem, once.
+func TestHungFilesystemCannotHoldUpTheStart(t *testing.T) {
+	for _, hang := range []string{"lookup", "open", "readdir"} {
+		for _, interrupt := range []bool{false, true} {
+			name := hang
+			flags := []string{"-hang", hang}
+			if interrupt {
+				name += ", answers interrupts"
+				flags = append(flags, "-interrupt")
+			}
+			for _, layout := range []string{"workspace and HF_HOME on it", "HF_HOME a symbolic link into it"} {
+				t.Run(name+", "+layout, func(t *testing.T) {
+					mnt, release := mountHangFS(t, flags...)
+					r := root(t, false)
+					env := []string{"PATH=" + filepath.Dir(bins.Target), "NSS_ENTRYPOINT_TIMEOUT=1s", "HOME=/root"}
+					hfHome := filepath.Join(mnt, "hf")
+					if layout == "HF_HOME a symbolic link into it" {
+						link := filepath.Join(r, "hf-link")
+						if err := os.Symlink(hfHome, link); err != nil {
+							t.Fatal(err)
+						}
+						hfHome = link
+						env = append(env, "NSS_WORKSPACE="+filepath.Join(r, "workspace"))
+					} else {
+						env = append(env, "NSS_WORKSPACE="+mnt)
+					}
+					env = append(env, "HF_HOME="+hfHome)
+					cmd := exec.Command(bins.Entrypoint)
+					cmd.Env = env
+					var out, errb bytes.Buffer
+					cmd.Stdout, cmd.Stderr = &out, &errb
+					start := time.Now()
+					if err := cmd.Start(); err != nil {
+						t.Fatal(err)
+					}
+					done := make(chan error, 1)
+					go func() { done <- cmd.Wait() }()
+					var err error
+					select {
+					case err = <-done:
+					case <-time.After(15 * time.Second):
+						// Stuck in the kernel: no signal ends it until the
+						// daemon goes.
+						release()
+						<-done
+						t.Fatalf("the entrypoint hung on the FUSE mount until its daemon was killed; stderr %s", errb.String())
+					}
+					took := time.Since(start)
+					if err != nil {
+						t.Fatalf("%v: %s", err, errb.String())
+					}
+					report(t, result{stdout: out.String(), stderr: errb.String()})
+					t.Logf("target started after %v", took)
+					if hang == "readdir" && layout == "HF_HOME a symbolic link into it" {
+						// The Hugging Face checks never list a directory:
+						// through the separate process, they get answers.
+						if strings.Contains(errb.String(), "hangfs") || strings.Contains(errb.String(), "token") {
+							t.Errorf("stderr:\n%s", errb.String())
+						}
+						return
+					}
+					if n := strings.Count(errb.String(), "fuse.hangfs"); n != 1 {
+						t.Errorf("the hung filesystem is named %d times, want once:\n%s", n, errb.String())
+					}
+					if !strings.Contains(errb.String(), "did not answer within 1s") {
+						t.Errorf("no deadline message naming the path:\n%s", errb.String())
+					}
+					if n := strings.Count(errb.String(), "raise NSS_ENTRYPOINT_TIMEOUT"); n > 1 {
+						t.Errorf("%d copies of the time-out hint:\n%s", n, errb.String())
+					}
+					// The process that read the mount is not the target's.
+					for _, pid := range delegates(t, env) {
+						if ppid := parentOf(pid); ppid == cmd.Process.Pid {
+							t.Errorf("the delegate %d is a child of the target", pid)
+						}
+						if interrupt && !gone(pid) {
+							t.Errorf("the delegate %d is still there (%s) though the filesystem answers interrupts", pid, procState(pid))
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// delegates lists the processes running delegated checks with env.
+func delegates(t *testing.T, env []string) []int {
+	t.Helper()
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.HasPrefix(string(b), check.DelegateArgv0+"\x00") {
+			continue
+		}
+		envb, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if bytes.Contains(envb, []byte(env[len(env)-1])) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func parentOf(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+var _ = syscall.Getpid

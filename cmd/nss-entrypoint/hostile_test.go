@@ -1,0 +1,363 @@
+package main_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// findProc waits up to 5s for a process whose argv[0] is exe and returns
+// its pid.
+func findProc(t *testing.T, exe string) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if err == nil && strings.SplitN(string(b), "\x00", 2)[0] == exe && procState(pid) != "Z" {
+				return pid
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no process %s appeared", exe)
+	return 0
+}
+
+// procState is the state letter of pid ("" once it is gone).
+func procState(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return f[0]
+}
+
+// gone waits up to 2s for pid to be gone or a zombie.
+func gone(pid int) bool {
+	for i := 0; i < 200; i++ {
+		if st := procState(pid); st == "" || st == "Z" {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// A signal that would end a directly started target ends the entrypoint
+// the same way during the checks, and the GPU probe (its own process group)
+// with it; one that was ignored at start stays ignored; one that was blocked
+// at start is pending in the target. The probe hangs here, so the checks
+// last until the signal comes.
+func TestSignalsDuringTheChecks(t *testing.T) {
+	tests := []struct {
+		name   string
+		spec   string
+		sig    syscall.Signal
+		killed bool // the entrypoint dies by sig
+	}{
+		{"SIGUSR1", "", syscall.SIGUSR1, true},
+		{"SIGTERM", "", syscall.SIGTERM, true},
+		{"SIGHUP", "", syscall.SIGHUP, true},
+		{"SIGINT", "", syscall.SIGINT, true},
+		{"SIGRTMIN+10", "", syscall.Signal(44), true},
+		{"SIGQUIT ignored at start", "ignore=3", syscall.SIGQUIT, false},
+		{"SIGTERM ignored at start", "ignore=15", syscall.SIGTERM, false},
+		{"SIGUSR1 ignored at start", "ignore=10", syscall.SIGUSR1, false},
+		{"SIGTERM blocked at start", "block=15", syscall.SIGTERM, false},
+		{"SIGUSR2 blocked at start", "block=12", syscall.SIGUSR2, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := baseEnv(root(t, true), "NSS_FAKE_NVML=hang", "NSS_ENTRYPOINT_TIMEOUT=3s")
+			argv, env := launched(tc.spec, []string{bins.Entrypoint}, env)
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Env = env
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			probe := findProc(t, bins.Probe)
+			pgid, _ := syscall.Getpgid(probe)
+			if pgid != probe {
+				t.Errorf("probe pgid %d, want its own group %d", pgid, probe)
+			}
+			// A sibling, not a child: one stuck in the kernel could never
+			// be reaped and would become the target's.
+			if ppid := parentOf(probe); ppid == cmd.Process.Pid {
+				t.Errorf("the probe is the entrypoint's child")
+			}
+			if err := cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if tc.killed {
+				if !ws.Signaled() || ws.Signal() != tc.sig {
+					t.Fatalf("entrypoint ended with %v (%v), want death by %s; stderr %s", err, ws, unix.SignalName(tc.sig), errb.String())
+				}
+				if !gone(probe) {
+					t.Errorf("the probe %d is still running after the entrypoint died: %s", probe, procState(probe))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("entrypoint: %v; stderr %s", err, errb.String())
+			}
+			if strings.Contains(errb.String(), "goroutine") {
+				t.Errorf("a goroutine dump: %s", errb.String())
+			}
+			r := report(t, result{stdout: out.String(), stderr: errb.String()})
+			if strings.HasPrefix(tc.spec, "block=") {
+				pnd := sigset(t, r.SigPnd) | sigset(t, r.ShdPnd)
+				if pnd&bit(int(tc.sig)) == 0 {
+					t.Errorf("%s arrived while blocked at start but is not pending in the target (SigPnd %s ShdPnd %s)", unix.SignalName(tc.sig), r.SigPnd, r.ShdPnd)
+				}
+			}
+			if !gone(probe) {
+				t.Errorf("the probe %d outlived the handover: %s", probe, procState(probe))
+			}
+		})
+	}
+}
+
+// With stderr full the entrypoint waits a moment before it gives up on the
+// hints; no helper runs then, so the check phase's dispositions are the
+// raw ones (SIG_DFL): SIGUSR1 must end it as it would end the target.
+func TestSignalWithoutHelpersEndsTheEntrypoint(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	fd := int(pw.Fd())
+	syscall.SetNonblock(fd, true)
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := syscall.Write(fd, chunk); err != nil {
+			break
+		}
+	}
+	syscall.SetNonblock(fd, false)
+	cmd := exec.Command(bins.Entrypoint)
+	cmd.Env = baseEnv(t.TempDir()) // every check warns: lots to write
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // inside the 250 ms stderr budget
+	cmd.Process.Signal(syscall.SIGUSR1)
+	cmd.Wait()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGUSR1 {
+		t.Errorf("entrypoint ended with %v, want death by SIGUSR1", ws)
+	}
+}
+
+// bash's exec: a set but empty PATH searches the working directory; a
+// target without #! that is not a binary runs through /bin/sh.
+func TestExecLikeBash(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "safe-synthesizer")
+	if err := os.WriteFile(script, []byte("echo \"script ran: $0 $*\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"empty PATH", []string{"PATH="}, "script ran: ./safe-synthesizer a b"},
+		{"no #! line", []string{"NSS_ENTRYPOINT_TARGET=" + script}, "script ran: " + script + " a b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bins.Entrypoint, "a", "b")
+			cmd.Env = append(tc.env, "NSS_ENTRYPOINT_CHECKS=off")
+			cmd.Dir = dir
+			out, err := cmd.CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != tc.want {
+				t.Errorf("%v: %q, want %q", err, out, tc.want)
+			}
+			// bash's own exec gives the same.
+			sh := exec.Command("bash", "-c", "exec safe-synthesizer a b")
+			if tc.env[0] != "PATH=" {
+				sh = exec.Command("bash", "-c", "exec "+script+" a b")
+			}
+			sh.Env, sh.Dir = tc.env, dir
+			if bout, err := sh.CombinedOutput(); err == nil && strings.TrimSpace(string(bout)) != strings.TrimSpace(string(out)) {
+				t.Logf("bash gives %q", bout)
+			}
+		})
+	}
+}
+
+// With a nearly full descriptor table the Go runtime's poller cannot start
+// ("netpollinit failed"); the entrypoint then skips the checks, says so,
+// and the target still starts.
+func TestNearlyFullDescriptorTable(t *testing.T) {
+	extra := []*os.File{}
+	for i := 0; i < 3; i++ {
+		f, err := os.Open("/dev/null")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		extra = append(extra, f)
+	}
+	for n := 3; n <= 24; n++ {
+		cmd := exec.Command("/bin/sh", "-c", "ulimit -n "+strconv.Itoa(n)+" && exec "+bins.Entrypoint)
+		cmd.Env = baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1", "FAKE_TARGET_STDOUT=target ran", "FAKE_TARGET_EXIT=7")
+		cmd.ExtraFiles = extra
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != 7 || out.String() != "target ran" {
+			t.Errorf("ulimit -n %d: exit %d, stdout %q, want the target's 7; stderr %s", n, code, out.String(), errb.String())
+		}
+	}
+}
+
+// Whatever the probe prints, the entrypoint's memory stays bounded (peak
+// RSS from wait4, which covers the process before and after its exec), and
+// the hint says what happened, not "NVML is hanging".
+func TestProbeFloodKeepsMemoryBounded(t *testing.T) {
+	flood := filepath.Join(t.TempDir(), "flood")
+	if err := os.WriteFile(flood, []byte("#!/bin/sh\nexec yes\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bins.Entrypoint)
+	cmd.Env = baseEnv(root(t, true), "NSS_GPU_PROBE="+flood, "NSS_ENTRYPOINT_TIMEOUT=3s")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if peak := ru.Maxrss << 10; peak > 64<<20 {
+		t.Errorf("peak RSS %d MiB with a flooding probe", peak>>20)
+	}
+	if !strings.Contains(errb.String(), "printed without end") {
+		t.Errorf("stderr %s", errb.String())
+	}
+}
+
+// With RLIMIT_NPROC nearly used up, the Go runtime could not create the
+// threads that the GPU probe and os/signal bring (it aborts: "failed to
+// create new OS thread"); the entrypoint then starts no helper, says so,
+// and the target starts. (Below 4 tasks no Go program starts: README.)
+func TestScarceProcessesStillStartTheTarget(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("RLIMIT_NPROC does not bind root; the test switches to uid 65534 and needs root for that")
+	}
+	dir, err := os.MkdirTemp("", "nss-nproc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	for _, f := range []struct{ from, to string }{{bins.Entrypoint, "nss-entrypoint"}, {bins.Probe, "nss-gpu-probe"}, {bins.Target, "safe-synthesizer"}} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.to), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := filepath.Join(dir, "root")
+	for _, d := range []string{"workspace/data", "dev", "proc/driver/nvidia"} {
+		os.MkdirAll(filepath.Join(r, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(r, "dev/nvidiactl"), nil, 0o644)
+	for _, n := range []int{4, 5, 6, 8} {
+		cmd := exec.Command("/bin/bash", "-c", "ulimit -u "+strconv.Itoa(n)+" && exec "+filepath.Join(dir, "nss-entrypoint"))
+		cmd.Env = []string{"PATH=" + dir, "NSS_ENTRYPOINT_ROOT=" + r, "LD_LIBRARY_PATH=" + bins.NVMLDir,
+			"NSS_FAKE_NVML=devices=1", "FAKE_TARGET_STDOUT=target ran", "FAKE_TARGET_EXIT=7"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != 7 || out.String() != "target ran" {
+			t.Errorf("ulimit -u %d: exit %d, stdout %q; stderr %s", n, code, out.String(), errb.String())
+		}
+		if !strings.Contains(errb.String(), "processes are scarce") {
+			t.Errorf("ulimit -u %d: no hint: %s", n, errb.String())
+		}
+	}
+}
+
+// nss-diagnose exits 2 for a usage error and for nothing else: a report
+// that dies (a Go fatal error exits 2, SIGQUIT's dump too; the OOM killer's
+// SIGKILL says nothing) is "could not be completed", 3, with a line that
+// says why.
+func TestDiagnoseExitsTwoOnlyForUsage(t *testing.T) {
+	cmd := exec.Command(bins.Diagnose, "--format", "xml")
+	if err := cmd.Run(); cmd.ProcessState.ExitCode() != 2 {
+		t.Errorf("usage error: %v, want exit 2", err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGKILL, syscall.SIGSEGV} {
+		t.Run(unix.SignalName(sig), func(t *testing.T) {
+			// The probe hangs, so the report waits long enough to be hit.
+			cmd := exec.Command(bins.Diagnose, "--timeout", "20s")
+			cmd.Env = baseEnv(root(t, true), "NSS_FAKE_NVML=hang", "NSS_TEST_MARK="+t.Name())
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			worker := 0
+			for i := 0; i < 500 && worker == 0; i++ {
+				time.Sleep(10 * time.Millisecond)
+				ents, _ := os.ReadDir("/proc")
+				for _, e := range ents {
+					pid, err := strconv.Atoi(e.Name())
+					if err != nil || parentOf(pid) != cmd.Process.Pid {
+						continue
+					}
+					argv, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+					env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+					if strings.HasPrefix(string(argv), bins.Diagnose+"\x00") && bytes.Contains(env, []byte("NSS_DIAGNOSE_WORKER=1")) {
+						worker = pid
+					}
+				}
+			}
+			if worker == 0 {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatal("no worker process")
+			}
+			time.Sleep(200 * time.Millisecond)
+			syscall.Kill(worker, sig)
+			cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(errb.String(), "the report could not be completed") {
+				t.Errorf("exit %d, want 3; stderr %s ... %s", code, firstLines(errb.String(), 3), lastLines(errb.String(), 3))
+			}
+		})
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[:min(n, len(lines))], "\n")
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+)
+
+// needDescriptors is how many free descriptors the checks need at most at
+// once: the runtime's network poller (epoll and an eventfd, taken by the
+// first timer), a file being read, and for each helper two pipes, its pidfd
+// and the pipe os.StartProcess uses for exec errors.
+const needDescriptors = 16
+
+// descriptorsFree reports whether at least need descriptors are free under
+// RLIMIT_NOFILE. Where the limit is 1024 or more (the Go runtime has
+// raised it to the hard limit) it trusts it without looking;
+// otherwise it counts the open descriptors in /proc/self/fd (one read of a
+// directory), or, without /proc, duplicates descriptor 0 up to need times
+// and closes the copies. free is how many are free (at most need when
+// counted by duplication), limit the soft limit.
+func descriptorsFree(need int) (free int, limit uint64, ok bool) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= 1024 {
+		return need, rl.Cur, true
+	}
+	if open, err := countOpen(); err == nil {
+		free = max(int(rl.Cur)-open, 0)
+		return free, rl.Cur, free >= need
+	}
+	var fds [needDescriptors]int
+	for free < need && free < len(fds) {
+		fd, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		fds[free] = fd
+		free++
+	}
+	for _, fd := range fds[:free] {
+		unix.Close(fd)
+	}
+	return free, rl.Cur, free >= need
+}
+
+// countOpen counts this process's open descriptors, not counting the one
+// it opens to read /proc/self/fd.
+func countOpen() (int, error) {
+	fd, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	var buf [4096]byte
+	n := 0
+	for {
+		m, err := unix.Getdents(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if m == 0 {
+			return n - 1, nil
+		}
+		_, count, _ := unix.ParseDirent(buf[:m], -1, nil)
+		n += count
+	}
+}
+
+// minFreeTasks is how many more tasks (threads or processes) the checks
+// may need: the GPU probe, the delegate and the threads the Go runtime adds
+// while they run (measured: up to 8 threads in all, where a bare Go program
+// needs 4).
+const minFreeTasks = 32
+
+// processesScarce says why the checks must not start helper processes, or
+// "" when they may: RLIMIT_NPROC (counted per user, threads included) below
+// a few hundred, or a pids cgroup (pids.max) nearly used up. Where no
+// thread can be created at all the Go runtime cannot start, and nothing
+// here runs (see README).
+func processesScarce() string {
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NPROC, &rl) == nil && rl.Cur < 256 {
+		return "RLIMIT_NPROC (ulimit -u) is " + strconv.FormatUint(rl.Cur, 10)
+	}
+	b, err := check.ReadSmall("/sys/fs/cgroup/pids.max", 64)
+	max := strings.TrimSpace(string(b))
+	if err != nil || max == "max" {
+		return ""
+	}
+	c, err := check.ReadSmall("/sys/fs/cgroup/pids.current", 64)
+	limit, err1 := strconv.Atoi(max)
+	cur, err2 := strconv.Atoi(strings.TrimSpace(string(c)))
+	if err != nil || err1 != nil || err2 != nil || limit-cur >= minFreeTasks {
+		return ""
+	}
+	return "the container's pids.max is " + max + " with " + strconv.Itoa(cur) + " in use"
+}

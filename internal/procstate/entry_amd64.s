@@ -1,0 +1,136 @@
+#include "textflag.h"
+
+// entry is the ELF entry point (go build -ldflags -E): it records the
+// process state the Go runtime is about to change, then jumps to the
+// runtime's own entry point with the stack as the kernel left it.
+TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
+	// The kernel's stack: argc, argv[0..argc-1], NULL, envp[0..], NULL.
+	MOVQ	0(SP), AX
+	LEAQ	16(SP)(AX*8), BX
+	MOVQ	BX, ·envp(SB)
+	// rt_sigprocmask(SIG_BLOCK, NULL, &sigMask, 8)
+	MOVQ	$14, AX
+	MOVQ	$0, DI
+	MOVQ	$0, SI
+	LEAQ	·sigMask(SB), DX
+	MOVQ	$8, R10
+	SYSCALL
+	// For signals 1..64: rt_sigaction(sig, NULL, &sigact, 8); SIG_IGN is 1.
+	MOVQ	$1, R12
+sigloop:
+	MOVQ	$13, AX
+	MOVQ	R12, DI
+	MOVQ	$0, SI
+	LEAQ	·sigact(SB), DX
+	MOVQ	$8, R10
+	SYSCALL
+	CMPQ	AX, $0
+	JNE	signext
+	MOVQ	·sigact(SB), AX
+	CMPQ	AX, $1
+	JNE	signext
+	MOVQ	R12, CX
+	SUBQ	$1, CX
+	MOVQ	$1, AX
+	SHLQ	CX, AX
+	ORQ	AX, ·sigIgn(SB)
+signext:
+	INCQ	R12
+	CMPQ	R12, $65
+	JLT	sigloop
+	// For descriptors 0..2: fcntl(fd, F_GETFD) fails with EBADF when closed.
+	MOVQ	$0, R12
+fdloop:
+	MOVQ	$72, AX
+	MOVQ	R12, DI
+	MOVQ	$1, SI
+	SYSCALL
+	CMPQ	AX, $-9
+	JNE	fdnext
+	MOVQ	R12, CX
+	MOVQ	$1, AX
+	SHLQ	CX, AX
+	ORQ	AX, ·stdClose(SB)
+fdnext:
+	INCQ	R12
+	CMPQ	R12, $3
+	JLT	fdloop
+	// prlimit64(0, RLIMIT_NOFILE, NULL, &nofile)
+	MOVQ	$302, AX
+	MOVQ	$0, DI
+	MOVQ	$7, SI
+	MOVQ	$0, DX
+	LEAQ	·nofile(SB), R10
+	SYSCALL
+	CMPQ	AX, $0
+	JNE	done
+	MOVQ	$1, ·nofileOK(SB)
+done:
+	MOVQ	$1, ·captured(SB)
+	XORQ	AX, AX
+	XORQ	CX, CX
+	XORQ	DX, DX
+	XORQ	SI, SI
+	XORQ	DI, DI
+	XORQ	R10, R10
+	XORQ	R11, R11
+	XORQ	R12, R12
+	JMP	_rt0_amd64_linux(SB)
+
+// rawExec sets the signal mask to *mask, makes each signal in pend pending
+// on this thread (tgkill), and calls execve. On failure it restores the
+// mask and returns the errno. It is one assembly function so that the
+// goroutine cannot move to another thread between the two.
+// func rawExec(path, argv, envp unsafe.Pointer, mask *uint64, pend uint64) uintptr
+TEXT ·rawExec(SB),NOSPLIT,$0-48
+	// rt_sigprocmask(SIG_SETMASK, mask, &oldMask, 8)
+	MOVQ	$14, AX
+	MOVQ	$2, DI
+	MOVQ	mask+24(FP), SI
+	LEAQ	·oldMask(SB), DX
+	MOVQ	$8, R10
+	SYSCALL
+	MOVQ	pend+32(FP), R13
+	CMPQ	R13, $0
+	JEQ	exec
+	// getpid, gettid
+	MOVQ	$39, AX
+	SYSCALL
+	MOVQ	AX, R8
+	MOVQ	$186, AX
+	SYSCALL
+	MOVQ	AX, R9
+	MOVQ	$1, R12
+pendloop:
+	MOVQ	R12, CX
+	SUBQ	$1, CX
+	MOVQ	$1, AX
+	SHLQ	CX, AX
+	TESTQ	AX, R13
+	JEQ	pendnext
+	// tgkill(pid, tid, sig)
+	MOVQ	$234, AX
+	MOVQ	R8, DI
+	MOVQ	R9, SI
+	MOVQ	R12, DX
+	SYSCALL
+pendnext:
+	INCQ	R12
+	CMPQ	R12, $65
+	JLT	pendloop
+exec:
+	MOVQ	$59, AX
+	MOVQ	path+0(FP), DI
+	MOVQ	argv+8(FP), SI
+	MOVQ	envp+16(FP), DX
+	SYSCALL
+	NEGQ	AX
+	MOVQ	AX, ret+40(FP)
+	// Still here: restore the mask.
+	MOVQ	$14, AX
+	MOVQ	$2, DI
+	LEAQ	·oldMask(SB), SI
+	MOVQ	$0, DX
+	MOVQ	$8, R10
+	SYSCALL
+	RET

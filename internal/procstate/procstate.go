@@ -1,0 +1,84 @@
+// Package procstate keeps the process state that nss-entrypoint was started
+// with and that the Go runtime changes before main runs, and restores it in
+// the exec that hands over to the target.
+//
+// The Go runtime, before any Go code runs, installs its own handlers for
+// most signals (forgetting which were ignored), unblocks on every thread the
+// signals it needs, opens /dev/null on a closed descriptor 0, 1 or 2, and
+// raises RLIMIT_NOFILE. A direct start of the target sees none of that. So
+// nss-entrypoint's ELF entry point is Entry, a few instructions of assembly
+// that record the signal mask, the ignored signals, the closed standard
+// descriptors and RLIMIT_NOFILE with raw system calls and then jump to the
+// Go runtime's own entry point. The binary must be linked with
+// -ldflags=-E=<EntrySymbol>; Captured reports whether that happened.
+//
+// It is on the start path: it imports nothing but the standard library and
+// golang.org/x/sys/unix.
+package procstate
+
+import "unsafe"
+
+// EntrySymbol is the linker name of the entry stub, for go build
+// -ldflags "-E ...".
+const EntrySymbol = "github.com/nvidia-nemo/nss-entrypoint/internal/procstate.entry"
+
+// Written by the entry stub before the Go runtime starts; read-only after.
+var (
+	captured uint64    // 1 once the stub has run
+	sigMask  uint64    // the signal mask at entry; bit n-1 is signal n
+	sigIgn   uint64    // signals whose disposition was SIG_IGN at entry
+	stdClose uint64    // bit n: descriptor n (0, 1, 2) was closed at entry
+	nofile   [2]uint64 // RLIMIT_NOFILE at entry: soft, hard
+	nofileOK uint64    // 1 when nofile was read
+	// envp is the kernel's environment vector on the initial stack, which
+	// the Go runtime keeps mapped (os.Args points into the same area).
+	envp unsafe.Pointer
+	//lint:ignore U1000 used by the assembly
+	sigact [8]uint64 // scratch for rt_sigaction's old action
+)
+
+// State is what the process started with.
+type State struct {
+	// Captured is false when the binary was linked without the entry stub
+	// (or on an architecture without one): the other fields are then zero
+	// and nothing is restored.
+	Captured bool
+	// Mask is the signal mask at entry: bit n-1 is signal n.
+	Mask uint64
+	// Ignored are the signals whose disposition was SIG_IGN at entry.
+	Ignored uint64
+	// ClosedStd says which of descriptors 0, 1 and 2 were closed at entry.
+	ClosedStd [3]bool
+	// NofileSet says whether Nofile holds RLIMIT_NOFILE at entry.
+	NofileSet bool
+	// Nofile is RLIMIT_NOFILE at entry: soft, hard.
+	Nofile [2]uint64
+}
+
+// Initial returns the state recorded at entry.
+func Initial() State {
+	if captured != 1 {
+		return State{}
+	}
+	return State{
+		Captured:  true,
+		Mask:      sigMask,
+		Ignored:   sigIgn,
+		ClosedStd: [3]bool{stdClose&1 != 0, stdClose&2 != 0, stdClose&4 != 0},
+		NofileSet: nofileOK == 1,
+		Nofile:    nofile,
+	}
+}
+
+// Has reports whether signal sig is in the set.
+func Has(set uint64, sig int) bool {
+	return sig >= 1 && sig <= 64 && set&(1<<(sig-1)) != 0
+}
+
+// Bit returns the set holding only signal sig.
+func Bit(sig int) uint64 {
+	if sig < 1 || sig > 64 {
+		return 0
+	}
+	return 1 << (sig - 1)
+}

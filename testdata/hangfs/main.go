@@ -1,0 +1,155 @@
+// Command hangfs is a FUSE filesystem for nss-entrypoint's tests that stops
+// answering, as a gcsfuse, s3fs or sshfs mount whose backend is gone does. It
+// holds a directory hf/ with a token file and a file data.csv; depending on
+// -hang, the lookup of any name, every open (files and directories) or every
+// directory read never returns. With -interrupt, a request that the kernel
+// interrupts (the caller got a signal) returns EINTR, as a daemon that
+// honours FUSE interrupts does; without it, the request hangs for good and
+// its caller stays in uninterruptible sleep until hangfs is killed.
+//
+// It prints "ready" on stdout once mounted, and unmounts on SIGTERM.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+var (
+	hang      = flag.String("hang", "lookup", "what never returns: lookup, open or readdir")
+	interrupt = flag.Bool("interrupt", false, "answer an interrupted request with EINTR")
+)
+
+// block waits forever, or until the kernel interrupts the request when
+// -interrupt is set.
+func block(ctx context.Context) syscall.Errno {
+	if *interrupt {
+		<-ctx.Done()
+		return syscall.EINTR
+	}
+	select {}
+}
+
+type dir struct {
+	fs.Inode
+	root bool
+}
+
+var (
+	_ fs.NodeLookuper  = (*dir)(nil)
+	_ fs.NodeOpendirer = (*dir)(nil)
+	_ fs.NodeReaddirer = (*dir)(nil)
+	_ fs.NodeOnAdder   = (*dir)(nil)
+)
+
+func (d *dir) OnAdd(ctx context.Context) {
+	if !d.root {
+		return
+	}
+	hf := d.NewPersistentInode(ctx, &dir{}, fs.StableAttr{Mode: syscall.S_IFDIR})
+	d.AddChild("hf", hf, false)
+	hf.AddChild("token", hf.NewPersistentInode(ctx, &file{data: "hf_fuseTOKENvalue\n"}, fs.StableAttr{}), false)
+	d.AddChild("data.csv", d.NewPersistentInode(ctx, &file{data: "a,b\n1,2\n"}, fs.StableAttr{}), false)
+}
+
+func (d *dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if *hang == "lookup" {
+		return nil, block(ctx)
+	}
+	ch := d.GetChild(name)
+	if ch == nil {
+		return nil, syscall.ENOENT
+	}
+	if ch.IsDir() {
+		out.Mode = syscall.S_IFDIR | 0o755
+	} else {
+		out.Mode = syscall.S_IFREG | 0o644
+		out.Size = uint64(len(ch.Operations().(*file).data))
+	}
+	return ch, 0
+}
+
+func (d *dir) Opendir(ctx context.Context) syscall.Errno {
+	if *hang == "open" {
+		return block(ctx)
+	}
+	return 0
+}
+
+func (d *dir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	if *hang == "readdir" {
+		return nil, block(ctx)
+	}
+	var ents []fuse.DirEntry
+	for name, ch := range d.Children() {
+		ents = append(ents, fuse.DirEntry{Name: name, Mode: ch.Mode()})
+	}
+	return fs.NewListDirStream(ents), 0
+}
+
+type file struct {
+	fs.Inode
+	data string
+}
+
+var (
+	_ fs.NodeOpener    = (*file)(nil)
+	_ fs.NodeReader    = (*file)(nil)
+	_ fs.NodeGetattrer = (*file)(nil)
+)
+
+func (f *file) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	out.Mode = syscall.S_IFREG | 0o644
+	out.Size = uint64(len(f.data))
+	return 0
+}
+
+func (f *file) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if *hang == "open" {
+		return nil, 0, block(ctx)
+	}
+	return nil, fuse.FOPEN_DIRECT_IO, 0
+}
+
+func (f *file) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	end := min(int(off)+len(dest), len(f.data))
+	if int(off) >= end {
+		return fuse.ReadResultData(nil), 0
+	}
+	return fuse.ReadResultData([]byte(f.data[off:end])), 0
+}
+
+func main() {
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: hangfs [-hang lookup|open|readdir] [-interrupt] MOUNTPOINT")
+		os.Exit(2)
+	}
+	zero := time.Duration(0)
+	server, err := fs.Mount(flag.Arg(0), &dir{root: true}, &fs.Options{
+		// No caching: every access reaches the daemon.
+		EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero,
+		MountOptions: fuse.MountOptions{FsName: "hangfs", Name: "hangfs", DisableXAttrs: true},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hangfs:", err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sig
+		server.Unmount()
+		os.Exit(0)
+	}()
+	server.Wait()
+}
