@@ -263,7 +263,7 @@ func TestProbeFloodKeepsMemoryBounded(t *testing.T) {
 // and the target starts. (Below 4 tasks no Go program starts: README.)
 func TestScarceProcessesStillStartTheTarget(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("RLIMIT_NPROC does not bind root; the test switches to uid 65534 and needs root for that")
+		t.Skip("RLIMIT_NPROC does not bind root; the test switches to another uid and needs root for that")
 	}
 	dir, err := os.MkdirTemp("", "nss-nproc-")
 	if err != nil {
@@ -289,7 +289,9 @@ func TestScarceProcessesStillStartTheTarget(t *testing.T) {
 		cmd := exec.Command("/bin/bash", "-c", "ulimit -u "+strconv.Itoa(n)+" && exec "+filepath.Join(dir, "nss-entrypoint"))
 		cmd.Env = []string{"PATH=" + dir, "NSS_ENTRYPOINT_ROOT=" + r, "LD_LIBRARY_PATH=" + bins.NVMLDir,
 			"NSS_FAKE_NVML=devices=1", "FAKE_TARGET_STDOUT=target ran", "FAKE_TARGET_EXIT=7"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		// A uid of its own: RLIMIT_NPROC counts every process of the user,
+		// and other tests may run as nobody at the same time.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 61234, Gid: 61234}}
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		cmd.Run()

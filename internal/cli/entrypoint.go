@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -113,8 +114,11 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	// processes are scarce none is started (and os/signal, which costs two
 	// threads, is not used).
 	helpers := e.Exists("/dev/nvidiactl") || e.WSL() || e.UnsafeMounts()
-	if helpers {
-		e.NoHelpers = processesScarce()
+	e.NoHelpers = processesScarce(helpers)
+	if e.NoHelpers != "" {
+		// One P: the scheduler then starts no thread to run a goroutine
+		// beside this one (a thread it cannot create aborts the runtime).
+		runtime.GOMAXPROCS(1)
 	}
 	h.sig = startSignals(st, e.Children, helpers && e.NoHelpers == "")
 	ctx, cancel := context.WithTimeout(check.WithBudget(context.Background(), timeout), timeout)

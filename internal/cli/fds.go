@@ -80,13 +80,17 @@ const minFreeTasks = 32
 
 // processesScarce says why the checks must not start helper processes, or
 // "" when they may: RLIMIT_NPROC (counted per user, threads included) below
-// a few hundred, or a pids cgroup (pids.max) nearly used up. Where no
-// thread can be created at all the Go runtime cannot start, and nothing
-// here runs (see README).
-func processesScarce() string {
+// a few hundred, or, when helpers would start, a pids cgroup (pids.max)
+// nearly used up (reading it costs about 35 µs, so it is read only then).
+// Where no thread can be created at all the Go runtime cannot start, and
+// nothing here runs (see README).
+func processesScarce(helpers bool) string {
 	var rl unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NPROC, &rl) == nil && rl.Cur < 256 {
 		return "RLIMIT_NPROC (ulimit -u) is " + strconv.FormatUint(rl.Cur, 10)
+	}
+	if !helpers {
+		return ""
 	}
 	b, err := check.ReadSmall("/sys/fs/cgroup/pids.max", 64)
 	max := strings.TrimSpace(string(b))
