@@ -167,7 +167,7 @@ func TestContainerd(t *testing.T) {
 				"no GPU is visible":   "ctr run --gpus 0 ...",
 			})
 			r := rt.run(t, nil, []string{"--mount", "type=bind,src=" + closedDir(t, 0, 0) + ",dst=/workspace,options=rbind:ro"}, "run")
-			contains(t, "stderr", r.stderr, "fix: run the container as the owner of the mounted folder: ctr run has no user flag")
+			contains(t, "stderr", r.stderr, "fix: run the container as the owner of the folder: ctr run has no user flag")
 		})
 		t.Run("fixes work", func(t *testing.T) {
 			checkFixes(t, rt, nil, []fixCase{

@@ -182,7 +182,7 @@ func TestPodmanRootful(t *testing.T) {
 		contains(t, "podman run --userns=keep-id", r.stderr, "keep-id is only supported in rootless mode")
 		unreadable := closedDir(t, 0, 0)
 		r = rt.run(t, nil, []string{"-v", unreadable + ":/workspace"}, "run")
-		contains(t, "stderr", r.stderr, `fix: run the container as the owner of the mounted folder: podman run --user "$(id -u):$(id -g)" ...`)
+		contains(t, "stderr", r.stderr, `fix: run the container as the owner of the folder: podman run --user "$(id -u):$(id -g)" ...`)
 		lacks(t, "stderr", r.stderr, "keep-id")
 	})
 	t.Run("fixes work", func(t *testing.T) {
@@ -238,7 +238,7 @@ func TestPodmanRootless(t *testing.T) {
 		// one of the user's subordinate ids and cannot read it.
 		unreadable := closedDir(t, uid, gid)
 		r := rt.run(t, nil, []string{"-v", unreadable + ":/workspace"}, "run")
-		contains(t, "stderr", r.stderr, "fix: run the container as the owner of the mounted folder: podman run --userns=keep-id:uid=1000,gid=1000 ...")
+		contains(t, "stderr", r.stderr, "fix: run the container as the owner of the folder: podman run --userns=keep-id:uid=1000,gid=1000 ...")
 		checkFixes(t, rt, nil, podmanFixCases(unreadable))
 	})
 	t.Run("exit status and signals", func(t *testing.T) {
