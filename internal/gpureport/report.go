@@ -85,12 +85,7 @@ type CUDAError struct {
 	Message string `json:"message,omitempty"`
 }
 
-func (e *CUDAError) Error() string {
-	if e.Message != "" {
-		return fmt.Sprintf("%s: %s (%s, %d)", e.Function, e.Message, e.Name, e.Code)
-	}
-	return fmt.Sprintf("%s: %s (%d)", e.Function, e.Name, e.Code)
-}
+func (e *CUDAError) Error() string { return callError(e.Function, e.Name, e.Message, e.Code) }
 
 // CUDADevice is one device as the CUDA driver API numbers it (after
 // CUDA_VISIBLE_DEVICES).
@@ -153,11 +148,16 @@ type NVMLError struct {
 	Message  string `json:"message,omitempty"`
 }
 
-func (e *NVMLError) Error() string {
-	if e.Message != "" {
-		return fmt.Sprintf("%s: %s (%s, %d)", e.Function, e.Message, e.Name, e.Code)
+func (e *NVMLError) Error() string { return callError(e.Function, e.Name, e.Message, e.Code) }
+
+// callError formats a failed library call the same way for NVML and CUDA:
+// "function: message (NAME, code)", or "function: NAME (code)" without a
+// message.
+func callError(function, name, message string, code int) string {
+	if message != "" {
+		return fmt.Sprintf("%s: %s (%s, %d)", function, message, name, code)
 	}
-	return fmt.Sprintf("%s: %s (%d)", e.Function, e.Name, e.Code)
+	return fmt.Sprintf("%s: %s (%d)", function, name, code)
 }
 
 // Device is one GPU as NVML describes it. A field NVML could not give is left
