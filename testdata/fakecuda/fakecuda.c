@@ -43,6 +43,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "../fakespec.h"
 
 typedef int CUresult;
 typedef int CUdevice;
@@ -57,20 +58,6 @@ static struct {
 	int initialised;
 } cfg;
 static struct fake_ctx contexts[MAX_DEVICES];
-
-static const char *setting(const char *spec, const char *key)
-{
-	size_t n = strlen(key);
-	const char *p = spec;
-	while (p && *p) {
-		if (strncmp(p, key, n) == 0 && (p[n] == '=' || p[n] == ',' || p[n] == '\0'))
-			return p[n] == '=' ? p + n + 1 : p + n;
-		p = strchr(p, ',');
-		if (p)
-			p++;
-	}
-	return NULL;
-}
 
 static void logf_(const char *what, int device)
 {

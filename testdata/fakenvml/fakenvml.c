@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "../fakespec.h"
 
 typedef int nvmlReturn_t;
 typedef struct fake_device { unsigned int index; } *nvmlDevice_t;
@@ -60,20 +61,6 @@ static struct {
 	unsigned int pcie[4];
 	char driver[64];
 } cfg;
-
-static const char *setting(const char *spec, const char *key)
-{
-	size_t n = strlen(key);
-	const char *p = spec;
-	while (p && *p) {
-		if (strncmp(p, key, n) == 0 && (p[n] == '=' || p[n] == ',' || p[n] == '\0'))
-			return p[n] == '=' ? p + n + 1 : p + n;
-		p = strchr(p, ',');
-		if (p)
-			p++;
-	}
-	return NULL;
-}
 
 static void configure(void)
 {
