@@ -88,6 +88,7 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	// Too few free descriptors for the checks (the runtime's poller alone
 	// needs two): start the target at once, with one line that says so.
 	if free, limit, ok := descriptorsFree(needDescriptors); !ok {
+		h.scarceFDs = true
 		return h.run([]byte(hints.Prefix + "warning: only " + strconv.Itoa(free) + " file descriptors are free (ulimit -n is " +
 			strconv.FormatUint(limit, 10) + "): the start-up checks were skipped\n" +
 			hints.Prefix + "  fix: raise the limit: docker run --ulimit nofile=65535:65535 ... (or ulimit -n 65535 before starting)\n"))
@@ -139,12 +140,24 @@ type handover struct {
 	environ []string
 	name    string
 	args    []string
+	// scarceFDs: too few descriptors are free for the runtime's poller, so
+	// nothing may start a timer (writePolled instead of writeBounded).
+	scarceFDs bool
+}
+
+// write writes b on stderr within stderrBudget.
+func (h *handover) write(b []byte) {
+	if h.scarceFDs {
+		writePolled(2, b, stderrBudget)
+		return
+	}
+	writeBounded(2, b, stderrBudget)
 }
 
 // run writes the hints and execs the target. It returns only when the
 // target could not be started, with bash's exit code for that.
 func (h *handover) run(lines []byte) int {
-	writeBounded(2, lines, stderrBudget)
+	h.write(lines)
 	// No helper outlives the handover.
 	h.e.Children.Kill()
 	var pending uint64
@@ -163,7 +176,7 @@ func (h *handover) run(lines []byte) int {
 	if te, ok := err.(*target.Error); ok {
 		code = te.Code
 	}
-	writeBounded(2, []byte(hints.Prefix+"error: "+hints.Escape(err.Error())+"\n"), stderrBudget)
+	h.write([]byte(hints.Prefix + "error: " + hints.Escape(err.Error()) + "\n"))
 	return code
 }
 
@@ -233,6 +246,36 @@ func writeBounded(fd int, b []byte, budget time.Duration) {
 	select {
 	case <-done:
 	case <-t.C:
+	}
+}
+
+// writePolled is writeBounded without a goroutine or a timer (a timer
+// starts the runtime's poller, which needs two descriptors): it waits for
+// fd with poll(2) and writes at most pipeBuf bytes each time it polls
+// writable, until budget is spent.
+func writePolled(fd int, b []byte, budget time.Duration) {
+	end := time.Now().Add(budget)
+	for len(b) > 0 {
+		left := time.Until(end)
+		if left <= 0 {
+			return
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(pfd, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n != 1 || pfd[0].Revents&unix.POLLOUT == 0 || pfd[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+			return
+		}
+		m, err := unix.Write(fd, b[:min(len(b), pipeBuf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || m <= 0 {
+			return
+		}
+		b = b[m:]
 	}
 }
 

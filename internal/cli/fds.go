@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/binary"
 	"strconv"
 	"strings"
 
@@ -16,19 +18,19 @@ import (
 const needDescriptors = 16
 
 // descriptorsFree reports whether at least need descriptors are free under
-// RLIMIT_NOFILE. Where the limit is 1024 or more (the Go runtime has
-// raised it to the hard limit) it trusts it without looking;
-// otherwise it counts the open descriptors in /proc/self/fd (one read of a
-// directory), or, without /proc, duplicates descriptor 0 up to need times
-// and closes the copies. free is how many are free (at most need when
+// RLIMIT_NOFILE. It counts the open descriptors in /proc/self/fd (one read
+// of a directory, whatever the limit: a table filled to 2 below a limit of
+// 1024 or 4096 makes the Go runtime abort when a timer or a pipe first
+// needs its poller), or, without /proc, duplicates descriptor 0 up to need
+// times and closes the copies. free is how many are free (at most need when
 // counted by duplication), limit the soft limit.
 func descriptorsFree(need int) (free int, limit uint64, ok bool) {
 	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= 1024 {
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		return need, rl.Cur, true
 	}
-	if open, err := countOpen(); err == nil {
-		free = max(int(rl.Cur)-open, 0)
+	if open, err := countOpen(rl.Cur); err == nil {
+		free = int(max(int64(min(rl.Cur, 1<<40))-int64(open), 0))
 		return free, rl.Cur, free >= need
 	}
 	var fds [needDescriptors]int
@@ -46,9 +48,11 @@ func descriptorsFree(need int) (free int, limit uint64, ok bool) {
 	return free, rl.Cur, free >= need
 }
 
-// countOpen counts this process's open descriptors, not counting the one
-// it opens to read /proc/self/fd.
-func countOpen() (int, error) {
+// countOpen counts this process's open descriptors numbered below limit,
+// not counting the one it opens to read /proc/self/fd. One numbered at or
+// above the limit (inherited before the limit was lowered, such as a
+// shell's 255) takes no free slot, so it is not counted.
+func countOpen(limit uint64) (int, error) {
 	fd, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, err
@@ -65,10 +69,24 @@ func countOpen() (int, error) {
 			return 0, err
 		}
 		if m == 0 {
-			return n - 1, nil
+			return n, nil
 		}
-		_, count, _ := unix.ParseDirent(buf[:m], -1, nil)
-		n += count
+		// linux_dirent64: inode (8 bytes), offset (8), record length (2),
+		// type (1), then the NUL-terminated name.
+		for off := 0; off+19 < m; {
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+			if reclen == 0 {
+				break
+			}
+			name := buf[off+19 : min(off+reclen, m)]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if num, err := strconv.ParseUint(string(name), 10, 64); err == nil && num < limit && int(num) != fd {
+				n++
+			}
+			off += reclen
+		}
 	}
 }
 
