@@ -106,6 +106,38 @@ func TestSignalStateAndClosedDescriptorsAreInherited(t *testing.T) {
 	}
 }
 
+// Signals blocked and already pending when the entrypoint starts (a
+// supervisor that blocks signals around fork and exec, a docker stop in that
+// window) do not end it before main, though the Go runtime unblocks SIGTERM,
+// SIGHUP, SIGINT, SIGQUIT and SIGCHLD: they are pending in the target, as in
+// a direct start.
+func TestSignalsPendingAtEntryReachTheTarget(t *testing.T) {
+	sigs := []int{15, 1, 2, 3, 10, 17, 40}
+	var list []string
+	var want uint64
+	for _, s := range sigs {
+		list = append(list, strconv.Itoa(s))
+		want |= bit(s)
+	}
+	spec := "block=" + strings.Join(list, ",") + ";tkill=" + strings.Join(list, ",")
+	for _, withChecks := range []bool{true, false} {
+		env := baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1")
+		if !withChecks {
+			env = append(env, "NSS_ENTRYPOINT_CHECKS=off")
+		}
+		direct := startLaunched(t, spec, bins.Target, env)
+		via := startLaunched(t, spec, bins.Entrypoint, env)
+		got := sigset(t, via.SigPnd) | sigset(t, via.ShdPnd)
+		if got != want || sigset(t, direct.SigPnd)|sigset(t, direct.ShdPnd) != want {
+			t.Errorf("checks %v: pending in the target %x (thread %s, process %s), direct start %s/%s, want %x",
+				withChecks, got, via.SigPnd, via.ShdPnd, direct.SigPnd, direct.ShdPnd, want)
+		}
+		if via.SigBlk != direct.SigBlk {
+			t.Errorf("checks %v: blocked %s, direct start %s", withChecks, via.SigBlk, direct.SigBlk)
+		}
+	}
+}
+
 // The environment reaches the target byte for byte, a name defined twice
 // and an entry without "=" included; the checks read the first
 // definition, the one getenv(3) and Python return.

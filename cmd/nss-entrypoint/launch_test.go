@@ -56,6 +56,8 @@ func launch() {
 				unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(n), uintptr(unsafe.Pointer(&act[0])), 0, 8, 0, 0)
 			case "close":
 				closeFDs = append(closeFDs, n)
+			case "tkill": // pending on this thread, the one that execs
+				unix.Tgkill(unix.Getpid(), unix.Gettid(), syscall.Signal(n))
 			}
 		}
 	}

@@ -160,9 +160,11 @@ func (h *handover) run(lines []byte) int {
 	h.write(lines)
 	// No helper outlives the handover.
 	h.e.Children.Kill()
-	var pending uint64
+	// Signals blocked and pending at entry, and those that arrived while
+	// blocked, are made pending again for the target.
+	pending := h.st.Pending
 	if h.sig != nil {
-		pending = h.sig.Pending()
+		pending |= h.sig.Pending()
 	}
 	execve := func(path string, argv, envv []string) error {
 		return procstate.Exec(path, argv, envv, h.st, pending)

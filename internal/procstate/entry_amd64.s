@@ -15,6 +15,39 @@ TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	LEAQ	·sigMask(SB), DX
 	MOVQ	$8, R10
 	SYSCALL
+	// rt_sigpending(&sigWait, 8); the blocked ones among them would be
+	// delivered once the runtime unblocks them: take them off (each
+	// rt_sigtimedwait with a zero timeout dequeues one, until EAGAIN) and
+	// record them in sigPend, to be made pending again in the exec.
+	MOVQ	$127, AX
+	LEAQ	·sigWait(SB), DI
+	MOVQ	$8, SI
+	SYSCALL
+	CMPQ	AX, $0
+	JNE	pendskip
+	MOVQ	·sigMask(SB), AX
+	ANDQ	AX, ·sigWait(SB)
+	CMPQ	·sigWait(SB), $0
+	JEQ	pendskip
+waitloop:
+	// rt_sigtimedwait(&sigWait, NULL, &zeroTime, 8)
+	MOVQ	$128, AX
+	LEAQ	·sigWait(SB), DI
+	MOVQ	$0, SI
+	LEAQ	·zeroTime(SB), DX
+	MOVQ	$8, R10
+	SYSCALL
+	CMPQ	AX, $-4
+	JEQ	waitloop
+	CMPQ	AX, $1
+	JLT	pendskip
+	MOVQ	AX, CX
+	SUBQ	$1, CX
+	MOVQ	$1, AX
+	SHLQ	CX, AX
+	ORQ	AX, ·sigPend(SB)
+	JMP	waitloop
+pendskip:
 	// For signals 1..64: rt_sigaction(sig, NULL, &sigact, 8); SIG_IGN is 1.
 	MOVQ	$1, R12
 sigloop:
@@ -78,8 +111,8 @@ done:
 	JMP	_rt0_amd64_linux(SB)
 
 // rawExec sets the signal mask to *mask, makes each signal in pend pending
-// on this thread (tgkill), and calls execve. On failure it restores the
-// mask and returns the errno. It is one assembly function so that the
+// on this thread (tgkill), and calls execve. On failure it takes those
+// signals off again, restores the mask and returns the errno. It is one assembly function so that the
 // goroutine cannot move to another thread between the two.
 // func rawExec(path, argv, envp unsafe.Pointer, mask *uint64, pend uint64) uintptr
 TEXT ·rawExec(SB),NOSPLIT,$0-48
@@ -126,7 +159,25 @@ exec:
 	SYSCALL
 	NEGQ	AX
 	MOVQ	AX, ret+40(FP)
-	// Still here: restore the mask.
+	// Still here: take back the signals made pending above, or the
+	// restored mask would let them be delivered to the runtime.
+	MOVQ	pend+32(FP), R13
+	CMPQ	R13, $0
+	JEQ	restore
+undo:
+	// rt_sigtimedwait(&pend, NULL, &zeroTime, 8)
+	MOVQ	$128, AX
+	LEAQ	pend+32(FP), DI
+	MOVQ	$0, SI
+	LEAQ	·zeroTime(SB), DX
+	MOVQ	$8, R10
+	SYSCALL
+	CMPQ	AX, $-4
+	JEQ	undo
+	CMPQ	AX, $0
+	JGT	undo
+restore:
+	// Restore the mask.
 	MOVQ	$14, AX
 	MOVQ	$2, DI
 	LEAQ	·oldMask(SB), SI

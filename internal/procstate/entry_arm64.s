@@ -18,6 +18,40 @@ TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	MOVD	$·sigMask(SB), R2
 	MOVD	$8, R3
 	SVC
+	// rt_sigpending(&sigWait, 8); the blocked ones among them would be
+	// delivered once the runtime unblocks them: take them off (each
+	// rt_sigtimedwait with a zero timeout dequeues one, until EAGAIN) and
+	// record them in sigPend, to be made pending again in the exec.
+	MOVD	$136, R8
+	MOVD	$·sigWait(SB), R0
+	MOVD	$8, R1
+	SVC
+	CBNZ	R0, pendskip
+	MOVD	·sigWait(SB), R4
+	MOVD	·sigMask(SB), R5
+	AND	R5, R4, R4
+	MOVD	R4, ·sigWait(SB)
+	CBZ	R4, pendskip
+waitloop:
+	// rt_sigtimedwait(&sigWait, NULL, &zeroTime, 8)
+	MOVD	$137, R8
+	MOVD	$·sigWait(SB), R0
+	MOVD	$0, R1
+	MOVD	$·zeroTime(SB), R2
+	MOVD	$8, R3
+	SVC
+	CMN	$4, R0
+	BEQ	waitloop
+	CMP	$1, R0
+	BLT	pendskip
+	SUB	$1, R0, R4
+	MOVD	$1, R5
+	LSL	R4, R5, R5
+	MOVD	·sigPend(SB), R4
+	ORR	R5, R4, R4
+	MOVD	R4, ·sigPend(SB)
+	B	waitloop
+pendskip:
 	// For signals 1..64: rt_sigaction(sig, NULL, &sigact, 8); SIG_IGN is 1.
 	MOVD	$1, R12
 sigloop:
@@ -86,8 +120,8 @@ done:
 	JMP	_rt0_arm64_linux(SB)
 
 // rawExec sets the signal mask to *mask, makes each signal in pend pending
-// on this thread (tgkill), and calls execve. On failure it restores the
-// mask and returns the errno. It is one assembly function so that the
+// on this thread (tgkill), and calls execve. On failure it takes those
+// signals off again, restores the mask and returns the errno. It is one assembly function so that the
 // goroutine cannot move to another thread between the two.
 // func rawExec(path, argv, envp unsafe.Pointer, mask *uint64, pend uint64) uintptr
 TEXT ·rawExec(SB),NOSPLIT,$0-48
@@ -129,6 +163,23 @@ exec:
 	SVC
 	NEG	R0, R0
 	MOVD	R0, ret+40(FP)
+	// Still here: take back the signals made pending above, or the
+	// restored mask would let them be delivered to the runtime.
+	MOVD	pend+32(FP), R13
+	CBZ	R13, restore
+undo:
+	// rt_sigtimedwait(&pend, NULL, &zeroTime, 8)
+	MOVD	$137, R8
+	MOVD	$pend+32(FP), R0
+	MOVD	$0, R1
+	MOVD	$·zeroTime(SB), R2
+	MOVD	$8, R3
+	SVC
+	CMN	$4, R0
+	BEQ	undo
+	CMP	$0, R0
+	BGT	undo
+restore:
 	MOVD	$135, R8
 	MOVD	$2, R0
 	MOVD	$·oldMask(SB), R1

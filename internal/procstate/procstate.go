@@ -30,6 +30,14 @@ var (
 	stdClose uint64    // bit n: descriptor n (0, 1, 2) was closed at entry
 	nofile   [2]uint64 // RLIMIT_NOFILE at entry: soft, hard
 	nofileOK uint64    // 1 when nofile was read
+	// sigPend are the signals blocked and pending at entry, which the stub
+	// took off (the runtime unblocks some, and a pending SIGTERM would
+	// then end the process before main).
+	sigPend uint64
+	//lint:ignore U1000 used by the assembly
+	sigWait uint64 // scratch: the set rt_sigtimedwait waits for
+	//lint:ignore U1000 used by the assembly
+	zeroTime [2]int64 // a zero timeout for rt_sigtimedwait
 	// envp is the kernel's environment vector on the initial stack, which
 	// the Go runtime keeps mapped (os.Args points into the same area).
 	envp unsafe.Pointer
@@ -49,6 +57,9 @@ type State struct {
 	Ignored uint64
 	// ClosedStd says which of descriptors 0, 1 and 2 were closed at entry.
 	ClosedStd [3]bool
+	// Pending are the signals that were blocked and pending at entry:
+	// they are to be made pending again in the exec (Exec's pending).
+	Pending uint64
 	// NofileSet says whether Nofile holds RLIMIT_NOFILE at entry.
 	NofileSet bool
 	// Nofile is RLIMIT_NOFILE at entry: soft, hard.
@@ -64,6 +75,7 @@ func Initial() State {
 		Captured:  true,
 		Mask:      sigMask,
 		Ignored:   sigIgn,
+		Pending:   sigPend,
 		ClosedStd: [3]bool{stdClose&1 != 0, stdClose&2 != 0, stdClose&4 != 0},
 		NofileSet: nofileOK == 1,
 		Nofile:    nofile,
