@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/faketarget"
 )
 
 // findProc waits up to 5s for a process whose argv[0] is exe and returns
@@ -399,4 +401,62 @@ func firstLines(s string, n int) string {
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// Started in a background process group on a terminal with tostop, the
+// entrypoint writes its hints without being stopped by SIGTTOU (the
+// deadline could not fire then), and the target starts with the signal
+// mask the entrypoint was started with.
+func TestBackgroundOnTerminalWithTostop(t *testing.T) {
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tty, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	go func() { // drain the terminal
+		b := make([]byte, 4096)
+		for {
+			if _, err := ptmx.Read(b); err != nil {
+				return
+			}
+		}
+	}()
+	report := filepath.Join(t.TempDir(), "report.json")
+	// set -m: the job gets a process group of its own, in the background.
+	cmd := exec.Command("/bin/bash", "-c", "set -m; stty tostop; "+bins.Entrypoint+" & wait $!; echo rc=$?")
+	// A bad timeout: one hint line is certain.
+	cmd.Env = baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1", "NSS_ENTRYPOINT_TIMEOUT=bad", "FAKE_TARGET_REPORT="+report)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		unix.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	for i := 0; i < 500; i++ {
+		if b, err := os.ReadFile(report); err == nil && len(b) > 0 {
+			r, err := faketarget.Parse(b)
+			if err == nil && r.SigBlk != "0000000000000000" {
+				t.Errorf("the target's signal mask is %s, want none blocked", r.SigBlk)
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("the target did not start within 5s (the entrypoint stopped by SIGTTOU?)")
 }
