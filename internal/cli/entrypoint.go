@@ -145,8 +145,19 @@ type handover struct {
 	scarceFDs bool
 }
 
-// write writes b on stderr within stderrBudget.
+// write writes b on stderr within stderrBudget. SIGTTOU is ignored
+// meanwhile (and set back to its default after): from a background process
+// group on a terminal with tostop, the write would otherwise stop the whole
+// entrypoint, deadline and all, before the target starts. (A mask would be
+// per thread; locking a thread costs one more in the runtime.)
 func (h *handover) write(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if h.st.Captured && !procstate.Has(h.st.Ignored, int(unix.SIGTTOU)) {
+		procstate.Ignore(int(unix.SIGTTOU))
+		defer procstate.Default(int(unix.SIGTTOU))
+	}
 	if h.scarceFDs {
 		writePolled(2, b, stderrBudget)
 		return
@@ -256,7 +267,6 @@ func writeBounded(fd int, b []byte, budget time.Duration) {
 // fd with poll(2) and writes at most pipeBuf bytes each time it polls
 // writable, until budget is spent.
 func writePolled(fd int, b []byte, budget time.Duration) {
-	defer blockTTOU()()
 	end := time.Now().Add(budget)
 	for len(b) > 0 {
 		left := time.Until(end)
@@ -282,28 +292,9 @@ func writePolled(fd int, b []byte, budget time.Duration) {
 	}
 }
 
-// blockTTOU blocks SIGTTOU on the calling thread, which it locks, and
-// returns the function that undoes both.
-func blockTTOU() func() {
-	runtime.LockOSThread()
-	var ttou, old unix.Sigset_t
-	ttou.Val[0] = 1 << (unix.SIGTTOU - 1)
-	if unix.PthreadSigmask(unix.SIG_BLOCK, &ttou, &old) != nil {
-		return runtime.UnlockOSThread
-	}
-	return func() {
-		unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
-		runtime.UnlockOSThread()
-	}
-}
-
 // writeAll writes b with write(2), retrying on EINTR and short writes, and
-// gives up silently on any error. SIGTTOU is blocked on the writing thread
-// meanwhile (blockTTOU): from a background process group on a terminal with tostop,
-// the write would otherwise stop the whole entrypoint, deadline and all,
-// before the target starts (the mask the target gets is set in the exec).
+// gives up silently on any error.
 func writeAll(fd int, b []byte) {
-	defer blockTTOU()()
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
 		if err == unix.EINTR {
