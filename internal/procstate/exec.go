@@ -41,8 +41,10 @@ func Exec(path string, argv, envv []string, s State, pending uint64) error {
 	// that moment would become the target's. A fork whose exec hangs (its
 	// program on a dead mount) holds the lock for good: wait a moment at
 	// most, then go on.
-	for i := 0; i < 100 && !syscall.ForkLock.TryLock(); i++ {
+	locked := syscall.ForkLock.TryLock()
+	for i := 0; i < 100 && !locked; i++ {
 		time.Sleep(time.Millisecond)
+		locked = syscall.ForkLock.TryLock()
 	}
 	if s.NofileSet {
 		lim := unix.Rlimit{Cur: s.Nofile[0], Max: s.Nofile[1]}
@@ -66,6 +68,11 @@ func Exec(path string, argv, envv []string, s State, pending uint64) error {
 	}
 	mask := s.Mask
 	errno := rawExec(unsafe.Pointer(pathp), unsafe.Pointer(&argvp[0]), unsafe.Pointer(&envp[0]), &mask, pending)
+	// Still here: let forks run again (the /bin/sh retry after ENOEXEC
+	// takes the lock anew).
+	if locked {
+		syscall.ForkLock.Unlock()
+	}
 	return syscall.Errno(errno)
 }
 
