@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -459,4 +460,59 @@ func TestBackgroundOnTerminalWithTostop(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Errorf("the target did not start within 5s (the entrypoint stopped by SIGTTOU?)")
+}
+
+// A helper has a bound of its own: when the entrypoint is killed with
+// SIGKILL (the OOM killer; no PID namespace to end the rest), the GPU probe
+// stuck in NVML exits by itself shortly after its budget.
+func TestProbeEndsAfterItsBudgetWhenTheEntrypointIsKilled(t *testing.T) {
+	cmd := exec.Command(bins.Entrypoint)
+	mark := "NSS_TEST_MARK=" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	cmd.Env = baseEnv(root(t, true), "NSS_FAKE_NVML=hang", "NSS_ENTRYPOINT_TIMEOUT=1s", mark)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// This run's probe: other tests' probes may hang at the same time.
+	probe := 0
+	for i := 0; i < 500 && probe == 0; i++ {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			env, err1 := os.ReadFile("/proc/" + e.Name() + "/environ")
+			if err == nil && err1 == nil && strings.SplitN(string(b), "\x00", 2)[0] == bins.Probe &&
+				slices.Contains(strings.Split(string(env), "\x00"), mark) {
+				probe, _ = strconv.Atoi(e.Name())
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if probe == 0 {
+		t.Fatal("no probe started")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	// The probe is a sibling of the entrypoint: this process's child.
+	defer syscall.Wait4(probe, nil, 0, nil)
+	for i := 0; i < 400; i++ {
+		if st := procState(probe); st == "" || st == "Z" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	unix.Kill(probe, syscall.SIGKILL)
+	t.Errorf("the probe %d still runs 4s after its 1s budget", probe)
+}
+
+// argv[0] nss-entrypoint-delegate alone (exec -a) does not switch to the
+// delegate's mode: without the deadline the entrypoint adds, it is the
+// entrypoint, and the target starts.
+func TestDelegateNameAloneDoesNotSwitchModes(t *testing.T) {
+	cmd := exec.Command("/bin/bash", "-c", "exec -a nss-entrypoint-delegate "+bins.Entrypoint+" workspace")
+	cmd.Env = baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1", "FAKE_TARGET_STDOUT=target ran", "FAKE_TARGET_EXIT=7")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 7 || out.String() != "target ran" {
+		t.Errorf("exit %d, stdout %q, want the target's 7; stderr %s", code, out.String(), errb.String())
+	}
 }

@@ -11,7 +11,8 @@
 //	--diagnose      the CUDA stage with a context on each device, and each
 //	                GPU's hardware health
 //	--budget DUR    the time the caller gives this probe; the CUDA stage
-//	                runs in a child process that is killed before it ends
+//	                runs in a child process that is killed before it ends,
+//	                and the probe exits (status 3) half a second after it
 //	--cuda-stage    (internal) run the CUDA stage in this process and print
 //	                its JSON; --contexts adds the contexts
 package main
@@ -33,6 +34,10 @@ import (
 // defaultBudget is the CUDA stage's time when the caller gives none.
 const defaultBudget = 10 * time.Second
 
+// budgetGrace is how long the probe runs past a given --budget before it
+// exits by itself.
+const budgetGrace = 500 * time.Millisecond
+
 func main() {
 	start := time.Now()
 	fs := flag.NewFlagSet("nss-gpu-probe", flag.ContinueOnError)
@@ -45,6 +50,14 @@ func main() {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "nss-gpu-probe: %v\n", err)
 		os.Exit(2)
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "budget" })
+	if given && !*stageOnly {
+		// Past the budget and a grace nobody reads the report (the caller
+		// may have been killed without a chance to end this probe): exit,
+		// even with NVML or CUDA stuck in a call.
+		time.AfterFunc(*budget+budgetGrace, func() { os.Exit(3) })
 	}
 	if *stageOnly {
 		rep := cudaprobe.Stage(*contexts, func(call string) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -12,6 +13,28 @@ import (
 // nss-entrypoint started again (/proc/self/exe) under this name runs the
 // checks named by its arguments and writes their results on stdout.
 const DelegateArgv0 = "nss-entrypoint-delegate"
+
+// DelegateEnv is the variable the entrypoint adds to the delegate's
+// environment: the deadline, in Unix milliseconds, past which the delegate
+// exits by itself (the entrypoint may have been killed without a chance to
+// end it). Delegate mode needs it as well as DelegateArgv0, so that
+// argv[0] alone (exec -a) never switches modes.
+const DelegateEnv = "NSS_ENTRYPOINT_DELEGATE_DEADLINE"
+
+// DelegateDeadline returns the delegate's deadline from environ, and
+// whether DelegateEnv holds one.
+func DelegateDeadline(environ []string) (time.Time, bool) {
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, DelegateEnv+"="); ok {
+			ms, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || ms <= 0 {
+				return time.Time{}, false
+			}
+			return time.UnixMilli(ms), true
+		}
+	}
+	return time.Time{}, false
+}
 
 // DelegateOutcome is what the process that ran delegated checks reported.
 type DelegateOutcome struct {

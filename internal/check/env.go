@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -119,8 +120,13 @@ func NewEnv(environ []string, argv0 string) *Env {
 		return gpuhelper.RunIn(ctx, path, environ, e.Children, probeArgs(ctx, e.GPUArgs)...)
 	}
 	e.Delegate = func(ctx context.Context, ids []string) DelegateOutcome {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			dl = time.Now().Add(time.Minute)
+		}
+		env := append(environ[:len(environ):len(environ)], DelegateEnv+"="+strconv.FormatInt(dl.UnixMilli(), 10))
 		res := child.Run(ctx, child.Spec{Path: "/proc/self/exe", Argv: append([]string{DelegateArgv0}, ids...),
-			Env: environ, StdoutLimit: 1 << 20, StderrLimit: 4096, Groups: e.Children})
+			Env: env, StdoutLimit: 1 << 20, StderrLimit: 4096, Groups: e.Children})
 		out := ParseDelegate(res.Stdout)
 		if res.StartErr != nil {
 			out.Err = res.StartErr.Error()
@@ -131,11 +137,12 @@ func NewEnv(environ []string, argv0 string) *Env {
 }
 
 // probeArgs adds --budget, the time left before ctx's deadline, to the
-// probe's flags when they ask for the CUDA stage: the probe then ends that
-// stage in time to print the NVML part.
+// probe's flags: the probe ends its CUDA stage in time to print the NVML
+// part, and exits by itself shortly after the budget (the entrypoint may
+// have been killed without a chance to end it).
 func probeArgs(ctx context.Context, args []string) []string {
 	dl, ok := ctx.Deadline()
-	if !ok || len(args) == 0 {
+	if !ok {
 		return args
 	}
 	left := time.Until(dl)

@@ -44,7 +44,9 @@ const DiagnoseProgram = "nss-diagnose"
 // with --diagnose first it execs nss-diagnose.
 func Main(args, environ []string) int {
 	if len(args) > 0 && args[0] == check.DelegateArgv0 {
-		return delegated(args[1:], environ)
+		if dl, ok := check.DelegateDeadline(environ); ok {
+			return delegated(args[1:], environ, dl)
+		}
 	}
 	if len(args) > 1 && args[1] == "--diagnose" {
 		return diagnose(args, environ)
@@ -54,13 +56,21 @@ func Main(args, environ []string) int {
 
 // delegated is the process that runs the checks whose paths lie on a
 // filesystem that may hang (check.RunInline): nss-entrypoint started again
-// with argv[0] check.DelegateArgv0 and the checks' IDs. It writes their
+// with argv[0] check.DelegateArgv0, check.DelegateEnv set to its deadline
+// and the checks' IDs. It writes their
 // results on stdout; the entrypoint abandons it at the deadline.
-func delegated(ids, environ []string) int {
+func delegated(ids, environ []string, deadline time.Time) int {
+	// Past the deadline and a grace, nobody reads the results: exit, even
+	// with a check stuck (unless in the kernel, where nothing ends it).
+	time.AfterFunc(time.Until(deadline)+helperGrace, func() { os.Exit(3) })
 	e := check.NewEnv(environ, "")
 	check.RunDelegated(context.Background(), e, ids, func(b []byte) { writeAll(1, b) })
 	return 0
 }
+
+// helperGrace is how long a helper runs past its deadline before it exits
+// by itself.
+const helperGrace = 500 * time.Millisecond
 
 // diagnose execs nss-diagnose with the arguments after --diagnose; exit
 // status 3 (the report could not be made) when it cannot.
