@@ -195,6 +195,7 @@ func TestGPUHelperFailuresNeverStopTheTarget(t *testing.T) {
 		{"crash", []string{"NSS_FAKE_NVML=crash"}, "crashed"},
 		{"abort", []string{"NSS_FAKE_NVML=abort"}, "crashed with SIGABRT"},
 		{"hang", []string{"NSS_FAKE_NVML=hang", "NSS_ENTRYPOINT_TIMEOUT=400ms"}, "did not answer in time"},
+		{"deadline too short", []string{"NSS_FAKE_NVML=hang", "NSS_ENTRYPOINT_TIMEOUT=1ms"}, "did not answer within NSS_ENTRYPOINT_TIMEOUT=1ms, too short"},
 		{"garbage", []string{"NSS_FAKE_NVML=garbage"}, "unreadable report"},
 		{"no library", []string{"LD_LIBRARY_PATH=/nonexistent"}, "libnvidia-ml.so.1 is not in the container"},
 		{"driver not loaded", []string{"NSS_FAKE_NVML=init=9"}, "kernel driver is not loaded"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/gpureport"
@@ -21,6 +22,11 @@ var GPU = gpuCheck(true)
 // only, because the report gives the CUDA stage, the device nodes and the
 // loader checks of their own.
 var GPUNVML = gpuCheck(false)
+
+// shortBudget is a check phase too short to blame NVML for a probe that
+// did not answer: starting the probe and loading NVML alone take tens of
+// milliseconds.
+const shortBudget = 100 * time.Millisecond
 
 func gpuCheck(cudaLevel bool) Check {
 	return Check{ID: "gpu", Title: "GPU", Run: func(ctx context.Context, e *Env) Result {
@@ -45,6 +51,11 @@ func gpuCheck(cudaLevel bool) Check {
 		}
 		out := e.GPUOutcome(ctx)
 		data["probe_ms"] = out.Elapsed.Milliseconds()
+		if out.Failure == gpuhelper.TimedOut && budget(ctx) > 0 && budget(ctx) < shortBudget {
+			return Result{Status: Warn, Data: data,
+				Message: "the GPU probe did not answer within NSS_ENTRYPOINT_TIMEOUT=" + budget(ctx).String() + ", too short for it to start and ask NVML",
+				Hint:    "raise NSS_ENTRYPOINT_TIMEOUT (the default is 5s), or leave it unset"}
+		}
 		if out.Failure != gpuhelper.None {
 			return helperFailure(out, data)
 		}
