@@ -162,10 +162,12 @@ func execError(name, path string, err error) *Error {
 	case errors.Is(err, syscall.EACCES):
 		e.Reason = fmt.Sprintf("%s: permission denied", path)
 	case errors.Is(err, syscall.ENOENT):
+		// 127 either way, as bash 5.2's exec ("required file not found").
+		e.Code = NotFound
 		if _, serr := os.Stat(path); serr == nil {
 			e.Reason = fmt.Sprintf("%s exists but its interpreter or dynamic loader is missing", path)
 		} else {
-			e.Code, e.Reason = NotFound, fmt.Sprintf("%s: no such file", path)
+			e.Reason = fmt.Sprintf("%s: no such file", path)
 		}
 	default:
 		e.Reason = fmt.Sprintf("%s: %v", path, err)

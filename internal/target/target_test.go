@@ -97,7 +97,7 @@ func TestExecErrorCodes(t *testing.T) {
 	}{
 		{"exec format error", exists, syscall.ENOEXEC, NotExecutable, "not an executable format"},
 		{"permission", exists, syscall.EACCES, NotExecutable, "permission denied"},
-		{"missing interpreter", exists, syscall.ENOENT, NotExecutable, "interpreter or dynamic loader is missing"},
+		{"missing interpreter", exists, syscall.ENOENT, NotFound, "interpreter or dynamic loader is missing"},
 		{"vanished", filepath.Join(dir, "gone"), syscall.ENOENT, NotFound, "no such file"},
 		{"other", exists, syscall.ETXTBSY, NotExecutable, "text file busy"},
 	}
