@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // LibraryChoice is the library the dynamic loader will map for a soname
@@ -208,18 +209,24 @@ const otherArch = "another architecture"
 // build's architecture, otherArch for one of another (which ld.so skips),
 // else why dlopen fails on it (and stops there).
 func (e *Env) libraryFile(p string) (broken string, ok bool) {
-	f, err := os.Open(e.Path(e.realPath(p)))
+	// stat first: opening a FIFO (or some devices) blocks until a writer
+	// comes, which would hold the GPU check to its deadline.
+	name := e.Path(e.realPath(p))
+	fi, err := os.Stat(name)
+	if err != nil {
+		return "", false
+	}
+	switch {
+	case fi.IsDir():
+		return "a directory", true
+	case !fi.Mode().IsRegular():
+		return "not a regular file (" + fileKind(fi.Mode()) + ")", true
+	}
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", false
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", false
-	}
-	if fi.IsDir() {
-		return "a directory", true
-	}
 	var h [20]byte
 	n, _ := io.ReadFull(f, h[:])
 	switch {

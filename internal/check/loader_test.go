@@ -7,9 +7,11 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check/checktest"
+	"golang.org/x/sys/unix"
 )
 
 // libTree lays out a container's driver libraries under the Env's root:
@@ -320,5 +322,27 @@ func TestLoaderHintsSpeakTheRuntime(t *testing.T) {
 		if len(rep.Findings) == 0 || !strings.Contains(rep.Findings[0].Hint, tc.hint) {
 			t.Errorf("%s: findings %+v, want a hint with %q", tc.env, rep.Findings, tc.hint)
 		}
+	}
+}
+
+// TestLoaderNeverOpensAFIFO: a FIFO where ld.so looks for libcuda is named
+// as unloadable at once; opening it would wait for a writer until the
+// start-up deadline.
+func TestLoaderNeverOpensAFIFO(t *testing.T) {
+	lt := broken("/opt/weird/README", "x", "/opt/weird")
+	e := lt.env(t)
+	if err := unix.Mkfifo(e.Path("/opt/weird/libcuda.so.1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan check.LoaderReport, 1)
+	go func() { done <- check.Loader(e) }()
+	select {
+	case rep := <-done:
+		lib := rep.Libraries[0]
+		if lib.Path != "/opt/weird/libcuda.so.1" || !strings.Contains(lib.Broken, "a named pipe") {
+			t.Errorf("the FIFO is not named as the unloadable choice: %+v", lib)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Loader blocked on a FIFO named libcuda.so.1")
 	}
 }
