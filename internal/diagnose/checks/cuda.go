@@ -7,18 +7,14 @@ import (
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpureport"
 )
 
 // CUDA reports the probe's CUDA stage: a real cuInit, the devices CUDA
 // numbers (after CUDA_VISIBLE_DEVICES), a context on each with its free
 // memory, the libcuda that was loaded and what it all cost.
-var CUDA = check.Check{
-	ID: "cuda", Title: "CUDA (cuInit and a context per GPU)", Timeout: gpuTimeout, Doing: "waiting for nss-gpu-probe (CUDA)",
-	Run: func(ctx context.Context, e *check.Env) check.Result {
-		rep, skip := healthyReport(ctx, e)
-		if skip != nil {
-			return *skip
-		}
+var CUDA = gpuDetail("cuda", "CUDA (cuInit and a context per GPU)", "waiting for nss-gpu-probe (CUDA)",
+	func(ctx context.Context, e *check.Env, rep *gpureport.Report) check.Result {
 		if rep.CUDA == nil {
 			return check.Result{Status: check.Skip, Message: "the probe did not run the CUDA stage (an older nss-gpu-probe)"}
 		}
@@ -55,8 +51,7 @@ var CUDA = check.Check{
 			r.Message += ": " + strings.Join(ms, ", ")
 		}
 		return r
-	},
-}
+	})
 
 // GPULibraries reports which libcuda.so.1 and libnvidia-ml.so.1 the loader
 // picks and why, and what is wrong with them.
@@ -165,13 +160,8 @@ func grantee(e *check.Env) string {
 // GPUHealth reports NVML's view of each GPU's hardware: pages and rows
 // waiting for a reset, uncorrectable ECC errors, clocks held down, a PCIe
 // link below its maximum, the NVSwitch fabric, persistence and compute mode.
-var GPUHealth = check.Check{
-	ID: "gpu-health", Title: "GPU hardware health", Timeout: gpuTimeout, Doing: "waiting for nss-gpu-probe (health)",
-	Run: func(ctx context.Context, e *check.Env) check.Result {
-		rep, skip := healthyReport(ctx, e)
-		if skip != nil {
-			return *skip
-		}
+var GPUHealth = gpuDetail("gpu-health", "GPU hardware health", "waiting for nss-gpu-probe (health)",
+	func(ctx context.Context, e *check.Env, rep *gpureport.Report) check.Result {
 		var fails, warns, notes []string
 		var devs []map[string]any
 		for _, d := range rep.Devices {
@@ -240,5 +230,4 @@ var GPUHealth = check.Check{
 			msg += "; " + strings.Join(notes, "; ")
 		}
 		return check.Result{Status: check.OK, Data: data, Message: msg}
-	},
-}
+	})

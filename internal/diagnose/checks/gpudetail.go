@@ -28,6 +28,20 @@ func healthyReport(ctx context.Context, e *check.Env) (*gpureport.Report, *check
 	return out.Report, nil
 }
 
+// gpuDetail is a report check that needs the GPU probe's report with
+// devices in it: without one it skips, saying why (healthyReport), and run
+// is not called.
+func gpuDetail(id, title, doing string, run func(ctx context.Context, e *check.Env, rep *gpureport.Report) check.Result) check.Check {
+	return check.Check{ID: id, Title: title, Timeout: gpuTimeout, Doing: doing,
+		Run: func(ctx context.Context, e *check.Env) check.Result {
+			rep, skip := healthyReport(ctx, e)
+			if skip != nil {
+				return *skip
+			}
+			return run(ctx, e, rep)
+		}}
+}
+
 // cudaNeed is the CUDA driver API version each variant family needs.
 func cudaNeed(variant string) (need int, driver string, ok bool) {
 	switch {
@@ -41,13 +55,8 @@ func cudaNeed(variant string) (need int, driver string, ok bool) {
 
 // GPUDriver checks the driver's CUDA version against the image's CUDA
 // variant: cu12x wheels need a CUDA 12 driver, cu13x need 580 or newer.
-var GPUDriver = check.Check{
-	ID: "gpu-driver", Title: "driver vs CUDA variant", Timeout: gpuTimeout, Doing: "waiting for nss-gpu-probe",
-	Run: func(ctx context.Context, e *check.Env) check.Result {
-		rep, skip := healthyReport(ctx, e)
-		if skip != nil {
-			return *skip
-		}
+var GPUDriver = gpuDetail("gpu-driver", "driver vs CUDA variant", "waiting for nss-gpu-probe",
+	func(ctx context.Context, e *check.Env, rep *gpureport.Report) check.Result {
 		variant := e.CUDAVariant
 		data := map[string]any{"driver_version": rep.DriverVersion, "cuda_driver_version": rep.CUDAVersion(), "cuda_variant": variant}
 		need, driver, ok := cudaNeed(variant)
@@ -62,18 +71,12 @@ var GPUDriver = check.Check{
 				Hint:    fmt.Sprintf("update the host's NVIDIA driver to %s, or use an image built for an older CUDA variant", driver)}
 		}
 		return check.Result{Status: check.OK, Data: data, Message: fmt.Sprintf("driver %s (CUDA %s) runs %s", rep.DriverVersion, rep.CUDAVersion(), variant)}
-	},
-}
+	})
 
 // GPUCompute fails when a GPU cannot train in bf16 (compute capability < 8.0)
 // and notes more than one GPU.
-var GPUCompute = check.Check{
-	ID: "gpu-compute", Title: "compute capability", Timeout: gpuTimeout, Doing: "waiting for nss-gpu-probe",
-	Run: func(ctx context.Context, e *check.Env) check.Result {
-		rep, skip := healthyReport(ctx, e)
-		if skip != nil {
-			return *skip
-		}
+var GPUCompute = gpuDetail("gpu-compute", "compute capability", "waiting for nss-gpu-probe",
+	func(ctx context.Context, e *check.Env, rep *gpureport.Report) check.Result {
 		var old []string
 		var caps []string
 		for _, d := range rep.Devices {
@@ -93,17 +96,11 @@ var GPUCompute = check.Check{
 			msg += fmt.Sprintf("; note: %d GPUs are visible", len(rep.Devices))
 		}
 		return check.Result{Status: check.OK, Data: data, Message: msg}
-	},
-}
+	})
 
 // GPUMemory warns when other processes hold GPU memory.
-var GPUMemory = check.Check{
-	ID: "gpu-memory", Title: "GPU memory in use", Timeout: gpuTimeout, Doing: "waiting for nss-gpu-probe",
-	Run: func(ctx context.Context, e *check.Env) check.Result {
-		rep, skip := healthyReport(ctx, e)
-		if skip != nil {
-			return *skip
-		}
+var GPUMemory = gpuDetail("gpu-memory", "GPU memory in use", "waiting for nss-gpu-probe",
+	func(ctx context.Context, e *check.Env, rep *gpureport.Report) check.Result {
 		var busy []string
 		var devs []map[string]any
 		for _, d := range rep.Devices {
@@ -123,8 +120,7 @@ var GPUMemory = check.Check{
 				Hint:    "stop the other jobs (nvidia-smi on the host lists them) or choose a free GPU with NVIDIA_VISIBLE_DEVICES"}
 		}
 		return check.Result{Status: check.OK, Data: data, Message: "no other process holds GPU memory"}
-	},
-}
+	})
 
 // CUDAVisible fails when CUDA_VISIBLE_DEVICES names a GPU this container
 // cannot see (NVML ignores the variable; CUDA honours it).
@@ -175,13 +171,8 @@ var CUDAVisible = check.Check{
 
 // GPUUVM fails when NVML works but /dev/nvidia-uvm is missing: CUDA cannot
 // run without it.
-var GPUUVM = check.Check{
-	ID: "gpu-uvm", Title: "/dev/nvidia-uvm", Timeout: gpuTimeout, Doing: "waiting for nss-gpu-probe",
-	Run: func(ctx context.Context, e *check.Env) check.Result {
-		_, skip := healthyReport(ctx, e)
-		if skip != nil {
-			return *skip
-		}
+var GPUUVM = gpuDetail("gpu-uvm", "/dev/nvidia-uvm", "waiting for nss-gpu-probe",
+	func(ctx context.Context, e *check.Env, _ *gpureport.Report) check.Result {
 		if !e.Exists("/dev/nvidia-uvm") && e.WSL() {
 			return check.Result{Status: check.Skip, Message: "WSL2: CUDA reaches the GPU through /dev/dxg and needs no /dev/nvidia-uvm"}
 		}
@@ -190,8 +181,7 @@ var GPUUVM = check.Check{
 				Hint: "load nvidia-uvm on the host (sudo modprobe nvidia-uvm, or run nvidia-smi once) and request GPUs through the runtime: " + e.Runtime().GPUHint()}
 		}
 		return check.Result{Status: check.OK, Message: "/dev/nvidia-uvm present"}
-	},
-}
+	})
 
 func uniq(s []string) []string {
 	var out []string
