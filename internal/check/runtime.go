@@ -352,8 +352,7 @@ func hasOption(opts, want string) bool {
 func containerdSnapshot(mountinfo []byte) string {
 	const mark = "io.containerd.snapshotter.v1."
 	for l := range bytes.SplitSeq(mountinfo, []byte("\n")) {
-		f := bytes.Fields(l)
-		if len(f) < 5 || string(f[4]) != "/" {
+		if string(mountinfoField(l, 4)) != "/" {
 			continue
 		}
 		i := bytes.Index(l, []byte(mark))
@@ -508,4 +507,22 @@ func PyxisBootstrap(args []string) bool {
 		return false
 	}
 	return strings.HasPrefix(strings.TrimSpace(args[2]), "kill -STOP")
+}
+
+// mountinfoField returns field i (from 0) of a mountinfo line, the fields
+// being separated by single spaces as the kernel writes them; nil when the
+// line has fewer. It allocates nothing, where bytes.Fields would allocate
+// for every line of a mount table that runs to hundreds of lines.
+func mountinfoField(line []byte, i int) []byte {
+	for ; i > 0; i-- {
+		sp := bytes.IndexByte(line, ' ')
+		if sp < 0 {
+			return nil
+		}
+		line = line[sp+1:]
+	}
+	if sp := bytes.IndexByte(line, ' '); sp >= 0 {
+		return line[:sp]
+	}
+	return line
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,7 +50,7 @@ var Shm = Check{
 			return Result{Status: Warn, Message: msg + "; PyTorch DataLoader workers need shared memory",
 				Hint: e.Runtime().ShmHint()}
 		}
-		data := map[string]any{"size_bytes": fs.Total, "free_bytes": fs.Free, "fs_type": fmt.Sprintf("%#x", fs.Type)}
+		data := map[string]any{"size_bytes": fs.Total, "free_bytes": fs.Free, "fs_type": fsTypeHex(fs.Type)}
 		switch {
 		case fs.Flags&unix.ST_RDONLY != 0:
 			return Result{Status: Warn, Data: data,
@@ -57,7 +58,7 @@ var Shm = Check{
 				Hint:    e.Runtime().ShmHint()}
 		case fs.Type != unix.TMPFS_MAGIC && fs.Type != unix.RAMFS_MAGIC:
 			return Result{Status: Warn, Data: data,
-				Message: fmt.Sprintf("/dev/shm is not a tmpfs (filesystem type %#x): shared memory would be written to disk", fs.Type),
+				Message: "/dev/shm is not a tmpfs (filesystem type " + fsTypeHex(fs.Type) + "): shared memory would be written to disk",
 				Hint:    e.Runtime().ShmHint()}
 		}
 		if fs.Total < MinShm {
@@ -65,6 +66,16 @@ var Shm = Check{
 				Message: fmt.Sprintf("/dev/shm is %s; PyTorch DataLoader workers crash with \"Bus error\" below %s", FormatBytes(fs.Total), FormatBytes(MinShm)),
 				Hint:    e.Runtime().ShmHint()}
 		}
-		return Result{Status: OK, Data: data, Message: fmt.Sprintf("/dev/shm is %s (%s free)", FormatBytes(fs.Total), FormatBytes(fs.Free))}
+		return Result{Status: OK, Data: data, Message: "/dev/shm is " + FormatBytes(fs.Total) + " (" + FormatBytes(fs.Free) + " free)"}
 	},
+}
+
+// fsTypeHex writes a statfs magic number as fmt's %#x would ("0x1021994"),
+// without fmt: the shm check runs on every start, and fmt's first use costs
+// more than the check's system calls.
+func fsTypeHex(t int64) string {
+	if t < 0 {
+		return "-0x" + strconv.FormatUint(uint64(-t), 16)
+	}
+	return "0x" + strconv.FormatInt(t, 16)
 }
