@@ -226,7 +226,8 @@ func RunInline(ctx context.Context, e *Env, checks []Check, overdue func([]Resul
 // a little before ctx's deadline, so that it is read before the watchdog
 // of RunInline takes over.
 func delegate(ctx context.Context, e *Env, checks []Check) (map[int]Location, <-chan DelegateOutcome) {
-	if e.NoDelegate || e.Delegate == nil {
+	if e.NoDelegate || e.Delegate == nil || !e.UnsafeMounts() {
+		// No mount but "/" can hang: no path needs the walk.
 		return nil, nil
 	}
 	var delegated map[int]Location
@@ -295,8 +296,11 @@ func abandonedIn(e *Env, c Check, timeout time.Duration) Result {
 	}
 	var where []string
 	for _, p := range c.Paths(e) {
-		m, _ := MountFor(e.Mounts(), p)
-		where = append(where, p+" ("+m.FSType+" at "+m.Point+")")
+		if m, ok := MountFor(e.Mounts(), p); ok {
+			where = append(where, p+" ("+m.FSType+" at "+m.Point+")")
+		} else {
+			where = append(where, p+" (on a filesystem unknown: the mount table could not be read)")
+		}
 	}
 	if len(where) > 0 {
 		within := ""

@@ -132,14 +132,31 @@ func entrypoint(args, environ []string, st procstate.State) int {
 		runtime.GOMAXPROCS(1)
 	}
 	h.sig = startSignals(st, e.Children, helpers && e.NoHelpers == "")
-	ctx, cancel := context.WithTimeout(check.WithBudget(context.Background(), timeout), timeout)
-	defer cancel()
+	ctx := check.WithBudget(context.Background(), timeout)
+	if deadlineNeeded(helpers, e.MountsKnown()) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	e.StartGPU(ctx)
 	results := check.RunInline(ctx, e, check.Startup(), func(partial []check.Result) {
 		// A check hangs past the deadline: start the target from here.
 		os.Exit(h.run(lines(partial)))
 	})
 	return h.run(lines(results))
+}
+
+// deadlineNeeded reports whether the check phase needs its deadline: when
+// a helper runs (the GPU probe, or the delegate for paths on filesystems
+// that may stop answering), or when the mount table could not be read, so
+// that a path may lie on such a filesystem unseen. Otherwise every check is
+// a few system calls on local filesystems, which either return or sleep
+// uninterruptibly; a thread asleep that way holds up execve whatever a timer
+// does, so the timer would buy nothing. It is not free: the first Go timer
+// starts the runtime's poller and wakes a thread, about 20 µs of every start
+// (docs/design.md).
+func deadlineNeeded(helpers, mountsKnown bool) bool {
+	return helpers || !mountsKnown
 }
 
 // handover is what the exec needs.
