@@ -476,9 +476,12 @@ func TestStartGPU(t *testing.T) {
 	if calls.Load() != 0 {
 		t.Fatal("the probe started without a device node")
 	}
-	checktest.Mk(t, e, checktest.CUDANodes)
-	e.StartGPU(context.Background())
-	r := checktest.Run(t, check.GPU, e)
+	// An Env looks its device nodes up once: a new one sees them.
+	withNodes := checktest.FakeEnv(t)
+	withNodes.GPU = e.GPU
+	checktest.Mk(t, withNodes, checktest.CUDANodes)
+	withNodes.StartGPU(context.Background())
+	r := checktest.Run(t, check.GPU, withNodes)
 	checktest.Expect(t, r, check.OK, "1 GPU: NVIDIA H200", "")
 	if calls.Load() != 1 {
 		t.Errorf("the probe ran %d times, want once (started early, shared with the check)", calls.Load())

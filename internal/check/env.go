@@ -92,6 +92,9 @@ type Env struct {
 	unsafeOnce    sync.Once
 	unsafe        bool
 
+	nodesOnce sync.Once
+	ctl, dxg  bool
+
 	gpuOnce    sync.Once
 	gpuOutcome gpuhelper.Outcome
 	rtOnce     sync.Once
@@ -204,8 +207,28 @@ func (e *Env) Get(key string) string {
 // Exists reports whether a container path exists (without following a final
 // symbolic link to nowhere being counted as existing).
 func (e *Env) Exists(p string) bool {
-	_, err := os.Stat(e.Path(p))
-	return err == nil
+	var st unix.Stat_t
+	for {
+		err := unix.Stat(e.Path(p), &st)
+		if err != unix.EINTR {
+			return err == nil
+		}
+	}
+}
+
+// gpuNodes reports, looked up once, whether /dev/nvidiactl and /dev/dxg
+// exist: the start path asks three times (whether helpers may run, whether
+// to start the probe, the GPU check), and each stat is a system call.
+func (e *Env) gpuNodes() (ctl, dxg bool) {
+	e.nodesOnce.Do(func() { e.ctl, e.dxg = e.Exists("/dev/nvidiactl"), e.Exists("/dev/dxg") })
+	return e.ctl, e.dxg
+}
+
+// NVIDIACtl reports whether /dev/nvidiactl exists: NVML's control device,
+// present wherever a container was given NVIDIA GPUs on Linux.
+func (e *Env) NVIDIACtl() bool {
+	ctl, _ := e.gpuNodes()
+	return ctl
 }
 
 // StartGPU starts the GPU probe in the background when there is a GPU
@@ -213,7 +236,7 @@ func (e *Env) Exists(p string) bool {
 // the GPU check then waits for its outcome. Without a device node it does
 // nothing: the GPU check does not start the probe then either.
 func (e *Env) StartGPU(ctx context.Context) {
-	if e.NoHelpers == "" && (e.Exists("/dev/nvidiactl") || e.WSL()) {
+	if e.NoHelpers == "" && (e.NVIDIACtl() || e.WSL()) {
 		go e.GPUOutcome(ctx)
 	}
 }
@@ -223,7 +246,8 @@ func (e *Env) StartGPU(ctx context.Context) {
 // no /dev/nvidiactl, /dev/nvidia-uvm or /proc/driver/nvidia there, and NVML
 // and CUDA work through the libraries in /usr/lib/wsl/lib.
 func (e *Env) WSL() bool {
-	return e.Exists("/dev/dxg")
+	_, dxg := e.gpuNodes()
+	return dxg
 }
 
 // GPUOutcome returns the memoised GPU probe outcome.

@@ -31,7 +31,7 @@ const shortBudget = 100 * time.Millisecond
 func gpuCheck(cudaLevel bool) Check {
 	return Check{ID: "gpu", Title: "GPU", Run: func(ctx context.Context, e *Env) Result {
 		rt := e.Runtime
-		ctl, drv, wsl := e.Exists("/dev/nvidiactl"), e.Exists("/proc/driver/nvidia"), e.WSL()
+		ctl, drv, wsl := e.NVIDIACtl(), e.Exists("/proc/driver/nvidia"), e.WSL()
 		data := map[string]any{"dev_nvidiactl": ctl, "proc_driver_nvidia": drv}
 		if wsl {
 			data["dev_dxg"] = true

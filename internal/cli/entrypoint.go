@@ -124,7 +124,7 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	// that may hang: a signal must then end them with the entrypoint. When
 	// processes are scarce none is started (and os/signal, which costs two
 	// threads, is not used).
-	helpers := e.Exists("/dev/nvidiactl") || e.WSL() || e.UnsafeMounts()
+	helpers := e.NVIDIACtl() || e.WSL() || e.UnsafeMounts()
 	e.NoHelpers = processesScarce(helpers)
 	if e.NoHelpers != "" {
 		// One P: the scheduler then starts no thread to run a goroutine
