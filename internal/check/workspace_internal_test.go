@@ -9,7 +9,9 @@ import (
 
 // TestIsEmptyDirReadsOneBuffer counts the getdents calls: a directory of
 // 5,000 entries is judged from the first buffer, an empty one from the
-// buffer that ends it.
+// buffer that ends it, and one with a subdirectory from its link count
+// alone (this test's temporary directories are on a filesystem that counts
+// links: ext4 or tmpfs).
 func TestIsEmptyDirReadsOneBuffer(t *testing.T) {
 	calls := 0
 	real := getdents
@@ -22,6 +24,14 @@ func TestIsEmptyDirReadsOneBuffer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	withSub := t.TempDir()
+	if err := os.Mkdir(filepath.Join(withSub, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	oneFile := t.TempDir()
+	if err := os.WriteFile(filepath.Join(oneFile, "train.csv"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		dir   string
@@ -30,6 +40,8 @@ func TestIsEmptyDirReadsOneBuffer(t *testing.T) {
 	}{
 		{"5,000 entries", full, false, 1},
 		{"empty", t.TempDir(), true, 2},
+		{"a subdirectory", withSub, false, 0},
+		{"one file", oneFile, false, 1},
 	}
 	for _, tc := range tests {
 		calls = 0
