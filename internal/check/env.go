@@ -193,19 +193,9 @@ func (e *Env) Path(p string) string {
 // leave as it is, other than "/": no empty, "." or ".." element and no
 // trailing slash.
 func cleanAbs(p string) bool {
-	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		if p[i] != '/' {
-			continue
-		}
-		next := p[i+1:]
-		if strings.HasPrefix(next, "/") || next == "." || strings.HasPrefix(next, "./") || next == ".." || strings.HasPrefix(next, "../") {
-			return false
-		}
-	}
-	return true
+	return len(p) >= 2 && p[0] == '/' && p[len(p)-1] != '/' &&
+		!strings.Contains(p, "//") && !strings.Contains(p, "/./") && !strings.Contains(p, "/../") &&
+		!strings.HasSuffix(p, "/.") && !strings.HasSuffix(p, "/..")
 }
 
 // Getenv returns the value of key and whether it is set. The environment
