@@ -95,9 +95,19 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	if !checksWanted(h.args, e) {
 		return h.run(nil)
 	}
+	// Helpers run when there is a GPU to probe or a path on a filesystem
+	// that may hang: a signal must then end them with the entrypoint. With
+	// them, or where the mount table cannot be read, the check phase has a
+	// deadline (deadlineNeeded).
+	helpers := e.NVIDIACtl() || e.WSL() || e.UnsafeMounts()
+	deadline := deadlineNeeded(helpers, e.MountsKnown())
 	// Too few free descriptors for the checks (the runtime's poller alone
 	// needs two): start the target at once, with one line that says so.
-	if free, limit, ok := descriptorsFree(needDescriptors); !ok {
+	need := needDescriptors
+	if !deadline {
+		need = needDescriptorsInline
+	}
+	if free, limit, ok := descriptorsFree(need); !ok {
 		h.scarceFDs = true
 		return h.run([]byte(hints.Prefix + "warning: only " + strconv.Itoa(free) + " file descriptors are free (ulimit -n is " +
 			strconv.FormatUint(limit, 10) + "): the start-up checks were skipped\n" +
@@ -120,11 +130,8 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	if check.StartupCUDA(e) {
 		e.GPUArgs = []string{"--cuda"}
 	}
-	// Helpers run when there is a GPU to probe or a path on a filesystem
-	// that may hang: a signal must then end them with the entrypoint. When
-	// processes are scarce none is started (and os/signal, which costs two
-	// threads, is not used).
-	helpers := e.NVIDIACtl() || e.WSL() || e.UnsafeMounts()
+	// When processes are scarce no helper is started (and os/signal, which
+	// costs two threads, is not used).
 	e.NoHelpers = processesScarce(helpers)
 	if e.NoHelpers != "" {
 		// One P: the scheduler then starts no thread to run a goroutine
@@ -133,7 +140,7 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	}
 	h.sig = startSignals(st, e.Children, helpers && e.NoHelpers == "")
 	ctx := check.WithBudget(context.Background(), timeout)
-	if deadlineNeeded(helpers, e.MountsKnown()) {
+	if deadline {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()

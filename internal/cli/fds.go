@@ -15,6 +15,11 @@ import (
 // and the pipe os.StartProcess uses for exec errors.
 const needDescriptors = 16
 
+// needDescriptorsInline is how many the checks need when every one runs in
+// this process without a deadline: a file being read, and the poller that
+// a stderr write which blocks starts with its timer, with one to spare.
+const needDescriptorsInline = 4
+
 // descriptorsFree reports whether at least need descriptors are free under
 // RLIMIT_NOFILE, by taking them: it duplicates descriptor 0 up to need times
 // (the lowest free numbers below the limit, as any later open would get) and
