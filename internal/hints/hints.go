@@ -22,9 +22,6 @@ const Prefix = "nss-entrypoint: "
 func Startup(results []check.Result, colour bool) []byte {
 	p := palette{on: colour}
 	var b bytes.Buffer
-	// One allocation for the usual few lines, rather than a growth through
-	// four size classes (each new one is a fresh page or two to fault in).
-	b.Grow(1024)
 	problems := 0
 	for _, r := range results {
 		var label string
