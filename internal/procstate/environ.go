@@ -19,16 +19,21 @@ const maxEnviron = 8 << 20
 // when neither can be read it returns os.Environ() and false.
 func Environ() ([]string, bool) {
 	if captured == 1 && envp != nil {
-		var env []string
-		for _, p := range unsafe.Slice((**byte)(envp), 1<<20) {
-			if p == nil {
-				break
-			}
+		vec := unsafe.Slice((**byte)(envp), 1<<20)
+		count := 0
+		for count < len(vec) && vec[count] != nil {
+			count++
+		}
+		// The strings are not copied: they stay where the kernel put them,
+		// above the initial stack, for the life of the process (the Go
+		// runtime keeps os.Args and its own environment there too).
+		env := make([]string, count)
+		for i, p := range vec[:count] {
 			n := 0
 			for *(*byte)(unsafe.Add(unsafe.Pointer(p), n)) != 0 {
 				n++
 			}
-			env = append(env, string(unsafe.Slice(p, n)))
+			env[i] = unsafe.String(p, n)
 		}
 		return env, true
 	}
