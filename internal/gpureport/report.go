@@ -4,7 +4,6 @@
 package gpureport
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -202,30 +201,40 @@ func FormatCUDAVersion(v int) string {
 }
 
 // Parse decodes a report and checks that it is one this reader understands.
+// It decodes as encoding/json.Unmarshal would (see decode.go), without
+// linking encoding/json into nss-entrypoint.
 func Parse(data []byte) (*Report, error) {
 	var r Report
-	if err := json.Unmarshal(data, &r); err != nil {
+	if err := decodeReport(data, &r); err != nil {
 		return nil, fmt.Errorf("decode gpu report: %w", err)
 	}
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// check tells whether a decoded report is one this reader understands.
+func (r *Report) check() error {
 	if r.SchemaVersion != SchemaVersion {
-		return nil, fmt.Errorf("gpu report schema version %d, want %d", r.SchemaVersion, SchemaVersion)
+		return fmt.Errorf("gpu report schema version %d, want %d", r.SchemaVersion, SchemaVersion)
 	}
 	if !r.Loaded && r.Error == nil && r.Panic == "" {
-		return nil, errors.New("gpu report says NVML did not load but gives no error")
+		return errors.New("gpu report says NVML did not load but gives no error")
 	}
 	for i, d := range r.Devices {
 		if d.Index != i {
-			return nil, fmt.Errorf("gpu report device %d has index %d", i, d.Index)
+			return fmt.Errorf("gpu report device %d has index %d", i, d.Index)
 		}
 	}
 	if r.CUDA != nil {
 		for i, d := range r.CUDA.Devices {
 			if d.Ordinal != i {
-				return nil, fmt.Errorf("gpu report CUDA device %d has ordinal %d", i, d.Ordinal)
+				return fmt.Errorf("gpu report CUDA device %d has ordinal %d", i, d.Ordinal)
 			}
 		}
 	}
-	return &r, nil
+	return nil
 }
 
 // NVML return codes that have hints of their own.

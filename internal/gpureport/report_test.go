@@ -67,26 +67,6 @@ func TestNVMLErrorText(t *testing.T) {
 	}
 }
 
-// FuzzParse: whatever the helper prints, Parse returns a report or an error,
-// never panics, and a report it returns is consistent.
-func FuzzParse(f *testing.F) {
-	f.Add([]byte(`{"schema_version":1,"loaded":true,"devices":[{"index":0}]}`))
-	f.Add([]byte(`{"schema_version":1,"loaded":false,"error":{"code":12}}`))
-	f.Add([]byte(`garbage`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := Parse(data)
-		if err != nil {
-			return
-		}
-		if r.SchemaVersion != SchemaVersion {
-			t.Errorf("accepted schema %d", r.SchemaVersion)
-		}
-		if !r.Loaded && r.Error == nil && r.Panic == "" {
-			t.Error("accepted a failure without a reason")
-		}
-	})
-}
-
 func TestParseCUDAStage(t *testing.T) {
 	ok := `{"schema_version":1,"loaded":true,"devices":[],"cuda":{"library":"/l/libcuda.so.580.1.2","device_count":1,"devices":[{"ordinal":0,"name":"H200"}],"init_ms":80.5,"stage_ms":120,"contexts":false}}`
 	r, err := Parse([]byte(ok))
