@@ -46,12 +46,11 @@ var entrypointLinks = []string{
 	// Other modules.
 	"golang.org/x/sys/unix",
 	// The standard library.
-	"bufio", "bytes", "cmp", "context", "encoding", "encoding/base64",
-	"encoding/binary", "encoding/json", "errors", "fmt", "io", "io/fs", "iter",
-	"math", "math/bits", "os", "os/exec", "os/signal", "path", "path/filepath", "reflect",
-	"runtime", "runtime/debug", "slices", "sort", "strconv", "strings", "sync",
-	"sync/atomic", "syscall", "time", "unicode", "unicode/utf16", "unicode/utf8",
-	"unsafe",
+	"bufio", "bytes", "cmp", "context", "encoding/binary", "errors", "fmt", "io",
+	"io/fs", "iter", "math", "math/bits", "os", "os/exec", "os/signal", "path",
+	"path/filepath", "reflect", "runtime", "runtime/debug", "slices", "sort",
+	"strconv", "strings", "sync", "sync/atomic", "syscall", "time", "unicode",
+	"unicode/utf8", "unsafe",
 }
 
 func TestEntrypointLinksOnlyTheStartPath(t *testing.T) {

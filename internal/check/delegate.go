@@ -3,7 +3,6 @@ package check
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +47,8 @@ type DelegateOutcome struct {
 
 // RunDelegated is the body of the delegate process: it runs the checks
 // named by ids, one after another, and for each writes "start ID" then its
-// result as one line of JSON, so that the entrypoint knows which check a
-// hung filesystem stopped and which never ran.
+// result as one line (formatResult), so that the entrypoint knows which
+// check a hung filesystem stopped and which never ran.
 func RunDelegated(ctx context.Context, e *Env, ids []string, write func([]byte)) {
 	e.NoDelegate = true
 	for _, id := range ids {
@@ -58,17 +57,13 @@ func RunDelegated(ctx context.Context, e *Env, ids []string, write func([]byte))
 				continue
 			}
 			write([]byte("start " + id + "\n"))
-			r := runOne(ctx, e, c)
-			b, err := json.Marshal(r)
-			if err != nil {
-				b, _ = json.Marshal(Result{ID: c.ID, Title: c.Title, Status: Warn, Message: "the result could not be encoded: " + err.Error()})
-			}
-			write(append(b, '\n'))
+			write(formatResult(runOne(ctx, e, c)))
 		}
 	}
 }
 
-// ParseDelegate reads what RunDelegated wrote.
+// ParseDelegate reads what RunDelegated wrote. A line that is not whole,
+// such as the last one of a delegate killed while writing, is skipped.
 func ParseDelegate(out []byte) DelegateOutcome {
 	o := DelegateOutcome{Results: map[string]Result{}}
 	for _, line := range bytes.Split(out, []byte("\n")) {
@@ -76,12 +71,90 @@ func ParseDelegate(out []byte) DelegateOutcome {
 			o.Started = append(o.Started, id)
 			continue
 		}
-		var r Result
-		if len(line) > 0 && json.Unmarshal(line, &r) == nil && r.ID != "" {
+		if r, ok := parseResult(string(line)); ok && r.ID != "" {
 			o.Results[r.ID] = r
 		}
 	}
 	return o
+}
+
+// A delegated result travels as one line:
+//
+//	result "ID" "Title" STATUS "Message" "Hint"
+//
+// with each string quoted by strconv.Quote, so that any byte of it
+// (newlines, quotes, NULs, invalid UTF-8) comes back as it was, and STATUS
+// a Status's name. Data and Duration are not carried: on the start path
+// nothing reads them from a delegated result (delegatedResult keeps the
+// message and hint; the hints show nothing else), and the report, which
+// shows Data, never delegates (it runs its checks with Run).
+const resultPrefix = "result "
+
+// formatResult writes r as a line of the delegate's output.
+func formatResult(r Result) []byte {
+	b := make([]byte, 0, len(resultPrefix)+len(r.ID)+len(r.Title)+len(r.Message)+len(r.Hint)+24)
+	b = append(b, resultPrefix...)
+	b = strconv.AppendQuote(b, r.ID)
+	b = append(b, ' ')
+	b = strconv.AppendQuote(b, r.Title)
+	b = append(b, ' ')
+	b = append(b, r.Status.String()...)
+	b = append(b, ' ')
+	b = strconv.AppendQuote(b, r.Message)
+	b = append(b, ' ')
+	b = strconv.AppendQuote(b, r.Hint)
+	return append(b, '\n')
+}
+
+// parseResult reads a line that formatResult wrote (without its newline);
+// false when the line is not one, or not all of one.
+func parseResult(line string) (Result, bool) {
+	var r Result
+	var status string
+	rest, ok := strings.CutPrefix(line, resultPrefix)
+	if ok {
+		r.ID, rest, ok = cutQuoted(rest, true)
+	}
+	if ok {
+		r.Title, rest, ok = cutQuoted(rest, true)
+	}
+	if ok {
+		status, rest, ok = strings.Cut(rest, " ")
+	}
+	if ok {
+		r.Message, rest, ok = cutQuoted(rest, true)
+	}
+	if ok {
+		r.Hint, rest, ok = cutQuoted(rest, false)
+	}
+	if !ok || rest != "" {
+		return Result{}, false
+	}
+	r.Status.UnmarshalText([]byte(status))
+	return r, true
+}
+
+// cutQuoted reads the string that strconv.Quote wrote at the start of s,
+// and the space after it when space is true; it returns the string and
+// what follows.
+func cutQuoted(s string, space bool) (value, rest string, ok bool) {
+	if !strings.HasPrefix(s, `"`) {
+		return "", "", false
+	}
+	q, err := strconv.QuotedPrefix(s)
+	if err != nil {
+		return "", "", false
+	}
+	if value, err = strconv.Unquote(q); err != nil {
+		return "", "", false
+	}
+	rest = s[len(q):]
+	if space {
+		if rest, ok = strings.CutPrefix(rest, " "); !ok {
+			return "", "", false
+		}
+	}
+	return value, rest, true
 }
 
 // UnmarshalText reads a Status written by MarshalText.
