@@ -173,6 +173,8 @@ var decodeCases = []struct {
 	{"duplicate keys, last wins", `{"schema_version":2,"schema_version":1,"loaded":false,"loaded":true}`, true},
 	{"duplicate objects merge", pre + `"error":{"code":1},"error":{"name":"x"},"cuda":{"init_ms":1},"cuda":{"stage_ms":2}}`, true},
 	{"duplicate arrays reuse elements", pre + `"devices":[{"index":0,"name":"a"},{"index":1,"name":"b"}],"devices":[{"index":0}],"devices":[{},{"uuid":"u"}]}`, true},
+	{"duplicate maps merge, entries start from zero", pre + `"devices":[{"index":0,"errors":{"a":{"code":1},"a":{"name":"x"}},"errors":{"b":{}},"health":{"pcie_gen":1},"health":{"pcie_width":2}}]}`, true},
+	{"map keys as written", pre + "\"devices\":[{\"index\":0,\"errors\":{\"\xff\\u00e9\":null,\"UUID\":{},\"\":{\"code\":-1}}}]}", true},
 	{"null leaves a value", pre + `"driver_version":"1","driver_version":null,"nvml_ms":null,"cuda":{"contexts":null}}`, true},
 	{"null clears pointers, slices and maps", pre + `"error":{},"error":null,"devices":[{}],"devices":null,"unavailable":null}`, true},
 	{"null elements", pre + `"devices":[null,{"index":1}],"unavailable":[null,"x"]}`, true},
@@ -240,7 +242,7 @@ func TestDecodeCases(t *testing.T) {
 }
 
 func TestDecodeValues(t *testing.T) {
-	r, err := Parse([]byte(decodeCases[11].in)) // duplicate arrays reuse elements
+	r, err := Parse([]byte(pre + `"devices":[{"index":0,"name":"a"},{"index":1,"name":"b"}],"devices":[{"index":0}],"devices":[{},{"uuid":"u"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
