@@ -39,7 +39,6 @@ package gpureport
 // the input.
 
 import (
-	"errors"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -58,8 +57,15 @@ const (
 	maxItems = 4096
 )
 
-// errTooManyItems is the error for a document past maxItems.
-var errTooManyItems = errors.New("more than " + strconv.Itoa(maxItems) + " array elements and map entries")
+// errTooManyItems is the error for a document past maxItems. It is a value
+// of a type of its own, so that the package has no initialisation to run.
+var errTooManyItems error = tooManyItems{}
+
+type tooManyItems struct{}
+
+func (tooManyItems) Error() string {
+	return "more than " + strconv.Itoa(maxItems) + " array elements and map entries"
+}
 
 // decodeError is a syntax or type error at an offset of the input.
 type decodeError struct {
