@@ -423,6 +423,53 @@ func (rt Runtime) ShmHint() string {
 	return rt.Command(rt.shmFlag) + " (or --ipc=host)"
 }
 
+// NofileHint says how to start the container with a higher open-file limit
+// (RLIMIT_NOFILE).
+func (rt Runtime) NofileHint() string {
+	switch rt.Name {
+	case "kubernetes":
+		return "the limit comes from the node's container runtime: raise LimitNOFILE of containerd or CRI-O on the node (systemctl edit containerd)"
+	case "slurm", "pyxis":
+		return "raise it for the job: ulimit -n 65535 before srun, or srun --propagate=NOFILE ..."
+	case "apptainer":
+		return "raise it before starting: ulimit -n 65535, then apptainer run ..."
+	case "containerd":
+		return "ctr run has no flag for it: start the container with nerdctl run --ulimit nofile=65535:65535 ..., or raise containerd's LimitNOFILE"
+	}
+	return rt.Command("--ulimit nofile=65535:65535")
+}
+
+// ProcsHint says how to start the container with room for more processes
+// (pids.max, RLIMIT_NPROC).
+func (rt Runtime) ProcsHint() string {
+	switch rt.Name {
+	case "kubernetes":
+		return "raise the kubelet's podPidsLimit on the node (or ask its admins to)"
+	case "slurm", "pyxis":
+		return "raise it for the job: ulimit -u 65535 before srun, or srun --propagate=NPROC ..."
+	case "apptainer":
+		return "raise it before starting: ulimit -u 65535, then apptainer run ..."
+	case "containerd":
+		return "ctr run has no flag for it: start the container with nerdctl run --pids-limit=-1 --ulimit nproc=65535 ..., or raise containerd's TasksMax"
+	}
+	return rt.Command("--pids-limit=-1 --ulimit nproc=65535")
+}
+
+// MemoryHint says how to give the container more memory.
+func (rt Runtime) MemoryHint() string {
+	switch rt.Name {
+	case "kubernetes":
+		return "raise resources.limits.memory on the container"
+	case "slurm", "pyxis":
+		return rt.Command("--mem=32G")
+	case "apptainer":
+		return "free memory on the node, or lower what else runs in the job"
+	case "containerd":
+		return rt.Command("--memory-limit 34359738368")
+	}
+	return rt.Command("--memory=32g")
+}
+
 // MountHint says how to mount host folder host at ctr, setting env (NAME=value
 // entries) too. With no container (plain Slurm) there is nothing to mount:
 // a variable whose value is ctr is pointed at host instead.

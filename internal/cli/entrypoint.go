@@ -111,7 +111,7 @@ func entrypoint(args, environ []string, st procstate.State) int {
 		h.scarceFDs = true
 		return h.run([]byte(hints.Prefix + "warning: only " + strconv.Itoa(free) + " file descriptors are free (ulimit -n is " +
 			strconv.FormatUint(limit, 10) + "): the start-up checks were skipped\n" +
-			hints.Prefix + "  fix: raise the limit: docker run --ulimit nofile=65535:65535 ... (or ulimit -n 65535 before starting)\n"))
+			hints.Prefix + "  fix: raise the limit: " + hints.Escape(e.Runtime().NofileHint()) + "\n"))
 	}
 
 	var notes []byte
