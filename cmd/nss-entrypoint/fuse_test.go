@@ -250,3 +250,44 @@ func parentOf(pid int) int {
 }
 
 var _ = syscall.Getpid
+
+// The delegate exits by itself half a second past its deadline when nobody
+// is left to read it: here the entrypoint is killed with SIGKILL while the
+// delegate hangs on a FUSE mount whose daemon answers interrupts (one that
+// does not would keep it in the kernel, where nothing ends a process). The
+// delegate is a sibling of the entrypoint (CLONE_PARENT), so no PID
+// namespace or parent ends it: only its own timer does.
+func TestDelegateExitsByItselfWhenTheEntrypointIsKilled(t *testing.T) {
+	mnt, _ := mountHangFS(t, "-hang", "lookup", "-interrupt")
+	mark := "NSS_TEST_MARK=" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	env := []string{"PATH=" + filepath.Dir(bins.Target), "NSS_ENTRYPOINT_TIMEOUT=1s", "HOME=/root",
+		"NSS_WORKSPACE=" + mnt, "HF_HOME=/nonexistent", "HF_TOKEN=hf_x", mark}
+	cmd := exec.Command(bins.Entrypoint)
+	cmd.Env = env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for i := 0; i < 300 && len(pids) == 0; i++ {
+		pids = delegates(t, env)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(pids) != 1 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("found delegates %v, want one", pids)
+	}
+	killed := time.Now()
+	cmd.Process.Kill()
+	cmd.Wait()
+	// The delegate is this process's child: reap it.
+	defer syscall.Wait4(pids[0], nil, 0, nil)
+	for time.Since(killed) < 5*time.Second {
+		if st := procState(pids[0]); st == "" || st == "Z" {
+			t.Logf("the delegate ended %v after the entrypoint was killed", time.Since(killed).Round(time.Millisecond))
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("the delegate %d still runs (%s) 5s after the entrypoint was killed with a 1s deadline", pids[0], procState(pids[0]))
+}
