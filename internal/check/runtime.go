@@ -112,13 +112,7 @@ func DetectRuntime(e *Env) Runtime {
 	// A Slurm step outranks the Kubernetes variables: on Slurm-on-Kubernetes
 	// (Slinky, SUNK, soperator) srun exports the slurmd pod's
 	// KUBERNETES_SERVICE_* into every job.
-	var mi []byte
-	mountinfo := func() []byte {
-		if mi == nil {
-			mi, _ = ReadSmall(e.Path("/proc/self/mountinfo"), 1<<20)
-		}
-		return mi
-	}
+	mountinfo := e.mountinfoBytes
 	slurmJob := func(nodeMarker string) Runtime {
 		if marks := enrootMarkers(e, mountinfo()); len(marks) > 0 {
 			return pick("pyxis", "SLURM_JOB_ID="+job+" is set and this is an enroot container ("+strings.Join(marks, "; ")+")")
