@@ -175,15 +175,15 @@ func helperFailure(out gpuhelper.Outcome, rt func() Runtime, data map[string]any
 	case gpuhelper.NoProcesses:
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: processes are scarce, so the GPU probe was not started (" + out.Detail + "); safe-synthesizer will need processes too",
-			Hint:    "raise the limit: " + rt().ProcsHint()}
+			Hint:    rt().ProcsHint()}
 	case gpuhelper.NoDescriptors:
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: the open-file limit is reached (" + out.Detail + ")",
-			Hint:    "raise it: " + rt().NofileHint()}
+			Hint:    rt().NofileHint()}
 	case gpuhelper.NoMemory:
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: " + out.Detail,
-			Hint:    "give the container more memory: " + rt().MemoryHint() + "; or lower what else runs in it"}
+			Hint:    rt().MemoryHint()}
 	case gpuhelper.StartFailed:
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: the GPU probe could not be started (" + out.Detail + ")",

@@ -417,51 +417,53 @@ func (rt Runtime) ShmHint() string {
 	return rt.Command(rt.shmFlag) + " (or --ipc=host)"
 }
 
-// NofileHint says how to start the container with a higher open-file limit
-// (RLIMIT_NOFILE).
+// NofileHint is the fix for an open-file limit (RLIMIT_NOFILE) too low
+// for the container's processes.
 func (rt Runtime) NofileHint() string {
 	switch rt.Name {
 	case "kubernetes":
-		return "the limit comes from the node's container runtime: raise LimitNOFILE of containerd or CRI-O on the node (systemctl edit containerd)"
+		return "raise the open-file limit of the node's container runtime (LimitNOFILE in the containerd or CRI-O systemd unit): containers inherit it"
 	case "slurm", "pyxis":
-		return "raise it for the job: ulimit -n 65535 before srun, or srun --propagate=NOFILE ..."
+		return "raise the open-file limit for the job: ulimit -n 65535 before srun, or srun --propagate=NOFILE ..."
 	case "apptainer":
-		return "raise it before starting: ulimit -n 65535, then apptainer run ..."
+		return "raise the open-file limit before starting: ulimit -n 65535, then apptainer run ..."
 	case "containerd":
-		return "ctr run has no flag for it: start the container with nerdctl run --ulimit nofile=65535:65535 ..., or raise containerd's LimitNOFILE"
+		return "ctr run's default spec sets an open-file limit of 1024: start the container with nerdctl run --ulimit nofile=65535:65535 ..., which uses the same containerd and images"
+	case "unknown":
+		return "raise the open-file limit: " + rt.Command("--ulimit nofile=65535:65535") + " (or ulimit -n 65535 before starting it without a container)"
 	}
-	return rt.Command("--ulimit nofile=65535:65535")
+	return "raise the open-file limit: " + rt.Command("--ulimit nofile=65535:65535")
 }
 
-// ProcsHint says how to start the container with room for more processes
-// (pids.max, RLIMIT_NPROC).
+// ProcsHint is the fix for a process limit (pids.max, RLIMIT_NPROC) that
+// leaves no room for more processes.
 func (rt Runtime) ProcsHint() string {
 	switch rt.Name {
 	case "kubernetes":
 		return "raise the kubelet's podPidsLimit on the node (or ask its admins to)"
 	case "slurm", "pyxis":
-		return "raise it for the job: ulimit -u 65535 before srun, or srun --propagate=NPROC ..."
+		return "raise the process limit for the job: ulimit -u 65535 before srun, or srun --propagate=NPROC ..."
 	case "apptainer":
-		return "raise it before starting: ulimit -u 65535, then apptainer run ..."
+		return "raise the process limit before starting: ulimit -u 65535, then apptainer run ..."
 	case "containerd":
-		return "ctr run has no flag for it: start the container with nerdctl run --pids-limit=-1 --ulimit nproc=65535 ..., or raise containerd's TasksMax"
+		return "ctr run has no flag for it: start the container with nerdctl run --pids-limit=-1 --ulimit nproc=65535 ..., which uses the same containerd and images"
 	}
-	return rt.Command("--pids-limit=-1 --ulimit nproc=65535")
+	return "raise the process limit: " + rt.Command("--pids-limit=-1 --ulimit nproc=65535")
 }
 
-// MemoryHint says how to give the container more memory.
+// MemoryHint is the fix for a container that ran out of memory.
 func (rt Runtime) MemoryHint() string {
 	switch rt.Name {
 	case "kubernetes":
-		return "raise resources.limits.memory on the container"
+		return "raise resources.limits.memory on the container, or lower what else runs in it"
 	case "slurm", "pyxis":
-		return rt.Command("--mem=32G")
+		return "give the job more memory: " + rt.Command("--mem=32G") + ", or lower what else runs in it"
 	case "apptainer":
 		return "free memory on the node, or lower what else runs in the job"
 	case "containerd":
-		return rt.Command("--memory-limit 34359738368")
+		return "give the container more memory: " + rt.Command("--memory-limit 34359738368") + ", or lower what else runs in it"
 	}
-	return rt.Command("--memory=32g")
+	return "give the container more memory: " + rt.Command("--memory=32g") + ", or lower what else runs in it"
 }
 
 // MountHint says how to mount host folder host at ctr, setting env (NAME=value

@@ -108,7 +108,7 @@ func entrypoint(args, environ []string, st procstate.State) int {
 		h.scarceFDs = true
 		return h.run([]byte(hints.Prefix + "warning: only " + strconv.Itoa(free) + " file descriptors are free (ulimit -n is " +
 			strconv.FormatUint(limit, 10) + "): the start-up checks were skipped\n" +
-			hints.Prefix + "  fix: raise the limit: " + hints.Escape(e.Runtime().NofileHint()) + "\n"))
+			hints.Prefix + "  fix: raise the open-file limit: --ulimit nofile=65535:65535 with docker, podman or nerdctl run; ulimit -n 65535 before srun or apptainer run; on Kubernetes, LimitNOFILE of the node's container runtime\n"))
 	}
 
 	var notes []byte
