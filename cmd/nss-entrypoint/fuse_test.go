@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
 )
@@ -76,55 +78,77 @@ func mountHangFS(t *testing.T, flags ...string) (dir string, release func()) {
 // hangfsDaemons maps each hangfs mount point to its daemon.
 var hangfsDaemons sync.Map
 
-// Where the mount table cannot be read, a path may lie on a filesystem that
-// can hang without the entrypoint knowing: the check phase's deadline is
-// armed then, though no helper runs (with a readable table and no helper,
-// it is not: see deadlineNeeded). A FUSE daemon that is stopped leaves its
-// callers in a killable wait, which the exec at the deadline ends: the
-// target starts at the deadline. Without the timer it would never start.
-func TestDeadlineWhereTheMountTableIsUnreadable(t *testing.T) {
-	mnt, _ := mountHangFS(t, "-hang", "lookup")
-	d, ok := hangfsDaemons.Load(mnt)
-	if !ok {
-		t.Fatal("no hangfs daemon recorded")
-	}
-	// Stopped, the daemon reads no request: each stays pending, and its
-	// caller can be killed.
-	if err := d.(*os.Process).Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	r := root(t, false) // no proc/self/mountinfo under it
-	if err := os.RemoveAll(filepath.Join(r, "workspace")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(mnt, "data"), filepath.Join(r, "workspace")); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bins.Entrypoint)
-	cmd.Env = []string{"PATH=" + filepath.Dir(bins.Target), "NSS_ENTRYPOINT_ROOT=" + r, "NSS_ENTRYPOINT_TIMEOUT=1s",
-		"HOME=/root", "HF_HOME=/hf", "HF_TOKEN=hf_x"}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("%v: %s", err, errb.String())
+// The deadline holds for a filesystem the mount table does not show as one
+// that may hang: no table at all (no /proc), or a table that shows only
+// local filesystems where the path goes through a stacked or unlisted one
+// (overlay over NFS, Docker Desktop's fakeowner, Cray DVS). The checks run
+// in this process then, under the deadline's timer: a stopped FUSE daemon
+// leaves its callers in a killable wait, which the exec at the deadline
+// ends, and the target starts at the deadline. Without the timer it would
+// never start.
+func TestDeadlineHoldsWhereTheMountTableDoesNotShowTheHang(t *testing.T) {
+	for _, table := range []string{"", "21 1 254:1 / / rw,relatime - ext4 /dev/vda rw\n"} {
+		name := "no mount table"
+		if table != "" {
+			name = "a mount table of local filesystems"
 		}
-	case <-time.After(15 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("the target did not start within 15s of a 1s deadline; stderr:\n%s", errb.String())
-	}
-	t.Logf("target started after %v", time.Since(start))
-	report(t, result{stdout: out.String(), stderr: errb.String()})
-	if !strings.Contains(errb.String(), "/workspace (on a filesystem unknown: the mount table could not be read) did not answer within 1s") {
-		t.Errorf("no deadline message naming the path:\n%s", errb.String())
+		t.Run(name, func(t *testing.T) {
+			mnt, _ := mountHangFS(t, "-hang", "lookup")
+			d, ok := hangfsDaemons.Load(mnt)
+			if !ok {
+				t.Fatal("no hangfs daemon recorded")
+			}
+			// Stopped, the daemon reads no request: each stays pending,
+			// and its caller can be killed.
+			if err := d.(*os.Process).Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			r := root(t, false)
+			if table != "" {
+				if err := os.MkdirAll(filepath.Join(r, "proc/self"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(r, "proc/self/mountinfo"), []byte(table), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.RemoveAll(filepath.Join(r, "workspace")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(mnt, "data"), filepath.Join(r, "workspace")); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bins.Entrypoint)
+			cmd.Env = []string{"PATH=" + filepath.Dir(bins.Target), "NSS_ENTRYPOINT_ROOT=" + r, "NSS_ENTRYPOINT_TIMEOUT=1s",
+				"HOME=/root", "HF_HOME=/hf", "HF_TOKEN=hf_x"}
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("%v: %s", err, errb.String())
+				}
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("the target did not start within 15s of a 1s deadline; stderr:\n%s", errb.String())
+			}
+			t.Logf("target started after %v", time.Since(start))
+			report(t, result{stdout: out.String(), stderr: errb.String()})
+			want := "/workspace (on a filesystem unknown: the mount table could not be read) did not answer within 1s"
+			if table != "" {
+				want = "/workspace (ext4 at /) did not answer within 1s"
+			}
+			if !strings.Contains(errb.String(), want) {
+				t.Errorf("no deadline message naming the path (%q):\n%s", want, errb.String())
+			}
+		})
 	}
 }
 
@@ -250,3 +274,47 @@ func parentOf(pid int) int {
 }
 
 var _ = syscall.Getpid
+
+// The delegate exits by itself half a second past its deadline when nobody
+// is left to read it: here the entrypoint is killed with SIGKILL while the
+// delegate hangs on a FUSE mount whose daemon answers interrupts (one that
+// does not would keep it in the kernel, where nothing ends a process). The
+// delegate is a sibling of the entrypoint (CLONE_PARENT), so no PID
+// namespace or parent ends it: only its own timer does.
+func TestDelegateExitsByItselfWhenTheEntrypointIsKilled(t *testing.T) {
+	mnt, _ := mountHangFS(t, "-hang", "lookup", "-interrupt")
+	mark := "NSS_TEST_MARK=" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	env := []string{"PATH=" + filepath.Dir(bins.Target), "NSS_ENTRYPOINT_TIMEOUT=1s", "HOME=/root",
+		"NSS_WORKSPACE=" + mnt, "HF_HOME=/nonexistent", "HF_TOKEN=hf_x", mark}
+	cmd := exec.Command(bins.Entrypoint)
+	cmd.Env = env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for i := 0; i < 300 && len(pids) == 0; i++ {
+		pids = delegates(t, env)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(pids) != 1 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("found delegates %v, want one", pids)
+	}
+	killed := time.Now()
+	cmd.Process.Kill()
+	cmd.Wait()
+	// The delegate is this process's child: reap it.
+	defer syscall.Wait4(pids[0], nil, 0, nil)
+	for time.Since(killed) < 5*time.Second {
+		if st := procState(pids[0]); st == "" || st == "Z" {
+			t.Logf("the delegate ended %v after the entrypoint was killed", time.Since(killed).Round(time.Millisecond))
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("the delegate %d still runs (%s) 5s after the entrypoint was killed with a 1s deadline", pids[0], procState(pids[0]))
+	// A signal makes the kernel interrupt the FUSE request, which hangfs
+	// answers: the delegate can die, and be reaped.
+	unix.Kill(pids[0], syscall.SIGKILL)
+}

@@ -487,3 +487,66 @@ func TestStartGPU(t *testing.T) {
 		t.Errorf("the probe ran %d times, want once (started early, shared with the check)", calls.Load())
 	}
 }
+
+// A probe that could not start for want of descriptors, processes or memory
+// gets a fix in the flags of the runtime the container runs under, not
+// Docker's everywhere.
+func TestScarcityHintsSpeakTheRuntime(t *testing.T) {
+	runtimes := []struct {
+		name  string
+		env   []string
+		files map[string]string
+		want  map[gpuhelper.Failure]string
+	}{
+		{"docker", nil, map[string]string{"/.dockerenv": ""}, map[gpuhelper.Failure]string{
+			gpuhelper.NoDescriptors: "raise the open-file limit: docker run --ulimit nofile=65535:65535 ...",
+			gpuhelper.NoProcesses:   "raise the process limit: docker run --pids-limit=-1 --ulimit nproc=65535 ...",
+			gpuhelper.NoMemory:      "give the container more memory: docker run --memory=32g ..., or lower what else runs in it",
+		}},
+		{"podman", []string{"container=podman"}, map[string]string{"/run/.containerenv": ""}, map[gpuhelper.Failure]string{
+			gpuhelper.NoDescriptors: "podman run --ulimit nofile=65535:65535 ...",
+			gpuhelper.NoProcesses:   "podman run --pids-limit=-1",
+			gpuhelper.NoMemory:      "podman run --memory=32g ...",
+		}},
+		{"kubernetes", []string{"KUBERNETES_SERVICE_HOST=10.0.0.1"}, nil, map[gpuhelper.Failure]string{
+			gpuhelper.NoDescriptors: "LimitNOFILE in the containerd or CRI-O systemd unit",
+			gpuhelper.NoProcesses:   "podPidsLimit",
+			gpuhelper.NoMemory:      "resources.limits.memory",
+		}},
+		{"slurm", []string{"SLURM_JOB_ID=42"}, nil, map[gpuhelper.Failure]string{
+			gpuhelper.NoDescriptors: "raise the open-file limit for the job: ulimit -n 65535 before srun",
+			gpuhelper.NoProcesses:   "raise the process limit for the job: ulimit -u 65535 before srun",
+			gpuhelper.NoMemory:      "give the job more memory: srun --mem=32G ...",
+		}},
+		{"apptainer", nil, map[string]string{"/.singularity.d/": ""}, map[gpuhelper.Failure]string{
+			gpuhelper.NoDescriptors: "ulimit -n 65535, then apptainer run ...",
+			gpuhelper.NoProcesses:   "ulimit -u 65535, then apptainer run ...",
+			gpuhelper.NoMemory:      "free memory on the node, or lower what else runs in the job",
+		}},
+		{"containerd", nil, map[string]string{"/proc/self/mountinfo": ctrMountinfo}, map[gpuhelper.Failure]string{
+			gpuhelper.NoDescriptors: "nerdctl run --ulimit nofile=65535:65535",
+			gpuhelper.NoProcesses:   "nerdctl run --pids-limit=-1",
+			gpuhelper.NoMemory:      "give the container more memory: ctr run --memory-limit 34359738368 ...",
+		}},
+	}
+	for _, rt := range runtimes {
+		for failure, want := range rt.want {
+			t.Run(rt.name+"/"+string(failure), func(t *testing.T) {
+				e := checktest.FakeEnv(t, rt.env...)
+				checktest.Mk(t, e, checktest.CUDANodes)
+				checktest.Mk(t, e, rt.files)
+				e.GPU = func(context.Context) gpuhelper.Outcome { return gpuhelper.Outcome{Failure: failure, Detail: "x"} }
+				r := checktest.Run(t, check.GPU, e)
+				if !strings.Contains(r.Hint, want) {
+					t.Errorf("hint %q, want %q", r.Hint, want)
+				}
+				if rt.name != "docker" && strings.Contains(r.Hint, "docker run") {
+					t.Errorf("hint %q speaks Docker under %s", r.Hint, rt.name)
+				}
+				if strings.Count(r.Hint, "raise") > 1 || strings.Count(r.Hint, "lower what else") > 1 {
+					t.Errorf("hint %q says a thing twice", r.Hint)
+				}
+			})
+		}
+	}
+}

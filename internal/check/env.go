@@ -181,7 +181,7 @@ func (e *Env) Path(p string) string {
 	if e.Root == "" || e.Root == "/" {
 		return p
 	}
-	if cleanAbs(p) && filepath.Clean(e.Root) == e.Root {
+	if cleanAbs(p) && filepath.IsAbs(e.Root) && filepath.Clean(e.Root) == e.Root {
 		// What filepath.Join would return, without its allocations: the
 		// benchmark's starts all go through a root.
 		return e.Root + p

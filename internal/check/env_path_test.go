@@ -8,7 +8,7 @@ import (
 // Path's fast path gives what filepath.Join gives, for clean and unclean
 // container paths alike.
 func TestPathMatchesFilepathJoin(t *testing.T) {
-	for _, root := range []string{"/r", "/tmp/root", "/r/", "rel/root", "/tmp//root", "/tmp/./r", "/tmp/../r", "./r"} {
+	for _, root := range []string{"/r", "/tmp/root", "/r/", "rel/root", "/tmp//root", "/tmp/./r", "/tmp/../r", "./r", "."} {
 		e := &Env{Root: root}
 		for _, p := range []string{"/", "/workspace", "/a/b/c", "//a", "/a//b", "/a/./b", "/a/../b", "/..", "/.", "/a/", "/a/.", "/a/..", "/.hidden", "/..hidden", "/a/...", "a/b", "", "/a/b/.c", "/a/b../c"} {
 			if got, want := e.Path(p), filepath.Join(root, p); got != want {

@@ -57,7 +57,7 @@ func gpuCheck(cudaLevel bool) Check {
 				Hint:    "raise NSS_ENTRYPOINT_TIMEOUT (the default is 5s), or leave it unset"}
 		}
 		if out.Failure != gpuhelper.None {
-			return helperFailure(out, data)
+			return helperFailure(out, rt, data)
 		}
 		if out.HeldOpen {
 			// The report is good; a process the probe left behind kept
@@ -149,7 +149,7 @@ func cudaLevelVerdict(e *Env, rep *gpureport.Report, ok Result) Result {
 
 // helperFailure turns a helper that gave no report into a warning: the GPU
 // state is unknown, not known to be bad.
-func helperFailure(out gpuhelper.Outcome, data map[string]any) Result {
+func helperFailure(out gpuhelper.Outcome, rt func() Runtime, data map[string]any) Result {
 	data["probe_failure"], data["probe_detail"] = string(out.Failure), out.Detail
 	switch out.Failure {
 	case gpuhelper.Missing:
@@ -175,15 +175,15 @@ func helperFailure(out gpuhelper.Outcome, data map[string]any) Result {
 	case gpuhelper.NoProcesses:
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: processes are scarce, so the GPU probe was not started (" + out.Detail + "); safe-synthesizer will need processes too",
-			Hint:    "raise the limit: docker run --pids-limit=-1 or --ulimit nproc=65535 ... (Kubernetes: the node's pod pids limit; Slurm: ulimit -u)"}
+			Hint:    rt().ProcsHint()}
 	case gpuhelper.NoDescriptors:
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: the open-file limit is reached (" + out.Detail + ")",
-			Hint:    "raise it: docker run --ulimit nofile=65535:65535 ... (or ulimit -n before starting)"}
+			Hint:    rt().NofileHint()}
 	case gpuhelper.NoMemory:
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: " + out.Detail,
-			Hint:    "give the container more memory (docker run --memory), or lower what else runs in it"}
+			Hint:    rt().MemoryHint()}
 	case gpuhelper.StartFailed:
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: the GPU probe could not be started (" + out.Detail + ")",

@@ -109,13 +109,6 @@ func (e *Env) Locate(p string) Location {
 	return loc
 }
 
-// MountsKnown reports whether the mount table could be read: without it,
-// UnsafeMounts is false for want of knowledge, not because every mount is
-// local.
-func (e *Env) MountsKnown() bool {
-	return e.mountinfoBytes() != nil
-}
-
 // UnsafeMounts reports whether any mount but "/" is on an unsafe
 // filesystem: when none is, no path needs a separate process. It scans
 // the raw table without parsing it (parsing costs about 30 µs, a tenth of

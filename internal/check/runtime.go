@@ -112,13 +112,7 @@ func DetectRuntime(e *Env) Runtime {
 	// A Slurm step outranks the Kubernetes variables: on Slurm-on-Kubernetes
 	// (Slinky, SUNK, soperator) srun exports the slurmd pod's
 	// KUBERNETES_SERVICE_* into every job.
-	var mi []byte
-	mountinfo := func() []byte {
-		if mi == nil {
-			mi, _ = ReadSmall(e.Path("/proc/self/mountinfo"), 1<<20)
-		}
-		return mi
-	}
+	mountinfo := e.mountinfoBytes
 	slurmJob := func(nodeMarker string) Runtime {
 		if marks := enrootMarkers(e, mountinfo()); len(marks) > 0 {
 			return pick("pyxis", "SLURM_JOB_ID="+job+" is set and this is an enroot container ("+strings.Join(marks, "; ")+")")
@@ -421,6 +415,55 @@ func (rt Runtime) ShmHint() string {
 		return rt.Command(rt.shmFlag)
 	}
 	return rt.Command(rt.shmFlag) + " (or --ipc=host)"
+}
+
+// NofileHint is the fix for an open-file limit (RLIMIT_NOFILE) too low
+// for the container's processes.
+func (rt Runtime) NofileHint() string {
+	switch rt.Name {
+	case "kubernetes":
+		return "raise the open-file limit of the node's container runtime (LimitNOFILE in the containerd or CRI-O systemd unit): containers inherit it"
+	case "slurm", "pyxis":
+		return "raise the open-file limit for the job: ulimit -n 65535 before srun, or srun --propagate=NOFILE ..."
+	case "apptainer":
+		return "raise the open-file limit before starting: ulimit -n 65535, then apptainer run ..."
+	case "containerd":
+		return "ctr run's default spec sets an open-file limit of 1024: start the container with nerdctl run --ulimit nofile=65535:65535 ..., which uses the same containerd and images"
+	case "unknown":
+		return "raise the open-file limit: " + rt.Command("--ulimit nofile=65535:65535") + " (or ulimit -n 65535 before starting it without a container)"
+	}
+	return "raise the open-file limit: " + rt.Command("--ulimit nofile=65535:65535")
+}
+
+// ProcsHint is the fix for a process limit (pids.max, RLIMIT_NPROC) that
+// leaves no room for more processes.
+func (rt Runtime) ProcsHint() string {
+	switch rt.Name {
+	case "kubernetes":
+		return "raise the kubelet's podPidsLimit on the node (or ask its admins to)"
+	case "slurm", "pyxis":
+		return "raise the process limit for the job: ulimit -u 65535 before srun, or srun --propagate=NPROC ..."
+	case "apptainer":
+		return "raise the process limit before starting: ulimit -u 65535, then apptainer run ..."
+	case "containerd":
+		return "ctr run has no flag for it: start the container with nerdctl run --pids-limit=-1 --ulimit nproc=65535 ..., which uses the same containerd and images"
+	}
+	return "raise the process limit: " + rt.Command("--pids-limit=-1 --ulimit nproc=65535")
+}
+
+// MemoryHint is the fix for a container that ran out of memory.
+func (rt Runtime) MemoryHint() string {
+	switch rt.Name {
+	case "kubernetes":
+		return "raise resources.limits.memory on the container, or lower what else runs in it"
+	case "slurm", "pyxis":
+		return "give the job more memory: " + rt.Command("--mem=32G") + ", or lower what else runs in it"
+	case "apptainer":
+		return "free memory on the node, or lower what else runs in the job"
+	case "containerd":
+		return "give the container more memory: " + rt.Command("--memory-limit 34359738368") + ", or lower what else runs in it"
+	}
+	return "give the container more memory: " + rt.Command("--memory=32g") + ", or lower what else runs in it"
 }
 
 // MountHint says how to mount host folder host at ctr, setting env (NAME=value

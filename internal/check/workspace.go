@@ -128,22 +128,23 @@ var getdents = unix.Getdents
 // one small buffer of entries at most. It uses raw system calls: os.Open
 // would start the runtime's network poller, measured to cost start time.
 //
-// A directory with subdirectories is known not to be empty without being
-// read: ext4, xfs, tmpfs and most others count a directory's links as 2
-// plus its subdirectories (btrfs and overlayfs's merged directories say 1,
-// and are read). A stat costs a fifth of an open and a read of the
-// directory, and a workspace usually holds folders (the hints mount data at
+// The directory is always opened, so that a read that Landlock or AppArmor
+// would refuse (access(2) does not ask them) is reported. A directory with
+// subdirectories is then known not to be empty without being read: ext4,
+// xfs, tmpfs, squashfs and most others count a directory's links as 2 plus
+// its subdirectories (btrfs and overlayfs's merged directories say 1, and
+// are read), and a workspace usually holds folders (the hints mount data at
 // /workspace/data).
 func isEmptyDir(path string) (bool, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Nlink > 2 {
-		return false, nil
-	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false, err
 	}
 	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && st.Nlink > 2 {
+		return false, nil
+	}
 	var buf [1024]byte
 	for {
 		n, err := getdents(fd, buf[:])

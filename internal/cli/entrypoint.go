@@ -96,22 +96,19 @@ func entrypoint(args, environ []string, st procstate.State) int {
 		return h.run(nil)
 	}
 	// Helpers run when there is a GPU to probe or a path on a filesystem
-	// that may hang: a signal must then end them with the entrypoint. With
-	// them, or where the mount table cannot be read, the check phase has a
-	// deadline (deadlineNeeded).
+	// that may hang: a signal must then end them with the entrypoint.
 	helpers := e.NVIDIACtl() || e.WSL() || e.UnsafeMounts()
-	deadline := deadlineNeeded(helpers, e.MountsKnown())
 	// Too few free descriptors for the checks (the runtime's poller alone
 	// needs two): start the target at once, with one line that says so.
 	need := needDescriptors
-	if !deadline {
+	if !helpers {
 		need = needDescriptorsInline
 	}
 	if free, limit, ok := descriptorsFree(need); !ok {
 		h.scarceFDs = true
 		return h.run([]byte(hints.Prefix + "warning: only " + strconv.Itoa(free) + " file descriptors are free (ulimit -n is " +
 			strconv.FormatUint(limit, 10) + "): the start-up checks were skipped\n" +
-			hints.Prefix + "  fix: raise the limit: docker run --ulimit nofile=65535:65535 ... (or ulimit -n 65535 before starting)\n"))
+			hints.Prefix + "  fix: raise the open-file limit: --ulimit nofile=65535:65535 with docker, podman or nerdctl run; ulimit -n 65535 before srun or apptainer run; on Kubernetes, LimitNOFILE of the node's container runtime\n"))
 	}
 
 	var notes []byte
@@ -139,31 +136,14 @@ func entrypoint(args, environ []string, st procstate.State) int {
 		runtime.GOMAXPROCS(1)
 	}
 	h.sig = startSignals(st, e.Children, helpers && e.NoHelpers == "")
-	ctx := check.WithBudget(context.Background(), timeout)
-	if deadline {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(check.WithBudget(context.Background(), timeout), timeout)
+	defer cancel()
 	e.StartGPU(ctx)
 	results := check.RunInline(ctx, e, check.Startup(), func(partial []check.Result) {
 		// A check hangs past the deadline: start the target from here.
 		os.Exit(h.run(lines(partial)))
 	})
 	return h.run(lines(results))
-}
-
-// deadlineNeeded reports whether the check phase needs its deadline: when
-// a helper runs (the GPU probe, or the delegate for paths on filesystems
-// that may stop answering), or when the mount table could not be read, so
-// that a path may lie on such a filesystem unseen. Otherwise every check is
-// a few system calls on local filesystems, which either return or sleep
-// uninterruptibly; a thread asleep that way holds up execve whatever a timer
-// does, so the timer would buy nothing. It is not free: the first Go timer
-// starts the runtime's poller and wakes a thread, about 20 µs of every start
-// (docs/design.md).
-func deadlineNeeded(helpers, mountsKnown bool) bool {
-	return helpers || !mountsKnown
 }
 
 // handover is what the exec needs.

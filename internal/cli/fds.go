@@ -15,9 +15,9 @@ import (
 // and the pipe os.StartProcess uses for exec errors.
 const needDescriptors = 16
 
-// needDescriptorsInline is how many the checks need when every one runs in
-// this process without a deadline: a file being read, and the poller that
-// a stderr write which blocks starts with its timer, with one to spare.
+// needDescriptorsInline is how many the checks need when no helper runs:
+// the runtime's poller (two, started by the deadline's timer) and a file
+// being read, with one to spare.
 const needDescriptorsInline = 4
 
 // descriptorsFree reports whether at least need descriptors are free under
