@@ -546,3 +546,49 @@ func TestDelegateNameAloneDoesNotSwitchModes(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, want the target's 7; stderr %s", code, out.String(), errb.String())
 	}
 }
+
+// A NSS_ENTRYPOINT_DELEGATE_DEADLINE that the user set, empty, stale or far
+// in the future, does not reach the delegate: the entrypoint's own is the
+// only one it sees. An empty one once made the delegate run as an
+// entrypoint, which started a delegate of its own, and so on, each starting
+// the target; a stale one ended it at once ("the deadline came first").
+func TestUserSetDelegateDeadlineIsIgnored(t *testing.T) {
+	for _, v := range []string{"", "0", "1", "x", "99999999999999"} {
+		t.Run("value "+strconv.Quote(v), func(t *testing.T) {
+			r := root(t, false)
+			// The workspace counts as being on sshfs: its checks go to the
+			// delegate (the directory itself answers).
+			if err := os.MkdirAll(filepath.Join(r, "proc/self"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			table := "21 1 254:1 / / rw - ext4 /dev/vda rw\n30 21 0:40 / /workspace rw - fuse.sshfs host:/data rw\n"
+			if err := os.WriteFile(filepath.Join(r, "proc/self/mountinfo"), []byte(table), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mark := "NSS_TEST_MARK=" + strconv.FormatInt(time.Now().UnixNano(), 10)
+			env := baseEnv(r, "NSS_ENTRYPOINT_DELEGATE_DEADLINE="+v, "NSS_ENTRYPOINT_TIMEOUT=2s", "FAKE_TARGET_STDOUT=target ran", "FAKE_TARGET_EXIT=7", mark)
+			cmd := exec.Command(bins.Entrypoint, "run")
+			cmd.Env = env
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			start := time.Now()
+			cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); code != 7 || out.String() != "target ran" {
+				t.Errorf("exit %d, stdout %q, want the target's 7 once; stderr %s", code, out.String(), errb.String())
+			}
+			if strings.Contains(errb.String(), "not checked") || strings.Contains(errb.String(), "workspace") {
+				t.Errorf("the delegated workspace check did not report:\n%s", errb.String())
+			}
+			if took := time.Since(start); took > 1500*time.Millisecond {
+				t.Errorf("the start took %v with a 2s deadline and nothing hanging", took)
+			}
+			time.Sleep(100 * time.Millisecond)
+			if pids := delegates(t, env); len(pids) > 0 {
+				for _, pid := range pids {
+					unix.Kill(pid, syscall.SIGKILL)
+				}
+				t.Errorf("delegates still running: %v", pids)
+			}
+		})
+	}
+}

@@ -21,10 +21,11 @@ const DelegateArgv0 = "nss-entrypoint-delegate"
 const DelegateEnv = "NSS_ENTRYPOINT_DELEGATE_DEADLINE"
 
 // DelegateDeadline returns the delegate's deadline from environ, and
-// whether DelegateEnv holds one.
+// whether DelegateEnv holds one. The last definition counts: it is the one
+// the entrypoint appended (WithDelegateDeadline also drops any other).
 func DelegateDeadline(environ []string) (time.Time, bool) {
-	for _, kv := range environ {
-		if v, ok := strings.CutPrefix(kv, DelegateEnv+"="); ok {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(environ[i], DelegateEnv+"="); ok {
 			ms, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || ms <= 0 {
 				return time.Time{}, false
@@ -33,6 +34,20 @@ func DelegateDeadline(environ []string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// WithDelegateDeadline returns the delegate's environment: environ without
+// any DelegateEnv a user may have set (an empty or stale one would keep the
+// delegate from knowing itself, or end it at once), and with the deadline
+// appended.
+func WithDelegateDeadline(environ []string, deadline time.Time) []string {
+	env := make([]string, 0, len(environ)+1)
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, DelegateEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, DelegateEnv+"="+strconv.FormatInt(deadline.UnixMilli(), 10))
 }
 
 // DelegateOutcome is what the process that ran delegated checks reported.

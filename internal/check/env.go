@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -127,7 +126,7 @@ func NewEnv(environ []string, argv0 string) *Env {
 		if !ok {
 			dl = time.Now().Add(time.Minute)
 		}
-		env := append(environ[:len(environ):len(environ)], DelegateEnv+"="+strconv.FormatInt(dl.UnixMilli(), 10))
+		env := WithDelegateDeadline(environ, dl)
 		res := child.Run(ctx, child.Spec{Path: "/proc/self/exe", Argv: append([]string{DelegateArgv0}, ids...),
 			Env: env, StdoutLimit: 1 << 20, StderrLimit: 4096, Groups: e.Children})
 		out := ParseDelegate(res.Stdout)
