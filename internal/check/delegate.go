@@ -58,6 +58,10 @@ type DelegateOutcome struct {
 	Started []string
 	// Err says why the process could not be run; "" when it ran.
 	Err string
+	// Ended says how the process ended before the deadline (killed by a
+	// signal, an exit status); "" when it was still running then. A check
+	// missing from Results of a process that ended was cut short, not slow.
+	Ended string
 }
 
 // RunDelegated is the body of the delegate process: it runs the checks
@@ -203,6 +207,13 @@ func delegatedResult(c Check, loc Location, o DelegateOutcome, timeout time.Dura
 			Message: c.Title + ": " + loc.Path + " was not checked: it is on " + where +
 				", which the entrypoint reads only from a separate process, and that process could not be started (" + o.Err + ")",
 			Hint: "nothing to do if the path is fine; the entrypoint never touches such a filesystem itself, so that a hung mount cannot stop the start"}
+	}
+	if o.Ended != "" {
+		data["delegate_ended"] = o.Ended
+		return Result{ID: c.ID, Title: c.Title, Status: Warn, Data: data,
+			Message: c.Title + ": " + loc.Path + " was not checked: it is on " + where +
+				", which the entrypoint reads only from a separate process, and " + o.Ended + " without reporting it",
+			Hint: "nothing to do if the path is fine; if this recurs, report it with the output of nss-entrypoint --diagnose (safe-synthesizer was started anyway)"}
 	}
 	started := false
 	for _, id := range o.Started {

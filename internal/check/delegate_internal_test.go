@@ -2,7 +2,9 @@ package check
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
 // hostileText holds what a check's message may quote from the container:
@@ -86,5 +88,32 @@ func TestDelegateOutcome(t *testing.T) {
 	o := ParseDelegate(out)
 	if !reflect.DeepEqual(o.Started, []string{"workspace", "hf-cache"}) || len(o.Results) != 1 || o.Results["workspace"].Message != "ok" {
 		t.Errorf("%#v", o)
+	}
+}
+
+// A delegate that ended before the deadline without reporting a check (it
+// crashed, or was killed) is said to have ended so, not to have met a slow
+// filesystem: raising the time-out would not help.
+func TestDelegateThatEndedEarly(t *testing.T) {
+	c := Check{ID: "workspace", Title: "workspace"}
+	loc := Location{Path: "/workspace", Mount: Mount{FSType: "fuse.sshfs", Point: "/workspace"}}
+	for _, tc := range []struct {
+		name string
+		o    DelegateOutcome
+		want string
+	}{
+		{"killed after starting the check", DelegateOutcome{Started: []string{"workspace"}, Ended: "it was killed by signal 9 (killed)"}, "and it was killed by signal 9 (killed) without reporting it"},
+		{"exited before starting it", DelegateOutcome{Ended: "it exited with status 2"}, "and it exited with status 2 without reporting it"},
+		{"still running at the deadline", DelegateOutcome{Started: []string{"workspace"}}, "did not answer within 5s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := delegatedResult(c, loc, tc.o, 5*time.Second)
+			if r.Status != Warn || !strings.Contains(r.Message, tc.want) {
+				t.Errorf("got %v %q, want a warning with %q", r.Status, r.Message, tc.want)
+			}
+			if tc.o.Ended != "" && strings.Contains(r.Hint, "NSS_ENTRYPOINT_TIMEOUT") {
+				t.Errorf("hint %q blames the time-out", r.Hint)
+			}
+		})
 	}
 }

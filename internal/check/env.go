@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -130,8 +131,16 @@ func NewEnv(environ []string, argv0 string) *Env {
 		res := child.Run(ctx, child.Spec{Path: "/proc/self/exe", Argv: append([]string{DelegateArgv0}, ids...),
 			Env: env, StdoutLimit: 1 << 20, StderrLimit: 4096, Groups: e.Children})
 		out := ParseDelegate(res.Stdout)
-		if res.StartErr != nil {
+		switch {
+		case res.StartErr != nil:
 			out.Err = res.StartErr.Error()
+		case res.Exited && !res.TimedOut:
+			out.Ended = "it ended before the deadline"
+			if ws := res.Status; ws != nil && ws.Signaled() {
+				out.Ended = "it was killed by signal " + strconv.Itoa(int(ws.Signal())) + " (" + ws.Signal().String() + ")"
+			} else if ws != nil && ws.Exited() {
+				out.Ended = "it exited with status " + strconv.Itoa(ws.ExitStatus())
+			}
 		}
 		return out
 	}
