@@ -59,6 +59,11 @@ func gpuCheck(cudaLevel bool) Check {
 		if out.Failure != gpuhelper.None {
 			return helperFailure(out, rt, data)
 		}
+		if out.Other != "" {
+			// A library the probe loaded printed on stdout around the
+			// report; the report itself is whole.
+			data["probe_other_output"] = out.Other
+		}
 		if out.HeldOpen {
 			// The report is good; a process the probe left behind kept
 			// its output open and was killed.

@@ -67,9 +67,49 @@ type Outcome struct {
 	// HeldOpen is true when the helper delivered its report and exited but
 	// a process it started kept its output open; that process was killed.
 	HeldOpen bool
+	// Other is what else the helper printed on stdout around its report
+	// (a library's message), cut to maxOther bytes; "" when nothing.
+	Other string
 	// Path is the helper that was run or looked for.
 	Path    string
 	Elapsed time.Duration
+}
+
+// reportStart is how the probe's report begins: encoding/json writes the
+// fields in order, and SchemaVersion is the first.
+const reportStart = `{"schema_version":`
+
+// maxOther bounds what is kept of other output around the report.
+const maxOther = 512
+
+// parseReport reads the probe's report from its stdout. The probe writes it
+// as one line, but a library it loads may print on stdout too, before it or
+// after it: when the whole output is not a report, the line that starts as
+// a report does is read alone, and the rest is returned, cut to maxOther
+// bytes. The error is the whole output's when no line is a report.
+func parseReport(stdout []byte) (*gpureport.Report, string, error) {
+	rep, err := gpureport.Parse(stdout)
+	if err == nil {
+		return rep, "", nil
+	}
+	for rest, off := stdout, 0; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		if bytes.HasPrefix(line, []byte(reportStart)) {
+			if r, lerr := gpureport.Parse(line); lerr == nil {
+				other := append(append([]byte(nil), stdout[:off]...), stdout[off+len(line):]...)
+				other = bytes.TrimSpace(other)
+				if len(other) > maxOther {
+					other = other[:maxOther]
+				}
+				return r, string(other), nil
+			}
+		}
+		rest, off = rest[len(line):], off+len(line)
+	}
+	return nil, "", err
 }
 
 // maxReport bounds what is read from the helper's stdout: a real report is
@@ -112,14 +152,14 @@ func RunIn(ctx context.Context, path string, environ []string, groups *child.Gro
 		return out
 	case res.TimedOut:
 		out.Failure, out.Detail = TimedOut, "no report before the deadline"
-		if rep, err := gpureport.Parse(res.Stdout); err == nil {
+		if rep, other, err := parseReport(res.Stdout); err == nil {
 			// The report is complete; only the exit was late.
-			out.Failure, out.Detail, out.Report = None, "", rep
+			out.Failure, out.Detail, out.Report, out.Other = None, "", rep, other
 		}
 		return out
 	}
-	if rep, err := gpureport.Parse(res.Stdout); err == nil {
-		out.Report, out.HeldOpen = rep, res.HeldOpen
+	if rep, other, err := parseReport(res.Stdout); err == nil {
+		out.Report, out.HeldOpen, out.Other = rep, res.HeldOpen, other
 		return out
 	} else if len(bytes.TrimSpace(res.Stdout)) > 0 {
 		out.Failure, out.Detail = Garbage, err.Error()

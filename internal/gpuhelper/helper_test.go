@@ -89,6 +89,11 @@ func TestRunRealProbeOverFakeNVML(t *testing.T) {
 			}
 		}},
 		{"garbage", bins.NVMLDir, "garbage", nil, Garbage, nil},
+		{"a library prints before the report", bins.NVMLDir, "chatter,devices=2", nil, None, func(t *testing.T, o Outcome) {
+			if len(o.Report.Devices) != 2 || o.Other != "fakenvml: a message a driver library printed on stdout" {
+				t.Errorf("report %+v, other output %q", o.Report, o.Other)
+			}
+		}},
 	}
 	for _, code := range []int{4, 9, 15, 18, 999} {
 		tests = append(tests, struct {
@@ -276,5 +281,35 @@ func TestFloodAndHeldOpenOutput(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); pid > 0 && err == nil && !strings.Contains(string(st), ") Z ") {
 		t.Errorf("the process holding the pipe (%d) is still running: %s", pid, st)
+	}
+}
+
+// Output after the report (a library printing as the probe exits) leaves
+// the report readable; text that holds no report line is garbage.
+func TestOutputAroundTheReport(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		failure      Failure
+		other        string
+	}{
+		{"after", `"$PROBE"; echo "trailing words"`, None, "trailing words"},
+		{"before and after", `echo before; "$PROBE"; printf 'after'`, None, "before\nafter"},
+		{"a report line that is broken", `echo '{"schema_version":1,"loaded":'; echo nothing`, Garbage, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			script := filepath.Join(t.TempDir(), "probe")
+			if err := os.WriteFile(script, []byte("#!/bin/sh\n"+tc.script+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			o := Run(ctx, script, append(probeEnv(bins.NVMLDir, "devices=1"), "PROBE="+bins.Probe))
+			if o.Failure != tc.failure || o.Other != tc.other {
+				t.Errorf("failure %q (%s), other %q; want %q, %q", o.Failure, o.Detail, o.Other, tc.failure, tc.other)
+			}
+			if tc.failure == None && (o.Report == nil || len(o.Report.Devices) != 1) {
+				t.Errorf("report %+v", o.Report)
+			}
+		})
 	}
 }

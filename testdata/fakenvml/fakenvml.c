@@ -13,6 +13,7 @@
  *   crash            nvmlInit dereferences NULL (SIGSEGV)
  *   abort            nvmlInit calls abort() (SIGABRT)
  *   garbage          nvmlInit writes non-JSON to stdout and exits 0
+ *   chatter          nvmlInit writes a line of its own to stdout and goes on
  *   cc=MAJOR.MINOR   compute capability (default 9.0)
  *   cuda=N           CUDA driver version, 1000*major+10*minor (default 13000)
  *   driver=VERSION   driver version string (default 580.159.04)
@@ -128,6 +129,10 @@ static void configure(void)
 		*(volatile int *)0 = 1;
 	if (setting(spec, "abort"))
 		abort();
+	if (setting(spec, "chatter")) {
+		fputs("fakenvml: a message a driver library printed on stdout\n", stdout);
+		fflush(stdout);
+	}
 	if (setting(spec, "garbage")) {
 		fputs("this is not json\n", stdout);
 		fflush(stdout);
