@@ -208,7 +208,7 @@ func helperFailure(out gpuhelper.Outcome, rt func() Runtime, data map[string]any
 	case gpuhelper.Garbage:
 		return Result{Status: Warn, Data: data,
 			Message: "the GPU probe printed an unreadable report (" + out.Detail + ")",
-			Hint:    "nss-gpu-probe and nss-entrypoint are from different builds: rebuild the image"}
+			Hint:    "nss-gpu-probe and nss-entrypoint are from different builds (rebuild the image), or NSS_GPU_PROBE names another program"}
 	default:
 		return Result{Status: Warn, Data: data,
 			Message: "the GPU probe failed (" + out.Detail + ")",
