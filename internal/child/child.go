@@ -263,12 +263,19 @@ func (r *reader) read() {
 type Groups struct {
 	mu  sync.Mutex
 	ids []int
+	// killed is set by Kill: a helper registered after it (forked while
+	// Kill ran) is killed as it is added.
+	killed bool
 }
 
 func (g *Groups) add(id int) {
 	g.mu.Lock()
 	g.ids = append(g.ids, id)
+	killed := g.killed
 	g.mu.Unlock()
+	if killed {
+		unix.Kill(-id, unix.SIGKILL)
+	}
 }
 
 func (g *Groups) remove(id int) {
@@ -282,13 +289,16 @@ func (g *Groups) remove(id int) {
 	g.mu.Unlock()
 }
 
-// Kill sends SIGKILL to every running helper's process group. It takes no
-// lock that a stuck helper could hold, so a signal handler may call it.
+// Kill sends SIGKILL to every running helper's process group, and to any
+// registered after it: a helper forked while Kill runs is killed as soon as
+// it is registered. It takes no lock that a stuck helper could hold, so a
+// signal handler may call it.
 func (g *Groups) Kill() {
 	if g == nil {
 		return
 	}
 	g.mu.Lock()
+	g.killed = true
 	ids := append([]int(nil), g.ids...)
 	g.mu.Unlock()
 	for _, id := range ids {

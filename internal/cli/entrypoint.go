@@ -182,9 +182,13 @@ func (h *handover) write(b []byte) {
 // run writes the hints and execs the target. It returns only when the
 // target could not be started, with bash's exit code for that.
 func (h *handover) run(lines []byte) int {
+	// A signal that ends the entrypoint may have ended the probe first: the
+	// checks then finished early, and must not start the target.
+	h.sig.awaitDeath()
 	h.write(lines)
 	// No helper outlives the handover.
 	h.e.Children.Kill()
+	h.sig.awaitDeath()
 	// Signals blocked and pending at entry, and those that arrived while
 	// blocked, are made pending again for the target.
 	pending := h.st.Pending

@@ -58,6 +58,11 @@ type signals struct {
 	st      procstate.State
 	kids    *child.Groups
 	pending atomic.Uint64
+	// dying is set, before the helpers are killed, when an ending signal
+	// is being acted on: the handover must not start the target then (it
+	// would see the probe killed and go on, and the signal would be lost
+	// with the entrypoint's image).
+	dying atomic.Bool
 }
 
 // startSignals sets up the check phase's signal handling. With helpers
@@ -124,6 +129,7 @@ func (s *signals) loop(ch chan os.Signal) {
 		case procstate.Has(s.st.Mask, sig):
 			s.pending.Or(procstate.Bit(sig))
 		default:
+			s.dying.Store(true)
 			s.kids.Kill()
 			die(sig)
 		}
@@ -142,3 +148,14 @@ func die(sig int) {
 
 // Pending returns the signals to make pending again in the exec.
 func (s *signals) Pending() uint64 { return s.pending.Load() }
+
+// awaitDeath does not return when an ending signal is being acted on: the
+// goroutine that took it ends the process by it.
+func (s *signals) awaitDeath() {
+	if s == nil || !s.dying.Load() {
+		return
+	}
+	for {
+		time.Sleep(time.Second)
+	}
+}
