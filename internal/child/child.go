@@ -89,10 +89,21 @@ func Run(ctx context.Context, s Spec) Result {
 		attr.Sys.Cloneflags = unix.CLONE_PARENT
 		r.Sibling = true
 	}
+	if s.Groups != nil {
+		s.Groups.starts()
+	}
 	pid, err := syscall.ForkExec(s.Path, s.Argv, attr)
 	if errors.Is(err, unix.EINVAL) && r.Sibling {
 		attr.Sys.Cloneflags, r.Sibling = 0, false
 		pid, err = syscall.ForkExec(s.Path, s.Argv, attr)
+	}
+	if s.Groups != nil {
+		if err != nil {
+			s.Groups.started(0)
+		} else {
+			s.Groups.started(pid)
+			defer s.Groups.remove(pid)
+		}
 	}
 	unix.Close(outp[1])
 	unix.Close(errp[1])
@@ -102,10 +113,6 @@ func Run(ctx context.Context, s Spec) Result {
 	}
 	if pidfd >= 0 {
 		defer unix.Close(pidfd)
-	}
-	if s.Groups != nil {
-		s.Groups.add(pid)
-		defer s.Groups.remove(pid)
 	}
 	// Whatever happened, nothing of the helper's is left running.
 	defer unix.Kill(-pid, unix.SIGKILL)
@@ -266,6 +273,33 @@ type Groups struct {
 	// killed is set by Kill: a helper registered after it (forked while
 	// Kill ran) is killed as it is added.
 	killed bool
+	// starting counts the helpers being forked and not yet registered:
+	// Kill waits a moment for them, so that the entrypoint cannot die
+	// between a fork and its registration and leave the helper behind.
+	starting int
+}
+
+// maxStartWait bounds how long Kill waits for helpers being started (a
+// fork and exec take about a millisecond; one whose program lies on a hung
+// filesystem may never finish).
+const maxStartWait = 200 * time.Millisecond
+
+// starts records that a helper is being forked.
+func (g *Groups) starts() {
+	g.mu.Lock()
+	g.starting++
+	g.mu.Unlock()
+}
+
+// started registers a helper whose fork has returned (pid 0 when it
+// failed).
+func (g *Groups) started(pid int) {
+	if pid > 0 {
+		g.add(pid)
+	}
+	g.mu.Lock()
+	g.starting--
+	g.mu.Unlock()
 }
 
 func (g *Groups) add(id int) {
@@ -303,5 +337,16 @@ func (g *Groups) Kill() {
 	g.mu.Unlock()
 	for _, id := range ids {
 		unix.Kill(-id, unix.SIGKILL)
+	}
+	// A helper being forked is killed when it is registered (killed is
+	// set): wait for that, a moment at most.
+	for end := time.Now().Add(maxStartWait); time.Now().Before(end); {
+		g.mu.Lock()
+		n := g.starting
+		g.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

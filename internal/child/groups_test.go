@@ -31,3 +31,38 @@ func TestHelperRegisteredAfterKillIsKilled(t *testing.T) {
 		t.Fatal("a helper registered after Kill was left running")
 	}
 }
+
+// Kill waits for a helper whose fork is under way, and that helper is
+// killed as it is registered: the entrypoint cannot die between the fork
+// and the registration and leave it running.
+func TestKillWaitsForAHelperBeingStarted(t *testing.T) {
+	var g Groups
+	g.starts()
+	killed := make(chan struct{})
+	go func() {
+		g.Kill()
+		close(killed)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-killed:
+		t.Fatal("Kill returned while a helper was being started")
+	default:
+	}
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	g.started(cmd.Process.Pid)
+	<-killed
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("the helper started during Kill was left running")
+	}
+}
