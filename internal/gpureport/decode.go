@@ -577,6 +577,21 @@ func (d *decoder) beginStruct(want string) (more bool, err error) {
 	return false, d.mismatch(want)
 }
 
+// fields reads an object into a struct (want names it in errors; null
+// leaves it as it is): field decodes the value of each key, which it gets
+// folded (fold), and skips the value of a key it does not know.
+func (d *decoder) fields(want string, field func(key []byte) error) error {
+	more, err := d.beginStruct(want)
+	for first := true; more && err == nil; first = false {
+		var key []byte
+		if key, more, err = d.member(first); !more || err != nil {
+			break
+		}
+		err = field(d.fold(key))
+	}
+	return err
+}
+
 // Values of basic types. Null leaves each as it is.
 
 func (d *decoder) str(p *string) error {
@@ -748,108 +763,87 @@ func slice[E any](d *decoder, p *[]E, dec func(*decoder, *E) error) error {
 // is) and matches keys with fold; an unknown key's value is skipped.
 
 func (d *decoder) report(r *Report) error {
-	more, err := d.beginStruct("gpureport.Report")
-	for first := true; more && err == nil; first = false {
-		var key []byte
-		if key, more, err = d.member(first); !more || err != nil {
-			break
-		}
-		switch string(d.fold(key)) {
+	return d.fields("gpureport.Report", func(key []byte) error {
+		switch string(key) {
 		case "SCHEMA_VERSION":
-			err = d.integer(&r.SchemaVersion)
+			return d.integer(&r.SchemaVersion)
 		case "LOADED":
-			err = d.boolean(&r.Loaded)
+			return d.boolean(&r.Loaded)
 		case "ERROR":
-			err = pointer(d, &r.Error, (*decoder).nvmlError)
+			return pointer(d, &r.Error, (*decoder).nvmlError)
 		case "DRIVER_VERSION":
-			err = d.str(&r.DriverVersion)
+			return d.str(&r.DriverVersion)
 		case "CUDA_DRIVER_VERSION":
-			err = d.integer(&r.CUDADriverVersion)
+			return d.integer(&r.CUDADriverVersion)
 		case "NVML_VERSION":
-			err = d.str(&r.NVMLVersion)
+			return d.str(&r.NVMLVersion)
 		case "DEVICE_COUNT_ERROR":
-			err = pointer(d, &r.DeviceCountError, (*decoder).nvmlError)
+			return pointer(d, &r.DeviceCountError, (*decoder).nvmlError)
 		case "DEVICES":
-			err = slice(d, &r.Devices, (*decoder).device)
+			return slice(d, &r.Devices, (*decoder).device)
 		case "UNAVAILABLE":
-			err = slice(d, &r.Unavailable, (*decoder).str)
+			return slice(d, &r.Unavailable, (*decoder).str)
 		case "PANIC":
-			err = d.str(&r.Panic)
+			return d.str(&r.Panic)
 		case "NVML_LIBRARY":
-			err = d.str(&r.NVMLLibrary)
+			return d.str(&r.NVMLLibrary)
 		case "NVML_MS":
-			err = d.float(&r.NVMLMillis)
+			return d.float(&r.NVMLMillis)
 		case "CUDA":
-			err = pointer(d, &r.CUDA, (*decoder).cuda)
-		default:
-			err = d.skip()
+			return pointer(d, &r.CUDA, (*decoder).cuda)
 		}
-	}
-	return err
+		return d.skip()
+	})
 }
 
 func (d *decoder) nvmlError(e *NVMLError) error {
-	more, err := d.beginStruct("gpureport.NVMLError")
-	for first := true; more && err == nil; first = false {
-		var key []byte
-		if key, more, err = d.member(first); !more || err != nil {
-			break
-		}
-		switch string(d.fold(key)) {
+	return d.fields("gpureport.NVMLError", func(key []byte) error {
+		switch string(key) {
 		case "FUNCTION":
-			err = d.str(&e.Function)
+			return d.str(&e.Function)
 		case "CODE":
-			err = d.integer(&e.Code)
+			return d.integer(&e.Code)
 		case "NAME":
-			err = d.str(&e.Name)
+			return d.str(&e.Name)
 		case "MESSAGE":
-			err = d.str(&e.Message)
-		default:
-			err = d.skip()
+			return d.str(&e.Message)
 		}
-	}
-	return err
+		return d.skip()
+	})
 }
 
 func (d *decoder) device(v *Device) error {
-	more, err := d.beginStruct("gpureport.Device")
-	for first := true; more && err == nil; first = false {
-		var key []byte
-		if key, more, err = d.member(first); !more || err != nil {
-			break
-		}
-		switch string(d.fold(key)) {
+	return d.fields("gpureport.Device", func(key []byte) error {
+		switch string(key) {
 		case "INDEX":
-			err = d.integer(&v.Index)
+			return d.integer(&v.Index)
 		case "NAME":
-			err = d.str(&v.Name)
+			return d.str(&v.Name)
 		case "UUID":
-			err = d.str(&v.UUID)
+			return d.str(&v.UUID)
 		case "PCI_BUS_ID":
-			err = d.str(&v.PCIBusID)
+			return d.str(&v.PCIBusID)
 		case "MEMORY_TOTAL_BYTES":
-			err = d.unsigned(&v.MemoryTotalBytes)
+			return d.unsigned(&v.MemoryTotalBytes)
 		case "MEMORY_USED_BYTES":
-			err = d.unsigned(&v.MemoryUsedBytes)
+			return d.unsigned(&v.MemoryUsedBytes)
 		case "COMPUTE_CAPABILITY":
-			err = d.str(&v.ComputeCapability)
+			return d.str(&v.ComputeCapability)
 		case "MIG_MODE":
-			err = d.str(&v.MIGMode)
+			return d.str(&v.MIGMode)
 		case "MIG_DEVICES":
-			err = d.integer(&v.MIGDevices)
+			return d.integer(&v.MIGDevices)
 		case "PERSISTENCE_MODE":
-			err = d.str(&v.PersistenceMode)
+			return d.str(&v.PersistenceMode)
 		case "COMPUTE_PROCESSES":
-			err = d.integer(&v.ComputeProcesses)
+			return d.integer(&v.ComputeProcesses)
 		case "ERRORS":
-			err = d.errorMap(&v.Errors)
+			return d.errorMap(&v.Errors)
 		case "HEALTH":
-			err = pointer(d, &v.Health, (*decoder).health)
-		default:
-			err = d.skip()
+			return pointer(d, &v.Health, (*decoder).health)
 		}
-	}
-	return err
+		return d.skip()
+	})
 }
 
 // errorMap decodes Device.Errors: an existing map is added to; each entry
@@ -890,148 +884,113 @@ func (d *decoder) errorMap(p *map[string]NVMLError) error {
 }
 
 func (d *decoder) health(h *Health) error {
-	more, err := d.beginStruct("gpureport.Health")
-	for first := true; more && err == nil; first = false {
-		var key []byte
-		if key, more, err = d.member(first); !more || err != nil {
-			break
-		}
-		switch string(d.fold(key)) {
+	return d.fields("gpureport.Health", func(key []byte) error {
+		switch string(key) {
 		case "RETIRED_PAGES_PENDING":
-			err = pointer(d, &h.RetiredPagesPending, (*decoder).boolean)
+			return pointer(d, &h.RetiredPagesPending, (*decoder).boolean)
 		case "ROW_REMAP_PENDING":
-			err = pointer(d, &h.RowRemapPending, (*decoder).boolean)
+			return pointer(d, &h.RowRemapPending, (*decoder).boolean)
 		case "ROW_REMAP_FAILED":
-			err = pointer(d, &h.RowRemapFailed, (*decoder).boolean)
+			return pointer(d, &h.RowRemapFailed, (*decoder).boolean)
 		case "VOLATILE_UNCORRECTABLE_ECC":
-			err = pointer(d, &h.VolatileUncorrectableECC, (*decoder).unsigned)
+			return pointer(d, &h.VolatileUncorrectableECC, (*decoder).unsigned)
 		case "CLOCK_EVENT_REASONS":
-			err = pointer(d, &h.ClockEventReasons, (*decoder).unsigned)
+			return pointer(d, &h.ClockEventReasons, (*decoder).unsigned)
 		case "CLOCK_EVENTS":
-			err = slice(d, &h.ClockEvents, (*decoder).str)
+			return slice(d, &h.ClockEvents, (*decoder).str)
 		case "PCIE_GEN":
-			err = d.integer(&h.PCIeGen)
+			return d.integer(&h.PCIeGen)
 		case "PCIE_MAX_GEN":
-			err = d.integer(&h.PCIeMaxGen)
+			return d.integer(&h.PCIeMaxGen)
 		case "PCIE_WIDTH":
-			err = d.integer(&h.PCIeWidth)
+			return d.integer(&h.PCIeWidth)
 		case "PCIE_MAX_WIDTH":
-			err = d.integer(&h.PCIeMaxWidth)
+			return d.integer(&h.PCIeMaxWidth)
 		case "FABRIC_STATE":
-			err = d.str(&h.FabricState)
+			return d.str(&h.FabricState)
 		case "FABRIC_STATUS":
-			err = d.str(&h.FabricStatus)
+			return d.str(&h.FabricStatus)
 		case "COMPUTE_MODE":
-			err = d.str(&h.ComputeMode)
-		default:
-			err = d.skip()
+			return d.str(&h.ComputeMode)
 		}
-	}
-	return err
+		return d.skip()
+	})
 }
 
 func (d *decoder) cuda(c *CUDA) error {
-	more, err := d.beginStruct("gpureport.CUDA")
-	for first := true; more && err == nil; first = false {
-		var key []byte
-		if key, more, err = d.member(first); !more || err != nil {
-			break
-		}
-		switch string(d.fold(key)) {
+	return d.fields("gpureport.CUDA", func(key []byte) error {
+		switch string(key) {
 		case "LIBRARY":
-			err = d.str(&c.Library)
+			return d.str(&c.Library)
 		case "LOAD_ERROR":
-			err = d.str(&c.LoadError)
+			return d.str(&c.LoadError)
 		case "ERROR":
-			err = pointer(d, &c.Error, (*decoder).cudaError)
+			return pointer(d, &c.Error, (*decoder).cudaError)
 		case "DRIVER_VERSION":
-			err = d.integer(&c.DriverVersion)
+			return d.integer(&c.DriverVersion)
 		case "DEVICE_COUNT":
-			err = d.integer(&c.DeviceCount)
+			return d.integer(&c.DeviceCount)
 		case "DEVICES":
-			err = slice(d, &c.Devices, (*decoder).cudaDevice)
+			return slice(d, &c.Devices, (*decoder).cudaDevice)
 		case "INIT_MS":
-			err = d.float(&c.InitMillis)
+			return d.float(&c.InitMillis)
 		case "STAGE_MS":
-			err = d.float(&c.StageMillis)
+			return d.float(&c.StageMillis)
 		case "CONTEXTS":
-			err = d.boolean(&c.Contexts)
+			return d.boolean(&c.Contexts)
 		case "UNAVAILABLE":
-			err = slice(d, &c.Unavailable, (*decoder).str)
-		default:
-			err = d.skip()
+			return slice(d, &c.Unavailable, (*decoder).str)
 		}
-	}
-	return err
+		return d.skip()
+	})
 }
 
 func (d *decoder) cudaError(e *CUDAError) error {
-	more, err := d.beginStruct("gpureport.CUDAError")
-	for first := true; more && err == nil; first = false {
-		var key []byte
-		if key, more, err = d.member(first); !more || err != nil {
-			break
-		}
-		switch string(d.fold(key)) {
+	return d.fields("gpureport.CUDAError", func(key []byte) error {
+		switch string(key) {
 		case "FUNCTION":
-			err = d.str(&e.Function)
+			return d.str(&e.Function)
 		case "CODE":
-			err = d.integer(&e.Code)
+			return d.integer(&e.Code)
 		case "NAME":
-			err = d.str(&e.Name)
+			return d.str(&e.Name)
 		case "MESSAGE":
-			err = d.str(&e.Message)
-		default:
-			err = d.skip()
+			return d.str(&e.Message)
 		}
-	}
-	return err
+		return d.skip()
+	})
 }
 
 func (d *decoder) cudaDevice(v *CUDADevice) error {
-	more, err := d.beginStruct("gpureport.CUDADevice")
-	for first := true; more && err == nil; first = false {
-		var key []byte
-		if key, more, err = d.member(first); !more || err != nil {
-			break
-		}
-		switch string(d.fold(key)) {
+	return d.fields("gpureport.CUDADevice", func(key []byte) error {
+		switch string(key) {
 		case "ORDINAL":
-			err = d.integer(&v.Ordinal)
+			return d.integer(&v.Ordinal)
 		case "NAME":
-			err = d.str(&v.Name)
+			return d.str(&v.Name)
 		case "COMPUTE_CAPABILITY":
-			err = d.str(&v.ComputeCapability)
+			return d.str(&v.ComputeCapability)
 		case "PCI_BUS_ID":
-			err = d.str(&v.PCIBusID)
+			return d.str(&v.PCIBusID)
 		case "CONTEXT":
-			err = pointer(d, &v.Context, (*decoder).cudaContext)
-		default:
-			err = d.skip()
+			return pointer(d, &v.Context, (*decoder).cudaContext)
 		}
-	}
-	return err
+		return d.skip()
+	})
 }
 
 func (d *decoder) cudaContext(c *CUDAContext) error {
-	more, err := d.beginStruct("gpureport.CUDAContext")
-	for first := true; more && err == nil; first = false {
-		var key []byte
-		if key, more, err = d.member(first); !more || err != nil {
-			break
-		}
-		switch string(d.fold(key)) {
+	return d.fields("gpureport.CUDAContext", func(key []byte) error {
+		switch string(key) {
 		case "ERROR":
-			err = pointer(d, &c.Error, (*decoder).cudaError)
+			return pointer(d, &c.Error, (*decoder).cudaError)
 		case "MEMORY_FREE_BYTES":
-			err = d.unsigned(&c.MemoryFreeBytes)
+			return d.unsigned(&c.MemoryFreeBytes)
 		case "MEMORY_TOTAL_BYTES":
-			err = d.unsigned(&c.MemoryTotal)
+			return d.unsigned(&c.MemoryTotal)
 		case "MS":
-			err = d.float(&c.Millis)
-		default:
-			err = d.skip()
+			return d.float(&c.Millis)
 		}
-	}
-	return err
+		return d.skip()
+	})
 }
