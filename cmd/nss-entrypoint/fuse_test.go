@@ -75,6 +75,25 @@ func mountHangFS(t *testing.T, flags ...string) (dir string, release func()) {
 	return dir, release
 }
 
+// runWithin starts cmd and waits for it; when limit passes first, it calls
+// unstick (to kill it, or release what holds it), waits for the end and
+// reports late.
+func runWithin(t *testing.T, cmd *exec.Cmd, limit time.Duration, unstick func()) (late bool, err error) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+		return false, err
+	case <-time.After(limit):
+		unstick()
+		return true, <-done
+	}
+}
+
 // hangfsDaemons maps each hangfs mount point to its daemon.
 var hangfsDaemons sync.Map
 
@@ -124,20 +143,12 @@ func TestDeadlineHoldsWhereTheMountTableDoesNotShowTheHang(t *testing.T) {
 			var out, errb bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &errb
 			start := time.Now()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("%v: %s", err, errb.String())
-				}
-			case <-time.After(15 * time.Second):
-				cmd.Process.Kill()
-				<-done
+			late, err := runWithin(t, cmd, 15*time.Second, func() { cmd.Process.Kill() })
+			if late {
 				t.Fatalf("the target did not start within 15s of a 1s deadline; stderr:\n%s", errb.String())
+			}
+			if err != nil {
+				t.Fatalf("%v: %s", err, errb.String())
 			}
 			t.Logf("target started after %v", time.Since(start))
 			report(t, result{stdout: out.String(), stderr: errb.String()})
@@ -187,19 +198,10 @@ func TestHungFilesystemCannotHoldUpTheStart(t *testing.T) {
 					var out, errb bytes.Buffer
 					cmd.Stdout, cmd.Stderr = &out, &errb
 					start := time.Now()
-					if err := cmd.Start(); err != nil {
-						t.Fatal(err)
-					}
-					done := make(chan error, 1)
-					go func() { done <- cmd.Wait() }()
-					var err error
-					select {
-					case err = <-done:
-					case <-time.After(15 * time.Second):
-						// Stuck in the kernel: no signal ends it until the
-						// daemon goes.
-						release()
-						<-done
+					// Stuck in the kernel, no signal ends it until the daemon
+					// goes.
+					late, err := runWithin(t, cmd, 15*time.Second, release)
+					if late {
 						t.Fatalf("the entrypoint hung on the FUSE mount until its daemon was killed; stderr %s", errb.String())
 					}
 					took := time.Since(start)
