@@ -35,6 +35,7 @@ func Environ() ([]string, bool) {
 			}
 			env[i] = unsafe.String(p, n)
 		}
+		kernelEnviron = env
 		return env, true
 	}
 	b, err := readAll("/proc/self/environ", maxEnviron)
@@ -55,6 +56,25 @@ func Environ() ([]string, bool) {
 		s = s[i+1:]
 	}
 	return env, true
+}
+
+// kernelEnviron is the slice Environ returned from the kernel's vector:
+// Exec given it passes that vector on as it is.
+var kernelEnviron []string
+
+// kernelVector returns the kernel's own environment vector when envv is the
+// slice Environ returned from it, element for element unchanged, else nil.
+func kernelVector(envv []string) unsafe.Pointer {
+	if envp == nil || len(envv) != len(kernelEnviron) || unsafe.SliceData(envv) != unsafe.SliceData(kernelEnviron) {
+		return nil
+	}
+	vec := unsafe.Slice((**byte)(envp), len(envv))
+	for i, p := range vec {
+		if unsafe.StringData(envv[i]) != p {
+			return nil
+		}
+	}
+	return envp
 }
 
 // readAll reads up to limit bytes of a file with raw system calls (no

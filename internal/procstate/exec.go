@@ -33,9 +33,16 @@ func Exec(path string, argv, envv []string, s State, pending uint64) error {
 	if err != nil {
 		return err
 	}
-	envp, err := syscall.SlicePtrFromStrings(envv)
-	if err != nil {
-		return err
+	// The environment Environ read from the kernel's vector goes on as
+	// that vector, not copied: a copy costs its size again in memory
+	// (README, "What the target inherits").
+	envPtr := kernelVector(envv)
+	if envPtr == nil {
+		vec, err := syscall.SlicePtrFromStrings(envv)
+		if err != nil {
+			return err
+		}
+		envPtr = unsafe.Pointer(&vec[0])
 	}
 	// No fork may run while the process is replaced: a child forked at
 	// that moment would become the target's. A fork whose exec hangs (its
@@ -67,7 +74,7 @@ func Exec(path string, argv, envv []string, s State, pending uint64) error {
 		unix.Close(fd)
 	}
 	mask := s.Mask
-	errno := rawExec(unsafe.Pointer(pathp), unsafe.Pointer(&argvp[0]), unsafe.Pointer(&envp[0]), &mask, pending)
+	errno := rawExec(unsafe.Pointer(pathp), unsafe.Pointer(&argvp[0]), envPtr, &mask, pending)
 	// Still here: let forks run again (the /bin/sh retry after ENOEXEC
 	// takes the lock anew).
 	if locked {
