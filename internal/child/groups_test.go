@@ -12,13 +12,7 @@ import (
 func TestHelperRegisteredAfterKillIsKilled(t *testing.T) {
 	var g Groups
 	g.Kill()
-	cmd := exec.Command("sleep", "30")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, done := startHelper(t)
 	g.add(cmd.Process.Pid)
 	select {
 	case <-done:
@@ -49,13 +43,7 @@ func TestKillWaitsForAHelperBeingStarted(t *testing.T) {
 		t.Fatal("Kill returned while a helper was being started")
 	default:
 	}
-	cmd := exec.Command("sleep", "30")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, done := startHelper(t)
 	g.started(cmd.Process.Pid)
 	<-killed
 	select {
@@ -65,4 +53,18 @@ func TestKillWaitsForAHelperBeingStarted(t *testing.T) {
 		<-done
 		t.Fatal("the helper started during Kill was left running")
 	}
+}
+
+// startHelper starts a sleeping helper in a process group of its own, as
+// Run starts one; done receives its end.
+func startHelper(t *testing.T) (*exec.Cmd, <-chan error) {
+	t.Helper()
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, done
 }

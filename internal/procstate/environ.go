@@ -35,7 +35,6 @@ func Environ() ([]string, bool) {
 			}
 			env[i] = unsafe.String(p, n)
 		}
-		kernelEnviron = env
 		return env, true
 	}
 	b, err := readAll("/proc/self/environ", maxEnviron)
@@ -58,21 +57,25 @@ func Environ() ([]string, bool) {
 	return env, true
 }
 
-// kernelEnviron is the slice Environ returned from the kernel's vector:
-// Exec given it passes that vector on as it is.
-var kernelEnviron []string
-
-// kernelVector returns the kernel's own environment vector when envv is the
-// slice Environ returned from it, element for element unchanged, else nil.
+// kernelVector returns the kernel's own environment vector (the one the
+// entry stub found) when envv holds exactly its strings, where the kernel
+// put them, as Environ returns them; else nil, and Exec copies envv.
 func kernelVector(envv []string) unsafe.Pointer {
-	if envp == nil || len(envv) != len(kernelEnviron) || unsafe.SliceData(envv) != unsafe.SliceData(kernelEnviron) {
+	if envp == nil {
 		return nil
 	}
-	vec := unsafe.Slice((**byte)(envp), len(envv))
-	for i, p := range vec {
-		if unsafe.StringData(envv[i]) != p {
+	// Each element is checked before the next is read, so the vector is
+	// never read past its NULL; after len(envv) matches, index len(envv)
+	// exists (at the latest it is that NULL).
+	vec := unsafe.Slice((**byte)(envp), len(envv)+1)
+	for i, s := range envv {
+		p := vec[i]
+		if p == nil || unsafe.StringData(s) != p || *(*byte)(unsafe.Add(unsafe.Pointer(p), len(s))) != 0 {
 			return nil
 		}
+	}
+	if vec[len(envv)] != nil {
+		return nil
 	}
 	return envp
 }

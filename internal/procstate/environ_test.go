@@ -6,13 +6,13 @@ import (
 	"unsafe"
 )
 
-// kernelVector hands Exec the kernel's own environment vector only for the
-// very slice Environ made from it, with every element still pointing where
-// the kernel put it; anything else (a copy, a changed element, another
-// length) is copied by Exec as before.
+// kernelVector hands Exec the kernel's own environment vector only for
+// exactly the kernel's strings, where the kernel put them (the slice
+// Environ returned, or a copy of it); anything else (a changed or cut
+// element, another length) is copied by Exec as before.
 func TestKernelVectorOnlyForTheUnchangedEnvironment(t *testing.T) {
-	saved, savedEnv := envp, kernelEnviron
-	defer func() { envp, kernelEnviron = saved, savedEnv }()
+	saved := envp
+	defer func() { envp = saved }()
 
 	// A vector laid out as the kernel's: NUL-terminated strings and a
 	// NULL-terminated array of pointers to them.
@@ -33,6 +33,8 @@ func TestKernelVectorOnlyForTheUnchangedEnvironment(t *testing.T) {
 
 	changed := append([]string(nil), env...)
 	changed[1] = "A=3"
+	cut := append([]string(nil), env...)
+	cut[0] = cut[0][:2] // the kernel's bytes, but shorter
 	inPlace := env[:len(env):len(env)]
 	cases := []struct {
 		name string
@@ -41,8 +43,10 @@ func TestKernelVectorOnlyForTheUnchangedEnvironment(t *testing.T) {
 	}{
 		{"the slice Environ returned", env, true},
 		{"the same slice, resliced to its length", inPlace, true},
-		{"a copy of it", append([]string(nil), env...), false},
+		{"a copy of it: the same strings", append([]string(nil), env...), true},
 		{"an element changed", changed, false},
+		{"an element cut short in place of the kernel's bytes", cut, false},
+		{"one more element", append(append([]string(nil), env...), "B=1"), false},
 		{"shorter", env[:2], false},
 		{"nil", nil, false},
 	}
