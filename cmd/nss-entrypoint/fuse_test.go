@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/cli"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
 )
 
@@ -319,4 +320,98 @@ func TestDelegateExitsByItselfWhenTheEntrypointIsKilled(t *testing.T) {
 	// A signal makes the kernel interrupt the FUSE request, which hangfs
 	// answers: the delegate can die, and be reaped.
 	unix.Kill(pids[0], syscall.SIGKILL)
+}
+
+// Stderr itself may be a file on a filesystem that stops answering (a
+// Slurm --error file on a FUSE mount): poll says a regular file is always
+// writable, and a write the daemon has read but never answers waits in the
+// kernel uninterruptibly, where the exec would wait for it. The hints are
+// then written by a separate process, a sibling the target does not
+// inherit, and the target starts; with the mount table unreadable the file
+// is treated the same way. A file on a local filesystem gets the hints as
+// before.
+func TestStderrOnAHungFilesystemCannotHoldUpTheStart(t *testing.T) {
+	for _, table := range []string{"the real mount table", "no mount table"} {
+		t.Run(table, func(t *testing.T) {
+			mnt, release := mountHangFS(t, "-hang", "write")
+			mark := "NSS_TEST_MARK=" + strconv.FormatInt(time.Now().UnixNano(), 10)
+			env := []string{"PATH=" + filepath.Dir(bins.Target), "NSS_ENTRYPOINT_TIMEOUT=1s", "HOME=/root",
+				"NSS_WORKSPACE=" + t.TempDir(), "HF_HOME=/nonexistent", "HF_TOKEN=hf_x"}
+			if table == "no mount table" {
+				env = baseEnv(root(t, false))
+			}
+			env = append(env, mark)
+			logf, err := os.OpenFile(filepath.Join(mnt, "log"), os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer logf.Close()
+			cmd := exec.Command(bins.Entrypoint)
+			cmd.Env = env
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, logf
+			start := time.Now()
+			late, err := runWithin(t, cmd, 10*time.Second, release)
+			if late {
+				t.Fatal("the entrypoint hung writing its hints to a file on the hung FUSE mount until the daemon was killed")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			report(t, result{stdout: out.String()})
+			t.Logf("target started after %v", time.Since(start))
+			// The writer stuck on the mount is not the target's child.
+			pids := writers(mark)
+			if len(pids) == 0 {
+				t.Error("no stderr writer process: the hints were not handed to one")
+			}
+			for _, pid := range pids {
+				if parentOf(pid) == cmd.Process.Pid {
+					t.Errorf("the stderr writer %d is a child of the target", pid)
+				}
+			}
+		})
+	}
+	t.Run("a file on a local filesystem", func(t *testing.T) {
+		logf, err := os.Create(filepath.Join(t.TempDir(), "log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logf.Close()
+		cmd := exec.Command(bins.Entrypoint)
+		cmd.Env = []string{"PATH=" + filepath.Dir(bins.Target), "HOME=/root", "NSS_WORKSPACE=/nonexistent", "HF_HOME=/nonexistent", "HF_TOKEN=hf_x"}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, logf
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		report(t, result{stdout: out.String()})
+		b, err := os.ReadFile(logf.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "nss-entrypoint: warning: /nonexistent does not exist") {
+			t.Errorf("the hints did not reach the file:\n%s", b)
+		}
+	})
+}
+
+// writers lists the stderr-writer processes whose environment holds mark.
+func writers(mark string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.HasPrefix(string(b), cli.StderrWriterArgv0+"\x00") {
+			continue
+		}
+		if envb, _ := os.ReadFile("/proc/" + e.Name() + "/environ"); bytes.Contains(envb, []byte(mark)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

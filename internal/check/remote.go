@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -128,24 +129,45 @@ func unsafeMounts(b []byte) bool {
 		} else {
 			b = nil
 		}
-		sep := bytes.Index(line, []byte(" - "))
-		if sep < 0 {
-			continue
-		}
-		typ := line[sep+3:]
-		if i := bytes.IndexByte(typ, ' '); i >= 0 {
-			typ = typ[:i]
-		}
-		if !Unsafe(string(typ)) {
+		if typ := mountinfoType(line); typ == nil || !Unsafe(string(typ)) {
 			continue
 		}
 		// Field 5 is the mount point.
-		f := bytes.Fields(line[:sep])
-		if len(f) >= 5 && string(f[4]) != "/" {
+		if p := mountinfoField(line, 4); p != nil && string(p) != "/" {
 			return true
 		}
 	}
 	return false
+}
+
+// mountinfoType returns the filesystem type of a mountinfo line, the field
+// after the " - " separator; nil when the line has none.
+func mountinfoType(line []byte) []byte {
+	sep := bytes.Index(line, []byte(" - "))
+	if sep < 0 {
+		return nil
+	}
+	typ := line[sep+3:]
+	if i := bytes.IndexByte(typ, ' '); i >= 0 {
+		typ = typ[:i]
+	}
+	return typ
+}
+
+// FSTypeOfDevice returns the type of the filesystem whose device number is
+// major:minor (field 3 of the mount table: a FUSE or network mount has one
+// of its own), read from the mount table alone, which never asks the
+// filesystem; false when the table cannot be read or has no such mount.
+func (e *Env) FSTypeOfDevice(major, minor uint32) (string, bool) {
+	dev := strconv.FormatUint(uint64(major), 10) + ":" + strconv.FormatUint(uint64(minor), 10)
+	for l := range bytes.SplitSeq(e.mountinfoBytes(), []byte("\n")) {
+		if string(mountinfoField(l, 2)) == dev {
+			if typ := mountinfoType(l); typ != nil {
+				return string(typ), true
+			}
+		}
+	}
+	return "", false
 }
 
 // mountinfoBytes returns /proc/self/mountinfo under the root, read once.

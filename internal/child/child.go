@@ -33,6 +33,10 @@ type Spec struct {
 	StdoutLimit, StderrLimit int
 	// Groups, when not nil, holds the helper's process group while it runs.
 	Groups *Groups
+	// InheritStderr gives the helper this process's descriptor 2 as its
+	// own instead of a pipe (Result.Stderr stays empty): for a helper that
+	// writes there on our behalf.
+	InheritStderr bool
 }
 
 // Result is what a run saw.
@@ -84,6 +88,9 @@ func Run(ctx context.Context, s Spec) Result {
 		Files: []uintptr{^uintptr(0), uintptr(outp[1]), uintptr(errp[1])},
 		Sys:   &syscall.SysProcAttr{Setpgid: true, PidFD: &pidfd},
 	}
+	if s.InheritStderr {
+		attr.Files[2] = 2
+	}
 	// A sibling, not a child: PID 1 of a namespace cannot do that.
 	if unix.Getpid() != 1 {
 		attr.Sys.Cloneflags = unix.CLONE_PARENT
@@ -122,7 +129,9 @@ func Run(ctx context.Context, s Spec) Result {
 		deadline = time.Now().Add(time.Hour)
 	}
 	out := reader{fd: outp[0], limit: s.StdoutLimit}
-	errs := reader{fd: errp[0], limit: s.StderrLimit}
+	// With stderr inherited, nothing writes to the pipe's other end: it
+	// is not read.
+	errs := reader{fd: errp[0], limit: s.StderrLimit, eof: s.InheritStderr}
 	var exitedAt time.Time
 	for {
 		wait := time.Until(deadline)

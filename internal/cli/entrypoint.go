@@ -48,6 +48,11 @@ func Main(args, environ []string) int {
 			return delegated(args[1:], environ, dl)
 		}
 	}
+	if len(args) > 0 && args[0] == StderrWriterArgv0 {
+		if dl, ok := check.DelegateDeadline(environ); ok {
+			return writeStderr(args[1:], dl)
+		}
+	}
 	if len(args) > 1 && args[1] == "--diagnose" {
 		return diagnose(args, environ)
 	}
@@ -157,6 +162,9 @@ type handover struct {
 	// scarceFDs: too few descriptors are free for the runtime's poller, so
 	// nothing may start a timer (writePolled instead of writeBounded).
 	scarceFDs bool
+	// stderrChecked and stderrHangs: whether descriptor 2 may hang
+	// (stderrMayHang), asked once.
+	stderrChecked, stderrHangs bool
 }
 
 // write writes b on stderr within stderrBudget. SIGTTOU is ignored
@@ -172,11 +180,20 @@ func (h *handover) write(b []byte) {
 		procstate.Ignore(int(unix.SIGTTOU))
 		defer procstate.Default(int(unix.SIGTTOU))
 	}
-	if h.scarceFDs {
-		writePolled(2, b, stderrBudget)
-		return
+	if !h.stderrChecked {
+		h.stderrChecked, h.stderrHangs = true, stderrMayHang(h.e)
 	}
-	writeBounded(2, b, stderrBudget)
+	switch {
+	case h.stderrHangs:
+		// A file whose filesystem may stop answering: poll says a regular
+		// file is always writable, and a write the server never answers
+		// cannot be interrupted.
+		h.writeFromHelper(b)
+	case h.scarceFDs:
+		writePolled(2, b, stderrBudget)
+	default:
+		writeBounded(2, b, stderrBudget)
+	}
 }
 
 // run writes the hints and execs the target. It returns only when the

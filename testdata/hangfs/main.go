@@ -1,8 +1,8 @@
 // Command hangfs is a FUSE filesystem for nss-entrypoint's tests that stops
 // answering, as a gcsfuse, s3fs or sshfs mount whose backend is gone does. It
-// holds a directory hf/ with a token file and a file data.csv; depending on
-// -hang, the lookup of any name, every open (files and directories) or every
-// directory read never returns. With -interrupt, a request that the kernel
+// holds a directory hf/ with a token file, a file data.csv and a writable
+// file log; depending on -hang, the lookup of any name, every open (files
+// and directories), every directory read or every write never returns. With -interrupt, a request that the kernel
 // interrupts (the caller got a signal) returns EINTR, as a daemon that
 // honours FUSE interrupts does; without it, the request hangs for good and
 // its caller stays in uninterruptible sleep until hangfs is killed.
@@ -24,7 +24,7 @@ import (
 )
 
 var (
-	hang      = flag.String("hang", "lookup", "what never returns: lookup, open or readdir")
+	hang      = flag.String("hang", "lookup", "what never returns: lookup, open, readdir or write")
 	interrupt = flag.Bool("interrupt", false, "answer an interrupted request with EINTR")
 )
 
@@ -58,6 +58,7 @@ func (d *dir) OnAdd(ctx context.Context) {
 	d.AddChild("hf", hf, false)
 	hf.AddChild("token", hf.NewPersistentInode(ctx, &file{data: "hf_fuseTOKENvalue\n"}, fs.StableAttr{}), false)
 	d.AddChild("data.csv", d.NewPersistentInode(ctx, &file{data: "a,b\n1,2\n"}, fs.StableAttr{}), false)
+	d.AddChild("log", d.NewPersistentInode(ctx, &file{}, fs.StableAttr{}), false)
 }
 
 func (d *dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -104,10 +105,12 @@ var (
 	_ fs.NodeOpener    = (*file)(nil)
 	_ fs.NodeReader    = (*file)(nil)
 	_ fs.NodeGetattrer = (*file)(nil)
+	_ fs.NodeWriter    = (*file)(nil)
+	_ fs.NodeSetattrer = (*file)(nil)
 )
 
 func (f *file) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFREG | 0o644
+	out.Mode = syscall.S_IFREG | 0o666
 	out.Size = uint64(len(f.data))
 	return 0
 }
@@ -117,6 +120,20 @@ func (f *file) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return nil, 0, block(ctx)
 	}
 	return nil, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// Write keeps nothing: it answers, or with -hang write never does.
+func (f *file) Write(ctx context.Context, fh fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	if *hang == "write" {
+		return 0, block(ctx)
+	}
+	return uint32(len(data)), 0
+}
+
+// Setattr accepts a truncation (an open with O_TRUNC) and changes nothing.
+func (f *file) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	out.Mode = syscall.S_IFREG | 0o644
+	return 0
 }
 
 func (f *file) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -130,7 +147,7 @@ func (f *file) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int6
 func main() {
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: hangfs [-hang lookup|open|readdir] [-interrupt] MOUNTPOINT")
+		fmt.Fprintln(os.Stderr, "usage: hangfs [-hang lookup|open|readdir|write] [-interrupt] MOUNTPOINT")
 		os.Exit(2)
 	}
 	zero := time.Duration(0)

@@ -1,0 +1,48 @@
+package check
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FSTypeOfDevice finds a mount by its device number (field 3 of the mount
+// table), whatever its place in the line's other fields, and says so when
+// no mount or no table has it.
+func TestFSTypeOfDevice(t *testing.T) {
+	table := "21 1 254:1 / / rw,relatime - ext4 /dev/vda rw\n" +
+		"30 21 0:45 / /workspace rw,nosuid,nodev,relatime shared:5 - fuse.gcsfuse bucket rw,user_id=0\n" +
+		"31 21 0:46 / /mnt/nfs rw - nfs4 srv:/export rw\n" +
+		"32 21 0:450 / /odd\\040name rw master:1 - tmpfs tmpfs rw\n" +
+		"33 21 254:1 /data /data rw - ext4 /dev/vda rw\n" +
+		"malformed line without a separator 0:47\n"
+	r := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(r, "proc/self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r, "proc/self/mountinfo"), []byte(table), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{Root: r}
+	for _, tc := range []struct {
+		major, minor uint32
+		want         string
+		found        bool
+	}{
+		{254, 1, "ext4", true},
+		{0, 45, "fuse.gcsfuse", true},
+		{0, 46, "nfs4", true},
+		{0, 450, "tmpfs", true},
+		{0, 4, "", false},
+		{0, 47, "", false},
+		{45, 0, "", false},
+	} {
+		got, found := e.FSTypeOfDevice(tc.major, tc.minor)
+		if got != tc.want || found != tc.found {
+			t.Errorf("FSTypeOfDevice(%d, %d) = %q, %v; want %q, %v", tc.major, tc.minor, got, found, tc.want, tc.found)
+		}
+	}
+	if _, found := (&Env{Root: t.TempDir()}).FSTypeOfDevice(254, 1); found {
+		t.Error("found a mount without a mount table")
+	}
+}
