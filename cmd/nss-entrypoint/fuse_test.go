@@ -331,7 +331,7 @@ func TestDelegateExitsByItselfWhenTheEntrypointIsKilled(t *testing.T) {
 // is treated the same way. A file on a local filesystem gets the hints as
 // before.
 func TestStderrOnAHungFilesystemCannotHoldUpTheStart(t *testing.T) {
-	for _, table := range []string{"the real mount table", "no mount table"} {
+	for _, table := range []string{"the real mount table", "no mount table", "the daemon stopped"} {
 		t.Run(table, func(t *testing.T) {
 			mnt, release := mountHangFS(t, "-hang", "write")
 			mark := "NSS_TEST_MARK=" + strconv.FormatInt(time.Now().UnixNano(), 10)
@@ -345,12 +345,17 @@ func TestStderrOnAHungFilesystemCannotHoldUpTheStart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer logf.Close()
+			// Closing a FUSE file asks the daemon: release it first.
+			defer func() { release(); logf.Close() }()
 			cmd := exec.Command(bins.Entrypoint)
 			cmd.Env = env
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, logf
 			start := time.Now()
+			if table == "the daemon stopped" {
+				stoppedDaemonStart(t, mnt, env, release)
+				return
+			}
 			late, err := runWithin(t, cmd, 10*time.Second, release)
 			if late {
 				t.Fatal("the entrypoint hung writing its hints to a file on the hung FUSE mount until the daemon was killed")
@@ -414,4 +419,72 @@ func writers(mark string) []int {
 		}
 	}
 	return pids
+}
+
+// stoppedDaemonStart runs the entrypoint with stderr a file on mnt whose
+// daemon is stopped: nothing on the mount is answered, not only writes (an
+// ioctl asking whether stderr is a terminal, a poll, would wait as well).
+// A shell makes the file its descriptor 2 while the daemon still answers
+// (a FUSE file's close waits for the daemon, uninterruptibly, so no other
+// copy may be closed after it stops: os/exec's would be, at the exec),
+// says ready, and execs the entrypoint once the daemon is stopped. The
+// target's own exit then waits for the daemon too (its close of stderr):
+// its output arriving is the start.
+func stoppedDaemonStart(t *testing.T, mnt string, env []string, release func()) {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", `exec 2>>"$1"; echo ready; read go; exec "$2"`, "sh", filepath.Join(mnt, "log"), bins.Entrypoint)
+	// The report would describe descriptor 2, asking the stopped daemon:
+	// the target says it ran instead.
+	cmd.Env = append(env, "FAKE_TARGET_STDOUT=target ran")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { release(); in.Close(); cmd.Wait() }()
+	r := bufio.NewReader(stdout)
+	if line, err := r.ReadString('\n'); line != "ready\n" {
+		t.Fatalf("the shell said %q, %v", line, err)
+	}
+	d, _ := hangfsDaemons.Load(mnt)
+	if err := d.(*os.Process).Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	in.Write([]byte("go\n"))
+	// Its exit cannot finish (the close of stderr waits for the daemon,
+	// and the kernel releases the stdout pipe only after the last close),
+	// so its output is read as it comes, without waiting for the end.
+	got := make(chan string, 16)
+	go func() {
+		var b []byte
+		buf := make([]byte, 512)
+		for {
+			n, err := r.Read(buf)
+			b = append(b, buf[:n]...)
+			got <- string(b)
+			if err != nil {
+				return
+			}
+		}
+	}()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case out := <-got:
+			if out == "target ran" {
+				t.Logf("target started after %v", time.Since(start))
+				return
+			}
+		case <-deadline:
+			t.Error("the target did not start within 10s with the daemon behind stderr stopped")
+			return
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nvidia-nemo/nss-entrypoint/internal/cli"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/faketarget"
 )
 
@@ -588,6 +589,29 @@ func TestUserSetDelegateDeadlineIsIgnored(t *testing.T) {
 					unix.Kill(pid, syscall.SIGKILL)
 				}
 				t.Errorf("delegates still running: %v", pids)
+			}
+		})
+	}
+}
+
+// The stderr writer's mode (argv[0] nss-entrypoint-stderr) needs the
+// deadline the entrypoint gives it, at most a moment away: argv[0] with a
+// user's far deadline, or none, starts the target as usual.
+func TestStderrWriterModeNeedsTheEntrypointsDeadline(t *testing.T) {
+	for _, v := range []string{"", "99999999999999", strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)} {
+		t.Run("deadline "+strconv.Quote(v), func(t *testing.T) {
+			env := baseEnv(root(t, true), "FAKE_TARGET_STDOUT=target ran", "FAKE_TARGET_EXIT=7")
+			if v != "" {
+				env = append(env, "NSS_ENTRYPOINT_DELEGATE_DEADLINE="+v)
+			}
+			cmd := exec.Command(bins.Entrypoint, "run")
+			cmd.Args[0] = cli.StderrWriterArgv0
+			cmd.Env = env
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); code != 7 || out.String() != "target ran" {
+				t.Errorf("exit %d, stdout %q, want the target's 7; stderr %s", code, out.String(), errb.String())
 			}
 		})
 	}

@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// FSTypeOfDevice finds a mount by its device number (field 3 of the mount
-// table), whatever its place in the line's other fields, and says so when
-// no mount or no table has it.
-func TestFSTypeOfDevice(t *testing.T) {
+// FSTypeOfMount and FSTypeOfDevice find a mount by its ID (field 1 of the
+// mount table) or its device number (field 3), and say so when no mount or
+// no table has it.
+func TestFSTypeOfMountAndDevice(t *testing.T) {
 	table := "21 1 254:1 / / rw,relatime - ext4 /dev/vda rw\n" +
 		"30 21 0:45 / /workspace rw,nosuid,nodev,relatime shared:5 - fuse.gcsfuse bucket rw,user_id=0\n" +
 		"31 21 0:46 / /mnt/nfs rw - nfs4 srv:/export rw\n" +
@@ -42,7 +42,24 @@ func TestFSTypeOfDevice(t *testing.T) {
 			t.Errorf("FSTypeOfDevice(%d, %d) = %q, %v; want %q, %v", tc.major, tc.minor, got, found, tc.want, tc.found)
 		}
 	}
-	if _, found := (&Env{Root: t.TempDir()}).FSTypeOfDevice(254, 1); found {
+	for _, tc := range []struct {
+		id    uint64
+		want  string
+		found bool
+	}{
+		{21, "ext4", true}, {30, "fuse.gcsfuse", true}, {31, "nfs4", true}, {32, "tmpfs", true},
+		{33, "ext4", true}, {1, "", false}, {3, "", false}, {254, "", false},
+	} {
+		got, found := e.FSTypeOfMount(tc.id)
+		if got != tc.want || found != tc.found {
+			t.Errorf("FSTypeOfMount(%d) = %q, %v; want %q, %v", tc.id, got, found, tc.want, tc.found)
+		}
+	}
+	none := &Env{Root: t.TempDir()}
+	if _, found := none.FSTypeOfDevice(254, 1); found {
+		t.Error("found a device without a mount table")
+	}
+	if _, found := none.FSTypeOfMount(21); found {
 		t.Error("found a mount without a mount table")
 	}
 }

@@ -154,14 +154,28 @@ func mountinfoType(line []byte) []byte {
 	return typ
 }
 
-// FSTypeOfDevice returns the type of the filesystem whose device number is
-// major:minor (field 3 of the mount table: a FUSE or network mount has one
-// of its own), read from the mount table alone, which never asks the
-// filesystem; false when the table cannot be read or has no such mount.
+// FSTypeOfMount returns the type of the filesystem of mount id (field 1
+// of the mount table, statx's stx_mnt_id), read from the mount table
+// alone, which never asks the filesystem; false when the table cannot be
+// read or does not show that mount (one of the kernel's own, as a
+// memfd's, or of another mount namespace, as a file opened before the
+// container was entered).
+func (e *Env) FSTypeOfMount(id uint64) (string, bool) {
+	return e.fsTypeWhere(0, strconv.FormatUint(id, 10))
+}
+
+// FSTypeOfDevice is FSTypeOfMount by device number major:minor (field 3:
+// a FUSE or network mount has one of its own), for kernels without
+// stx_mnt_id (before 5.8).
 func (e *Env) FSTypeOfDevice(major, minor uint32) (string, bool) {
-	dev := strconv.FormatUint(uint64(major), 10) + ":" + strconv.FormatUint(uint64(minor), 10)
+	return e.fsTypeWhere(2, strconv.FormatUint(uint64(major), 10)+":"+strconv.FormatUint(uint64(minor), 10))
+}
+
+// fsTypeWhere returns the filesystem type of the first mount whose field
+// i is value.
+func (e *Env) fsTypeWhere(i int, value string) (string, bool) {
 	for l := range bytes.SplitSeq(e.mountinfoBytes(), []byte("\n")) {
-		if string(mountinfoField(l, 2)) == dev {
+		if string(mountinfoField(l, i)) == value {
 			if typ := mountinfoType(l); typ != nil {
 				return string(typ), true
 			}

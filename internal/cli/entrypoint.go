@@ -49,7 +49,9 @@ func Main(args, environ []string) int {
 		}
 	}
 	if len(args) > 0 && args[0] == StderrWriterArgv0 {
-		if dl, ok := check.DelegateDeadline(environ); ok {
+		// The entrypoint gives its writer a deadline stderrBudget away; a
+		// later one was not set by it.
+		if dl, ok := check.DelegateDeadline(environ); ok && time.Until(dl) <= stderrBudget+helperGrace {
 			return writeStderr(args[1:], dl)
 		}
 	}

@@ -1,10 +1,20 @@
 package hints
 
-import "golang.org/x/sys/unix"
+import (
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"golang.org/x/sys/unix"
+)
 
 // IsTerminal reports whether the descriptor is a terminal.
 func IsTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	// The ioctl goes to the filesystem for a FUSE file, whose daemon may
+	// never answer: ask it only of what can be a terminal, a character
+	// device (or, where statx is refused, what cannot be seeked).
+	st, err := check.StatFD(fd)
+	if err == nil && st.Type != unix.S_IFCHR || err != nil && check.Seekable(fd) {
+		return false
+	}
+	_, err = unix.IoctlGetTermios(fd, unix.TCGETS)
 	return err == nil
 }
 
