@@ -188,7 +188,7 @@ func TestExecLikeBash(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"empty PATH", []string{"PATH="}, "script ran: ./safe-synthesizer a b"},
+		{"empty PATH", []string{"PATH="}, "script ran: " + script + " a b"},
 		{"no #! line", []string{"NSS_ENTRYPOINT_TARGET=" + script}, "script ran: " + script + " a b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,6 +207,66 @@ func TestExecLikeBash(t *testing.T) {
 			sh.Env, sh.Dir = tc.env, dir
 			if bout, err := sh.CombinedOutput(); err == nil && strings.TrimSpace(string(bout)) != strings.TrimSpace(string(out)) {
 				t.Logf("bash gives %q", bout)
+			}
+		})
+	}
+}
+
+// The PATH walk against bash itself: the same program runs, or the same
+// exit status comes back, for PATH entries that hold "..", directories
+// before non-executable files, and a directory named like the target in
+// the working directory.
+func TestPathLookupAgreesWithBash(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash to compare with")
+	}
+	dir := t.TempDir()
+	script := func(p, body string, mode os.FileMode) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script(dir+"/real/bin/tgt", "#!/bin/sh\necho real $0\n", 0o755)
+	script(dir+"/elsewhere/bin/tgt", "#!/bin/sh\necho elsewhere $0\n", 0o755)
+	script(dir+"/d2/tgt", "#!/bin/sh\necho d2 $0\n", 0o755)
+	script(dir+"/noexec/tgt", "#!/bin/sh\necho noexec\n", 0o644)
+	if err := os.Symlink(dir+"/real/bin", dir+"/elsewhere/link"); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"isdir/tgt", "cwd/tgt", "plain"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ name, path, cwd string }{
+		{"dot-dot after a symbolic link", dir + "/elsewhere/link/../bin", "plain"},
+		{"dot-dot after a missing folder", "/nonexistent/.." + dir + "/d2", "plain"},
+		{"a directory, then a non-executable file", dir + "/isdir:" + dir + "/noexec", "plain"},
+		{"a non-executable file, then a directory", dir + "/noexec:" + dir + "/isdir", "plain"},
+		{"not found, a directory of that name here", "/nonexistent", "cwd"},
+		{"an empty entry", "/nonexistent::", "d2"},
+		{"a dot entry", ".", "d2"},
+		{"a tilde entry", "/nonexistent:~/bin", "plain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(cmd *exec.Cmd) (int, string) {
+				cmd.Dir = filepath.Join(dir, tc.cwd)
+				var out bytes.Buffer
+				cmd.Stdout = &out
+				cmd.Run()
+				return cmd.ProcessState.ExitCode(), out.String()
+			}
+			bash := exec.Command("bash", "-c", `exec "$0"`, "tgt")
+			bash.Env = []string{"PATH=" + tc.path, "HOME=" + dir + "/real"}
+			wantCode, wantOut := run(bash)
+			ep := exec.Command(bins.Entrypoint)
+			ep.Env = []string{"PATH=" + tc.path, "HOME=" + dir + "/real", "NSS_ENTRYPOINT_CHECKS=off", "NSS_ENTRYPOINT_TARGET=tgt"}
+			code, out := run(ep)
+			if code != wantCode || out != wantOut {
+				t.Errorf("entrypoint: exit %d, stdout %q; bash: exit %d, stdout %q", code, out, wantCode, wantOut)
 			}
 		})
 	}

@@ -218,7 +218,7 @@ func (h *handover) run(lines []byte) int {
 		return procstate.Exec(path, argv, envv, h.st, pending)
 	}
 	pathList, pathSet := h.e.Getenv("PATH")
-	path, err := target.Lookup(h.name, pathList, pathSet)
+	path, err := target.Lookup(h.name, pathList, pathSet, h.e.Get("HOME"))
 	if err == nil {
 		err = target.Exec(path, h.name, h.args, h.environ, execve)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -36,11 +35,17 @@ func (e *Error) Error() string {
 }
 
 // Lookup resolves name to a path. A name with a slash is used as it is;
-// otherwise each PATH entry is tried in order (an empty entry is the current
-// directory), directories and non-executable files are skipped, and when only
-// non-executable files match, the first of them is returned so that the exec
-// fails with "permission denied" as in bash.
-func Lookup(name, pathList string, pathSet bool) (string, error) {
+// otherwise each PATH entry is tried in order, as bash's exec does: an
+// empty entry or "." is the working directory, given as an absolute path;
+// an entry "~" or "~/..." starts at home (bash expands it; $HOME, unless
+// empty); the entry and the name are joined as text, without cleaning, so
+// that the kernel resolves ".." through symbolic links; the first
+// executable regular file wins. When none is
+// found, the first existing match decides: a file that is not executable
+// fails with "permission denied" (126), a directory counts as nothing
+// found (127). A name found nowhere that is a directory in the working
+// directory cannot be executed (126), as bash 5.2 reports it.
+func Lookup(name, pathList string, pathSet bool, home string) (string, error) {
 	if name == "" {
 		return "", &Error{Name: `""`, Code: NotFound, Reason: "the target name is empty"}
 	}
@@ -50,37 +55,58 @@ func Lookup(name, pathList string, pathSet bool) (string, error) {
 	if !pathSet {
 		pathList = DefaultPath
 	}
-	firstNonExec := ""
+	firstMatch, firstIsDir := "", false
+	cwd := ""
 	// strings.Split, not filepath.SplitList: an empty PATH is one empty
 	// entry, the current directory, as bash and execvp read it.
 	for _, dir := range strings.Split(pathList, ":") {
-		if dir == "" {
-			dir = "."
+		switch {
+		case dir == "" || dir == ".":
+			if cwd == "" {
+				if wd, err := unix.Getwd(); err == nil {
+					cwd = wd
+				} else {
+					cwd = "."
+				}
+			}
+			dir = cwd
+		case home != "" && (dir == "~" || strings.HasPrefix(dir, "~/")):
+			dir = home + dir[1:]
 		}
-		p := filepath.Join(dir, name)
-		if dir == "." {
-			p = "./" + name
-		}
+		p := joinEntry(dir, name)
 		fi, err := os.Stat(p)
-		if err != nil || fi.IsDir() {
+		if err != nil {
 			continue
 		}
-		if unix.Access(p, unix.X_OK) == nil && fi.Mode().IsRegular() {
+		if fi.Mode().IsRegular() && unix.Access(p, unix.X_OK) == nil {
 			return p, nil
 		}
-		if firstNonExec == "" {
-			firstNonExec = p
+		if firstMatch == "" {
+			firstMatch, firstIsDir = p, fi.IsDir()
 		}
 	}
-	if firstNonExec != "" {
-		return firstNonExec, &Error{Name: name, Code: NotExecutable,
-			Reason: fmt.Sprintf("%s is not executable (permission denied)", firstNonExec)}
+	if firstMatch != "" && !firstIsDir {
+		return firstMatch, &Error{Name: name, Code: NotExecutable,
+			Reason: fmt.Sprintf("%s is not executable (permission denied)", firstMatch)}
 	}
 	shown := pathList
 	if !pathSet {
 		shown += " (PATH is unset; the default was used)"
 	}
+	if fi, err := os.Stat(name); err == nil && fi.IsDir() {
+		return "", &Error{Name: name, Code: NotExecutable,
+			Reason: "not found in PATH=" + shown + ", and " + name + " in the working directory is a directory"}
+	}
 	return "", &Error{Name: name, Code: NotFound, Reason: "not found in PATH=" + shown}
+}
+
+// joinEntry joins a PATH entry and a name as bash does: text only, so
+// that "link/.." stays for the kernel to resolve.
+func joinEntry(dir, name string) string {
+	if strings.HasSuffix(dir, "/") {
+		return dir + name
+	}
+	return dir + "/" + name
 }
 
 // checkFile reports why a path cannot be executed, or nil when it can.

@@ -53,7 +53,7 @@ func TestLookup(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Lookup(tc.target, tc.path, tc.pathSet)
+			got, err := Lookup(tc.target, tc.path, tc.pathSet, "")
 			if tc.code == 0 {
 				if err != nil || got != tc.want {
 					t.Fatalf("Lookup = %q, %v; want %q", got, err, tc.want)
@@ -78,9 +78,92 @@ func TestLookupEmptyPathEntryIsCurrentDirectory(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "here"), 0o755)
 	t.Chdir(dir)
-	got, err := Lookup("here", "/nonexistent::", true)
-	if err != nil || got != "./here" {
-		t.Fatalf("Lookup = %q, %v; want ./here", got, err)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bash hands over the working directory's absolute path (sh_makepath).
+	for _, path := range []string{"/nonexistent::", "", ".", "/nonexistent:."} {
+		got, err := Lookup("here", path, true, "")
+		if err != nil || got != wd+"/here" {
+			t.Errorf("PATH=%q: Lookup = %q, %v; want %s/here", path, got, err, wd)
+		}
+	}
+}
+
+// A PATH entry "~/..." starts at $HOME, as bash expands it (a Dockerfile's
+// ENV PATH="~/.local/bin:$PATH" keeps the tilde); "~user" and a tilde
+// inside an entry stay as written.
+func TestLookupTildeEntryIsHome(t *testing.T) {
+	home := t.TempDir()
+	write(t, filepath.Join(home, ".local/bin/tool"), 0o755)
+	write(t, filepath.Join(home, "tool"), 0o755)
+	for _, tc := range []struct{ path, home, want string }{
+		{"~/.local/bin", home, home + "/.local/bin/tool"},
+		{"/nonexistent:~", home, home + "/tool"},
+		{"~/.local/bin", "", ""},
+		{"~nobody/.local/bin", home, ""},
+		{home + "/x/~/..", home, ""},
+	} {
+		got, err := Lookup("tool", tc.path, true, tc.home)
+		if got != tc.want || (tc.want != "") != (err == nil) {
+			t.Errorf("PATH=%q HOME=%q: Lookup = %q, %v; want %q", tc.path, tc.home, got, err, tc.want)
+		}
+	}
+}
+
+// The PATH walk follows bash's findcmd.c: entries are joined as text (the
+// kernel resolves ".." through a symbolic link), the first existing match
+// decides when nothing is executable, and a directory in the working
+// directory named like a target found nowhere is reported as bash 5.2's
+// exec reports it.
+func TestLookupFollowsBashPathRules(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "real/bin/tgt"), 0o755)
+	write(t, filepath.Join(dir, "elsewhere/bin/tgt"), 0o755)
+	if err := os.Symlink(filepath.Join(dir, "real/bin"), filepath.Join(dir, "elsewhere/link")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "d2/tgt"), 0o755)
+	write(t, filepath.Join(dir, "noexec/tgt"), 0o644)
+	for _, d := range []string{"isdir/tgt", "cwd/tgt"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir) // no "tgt" here
+	tests := []struct {
+		name, path, want string
+		code             int
+		reason           string
+	}{
+		{"dot-dot after a symbolic link is the kernel's", dir + "/elsewhere/link/../bin", dir + "/elsewhere/link/../bin/tgt", 0, ""},
+		{"dot-dot after a missing folder finds nothing", "/nonexistent/.." + dir + "/d2", "", NotFound, "not found"},
+		{"a trailing slash is not doubled", dir + "/d2/", dir + "/d2/tgt", 0, ""},
+		{"a directory first, then a non-executable file", dir + "/isdir:" + dir + "/noexec", "", NotFound, "not found"},
+		{"a non-executable file first, then a directory", dir + "/noexec:" + dir + "/isdir", dir + "/noexec/tgt", NotExecutable, "permission denied"},
+		{"found nowhere, a directory here", "/nonexistent", "", NotExecutable, "tgt in the working directory is a directory"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if strings.HasPrefix(tc.name, "found nowhere") {
+				t.Chdir(filepath.Join(dir, "cwd"))
+			}
+			got, err := Lookup("tgt", tc.path, true, "")
+			if got != tc.want {
+				t.Errorf("path %q, want %q", got, tc.want)
+			}
+			if tc.code == 0 {
+				if err != nil {
+					t.Errorf("error %v, want none", err)
+				}
+				return
+			}
+			var te *Error
+			if !errors.As(err, &te) || te.Code != tc.code || !strings.Contains(te.Error(), tc.reason) {
+				t.Errorf("error %v, want code %d containing %q", err, tc.code, tc.reason)
+			}
+		})
 	}
 }
 
