@@ -272,6 +272,37 @@ func TestPathLookupAgreesWithBash(t *testing.T) {
 	}
 }
 
+// A timeout near the largest Go duration is a deadline centuries away:
+// the helpers' own exit timers (the deadline plus a grace) must not wrap
+// around and end the GPU probe at once. The hints are those of the default
+// timeout.
+func TestHugeTimeoutDoesNotEndTheHelpers(t *testing.T) {
+	r := root(t, true)
+	run := func(timeout string) string {
+		cmd := exec.Command(bins.Entrypoint)
+		cmd.Env = baseEnv(r, "NSS_FAKE_NVML=devices=1", "NSS_ENTRYPOINT_TIMEOUT="+timeout, "FAKE_TARGET_EXIT=7")
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != 7 {
+			t.Errorf("NSS_ENTRYPOINT_TIMEOUT=%s: exit %d, want the target's 7; stderr %s", timeout, code, errb.String())
+		}
+		return errb.String()
+	}
+	want := run("5s")
+	for _, timeout := range []string{"9223372036854775807ns", "2562047h47m16.5s"} {
+		if got := run(timeout); got != want {
+			t.Errorf("NSS_ENTRYPOINT_TIMEOUT=%s: stderr\n%s\nwant, as with 5s,\n%s", timeout, got, want)
+		}
+	}
+	// The probe started by hand with such a budget reports too.
+	probe := exec.Command(bins.Probe, "--budget=9223372036854775807ns")
+	probe.Env = append(os.Environ(), "NSS_FAKE_NVML=devices=1", "LD_LIBRARY_PATH="+bins.NVMLDir)
+	if out, err := probe.Output(); err != nil || !bytes.Contains(out, []byte("{")) {
+		t.Errorf("nss-gpu-probe --budget=<largest>: %v, stdout %q", err, out)
+	}
+}
+
 // With a nearly full descriptor table the Go runtime's poller cannot start
 // ("netpollinit failed"); the entrypoint then skips the checks, says so,
 // and the target still starts. With a GPU (a probe and its pipes) the

@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
@@ -57,7 +58,9 @@ func main() {
 		// Past the budget and a grace nobody reads the report (the caller
 		// may have been killed without a chance to end this probe): exit,
 		// even with NVML or CUDA stuck in a call.
-		time.AfterFunc(*budget+budgetGrace, func() { os.Exit(3) })
+		// The sum saturates: a budget near the largest duration must not
+		// wrap around to an exit at once.
+		time.AfterFunc(min(*budget, math.MaxInt64-budgetGrace)+budgetGrace, func() { os.Exit(3) })
 	}
 	if *stageOnly {
 		rep := cudaprobe.Stage(*contexts, func(call string) {

@@ -5,6 +5,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -69,7 +70,7 @@ func Main(args, environ []string) int {
 func delegated(ids, environ []string, deadline time.Time) int {
 	// Past the deadline and a grace, nobody reads the results: exit, even
 	// with a check stuck (unless in the kernel, where nothing ends it).
-	time.AfterFunc(time.Until(deadline)+helperGrace, func() { os.Exit(3) })
+	time.AfterFunc(pastDeadline(deadline, helperGrace), func() { os.Exit(3) })
 	e := check.NewEnv(environ, "")
 	check.RunDelegated(context.Background(), e, ids, func(b []byte) { writeAll(1, b) })
 	return 0
@@ -78,6 +79,17 @@ func delegated(ids, environ []string, deadline time.Time) int {
 // helperGrace is how long a helper runs past its deadline before it exits
 // by itself.
 const helperGrace = 500 * time.Millisecond
+
+// pastDeadline is the time from now until grace after deadline. It does
+// not wrap around for a deadline centuries away (NSS_ENTRYPOINT_TIMEOUT
+// near the largest Go duration): the sum saturates.
+func pastDeadline(deadline time.Time, grace time.Duration) time.Duration {
+	d := time.Until(deadline)
+	if d > math.MaxInt64-grace {
+		return math.MaxInt64
+	}
+	return d + grace
+}
 
 // diagnose execs nss-diagnose with the arguments after --diagnose; exit
 // status 3 (the report could not be made) when it cannot.

@@ -22,7 +22,7 @@ const StderrWriterArgv0 = "nss-entrypoint-stderr"
 // writeStderr is that process: it writes texts on descriptor 2 and exits,
 // or exits by itself a grace after its deadline.
 func writeStderr(texts []string, deadline time.Time) int {
-	time.AfterFunc(time.Until(deadline)+helperGrace, func() { os.Exit(3) })
+	time.AfterFunc(pastDeadline(deadline, helperGrace), func() { os.Exit(3) })
 	for _, t := range texts {
 		writeAll(2, []byte(t))
 	}
