@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
@@ -80,9 +81,10 @@ func OneLine(s string) string {
 // Escape makes text that may quote the probe, the environment or file
 // names safe to write to a terminal: a line break or tab becomes a space,
 // and every other control character (C0, DEL, C1, so ESC and CSI and with
-// them every terminal escape sequence), each Unicode bidirectional control,
-// and each byte that is not UTF-8 is written as a Go escape (\x1b,
-// \u202e). Text without any of these is returned as it is, without copying.
+// them every terminal escape sequence), each character that changes how
+// text reads without being seen (Hidden), and each byte that is not UTF-8
+// is written as a Go escape (\x1b, \u202e, \U000e0041). Text without any
+// of these is returned as it is, without copying.
 func Escape(s string) string {
 	clean := true
 	for i := 0; i < len(s); i++ {
@@ -105,14 +107,33 @@ func Escape(s string) string {
 		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0:
 			b.WriteString(`\x`)
 			b.WriteString(hex2(byte(r)))
-		case r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c:
+		case Hidden(r) && r <= 0xffff:
 			b.WriteString(`\u`)
-			b.WriteString(strconv.FormatInt(int64(r), 16))
+			b.WriteString(hexPad(int64(r), 4))
+		case Hidden(r):
+			b.WriteString(`\U`)
+			b.WriteString(hexPad(int64(r), 8))
 		default:
 			b.WriteRune(r)
 		}
 	}
 	return b.String()
+}
+
+// Hidden reports the characters that change how text reads without being
+// seen: bidirectional controls (which reorder a line), zero-width
+// characters and the byte-order mark, the line and paragraph separators,
+// and Unicode tag characters ("ASCII smuggling"): every format character
+// (category Cf) above ASCII and every tag. The start-up hints and every
+// format of the report escape the same set.
+func Hidden(r rune) bool {
+	return r >= 0x80 && (unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029 || 0xe0000 <= r && r <= 0xe007f)
+}
+
+// hexPad writes v in lower-case hexadecimal, at least width digits.
+func hexPad(v int64, width int) string {
+	h := strconv.FormatInt(v, 16)
+	return strings.Repeat("0", max(0, width-len(h))) + h
 }
 
 // isBad reports whether s starts with a byte that is not valid UTF-8.

@@ -72,6 +72,10 @@ func TestEscape(t *testing.T) {
 		{"bidi \u202egnp.exe", `bidi \u202egnp.exe`},
 		{"bad \xff\xfe utf-8", `bad \xff\xfe utf-8`},
 		{"ünïcödé GPU", "ünïcödé GPU"},
+		{"arabic mark \u061c", `arabic mark \u061c`},
+		{"/ws\u2028fake line\u2029", `/ws\u2028fake line\u2029`},
+		{"zero\u200bwidth \ufeffbom \u00adsoft", `zero\u200bwidth \ufeffbom \u00adsoft`},
+		{"tag \U000e0041\U000e007f", `tag \U000e0041\U000e007f`},
 	}
 	for _, tc := range tests {
 		if got := Escape(tc.in); got != tc.want {

@@ -3,9 +3,10 @@ package report
 import (
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/hints"
 )
 
 // printable makes s safe to show on one line of a terminal or in Markdown:
@@ -45,14 +46,9 @@ func printable(s string) string {
 	return b.String()
 }
 
-// hidden reports the characters that change how text reads without being
-// seen: bidirectional controls (which reorder a line), zero-width
-// characters and the byte-order mark, the line and paragraph separators,
-// and Unicode tag characters ("ASCII smuggling"): every format character
-// (category Cf) and every tag.
-func hidden(r rune) bool {
-	return r >= 0x80 && (unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029 || 0xe0000 <= r && r <= 0xe007f)
-}
+// hidden is the set of invisible characters that every format escapes,
+// the start-up hints' own (hints.Hidden), so the two cannot drift apart.
+func hidden(r rune) bool { return hints.Hidden(r) }
 
 // escapeJSON writes, in encoding/json's output, every hidden character, DEL and
 // C1 control as
