@@ -10,5 +10,5 @@ import (
 )
 
 func main() {
-	os.Exit(diagnose.Main(os.Args[1:], os.Environ()))
+	os.Exit(diagnose.Main(os.Args, os.Environ()))
 }

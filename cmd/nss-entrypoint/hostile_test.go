@@ -475,6 +475,15 @@ func TestDiagnoseExitsTwoOnlyForUsage(t *testing.T) {
 	if err := cmd.Run(); cmd.ProcessState.ExitCode() != 2 {
 		t.Errorf("usage error: %v, want exit 2", err)
 	}
+	// The worker's variable set by a user changes nothing: still 2, and
+	// through nss-entrypoint --diagnose too.
+	for _, argv := range [][]string{{bins.Diagnose, "--bogus"}, {bins.Entrypoint, "--diagnose", "--bogus"}} {
+		user := exec.Command(argv[0], argv[1:]...)
+		user.Env = append(os.Environ(), "NSS_DIAGNOSE_WORKER=1")
+		if err := user.Run(); user.ProcessState.ExitCode() != 2 {
+			t.Errorf("%v with NSS_DIAGNOSE_WORKER=1: %v, want exit 2", argv[1:], err)
+		}
+	}
 	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGKILL, syscall.SIGSEGV} {
 		t.Run(unix.SignalName(sig), func(t *testing.T) {
 			// The probe hangs, so the report waits long enough to be hit.
@@ -496,7 +505,7 @@ func TestDiagnoseExitsTwoOnlyForUsage(t *testing.T) {
 					}
 					argv, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 					env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
-					if strings.HasPrefix(string(argv), bins.Diagnose+"\x00") && bytes.Contains(env, []byte("NSS_DIAGNOSE_WORKER=1")) {
+					if strings.HasPrefix(string(argv), "nss-diagnose-worker\x00") && bytes.Contains(env, []byte("NSS_DIAGNOSE_WORKER=1")) {
 						worker = pid
 					}
 				}

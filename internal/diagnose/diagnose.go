@@ -257,21 +257,30 @@ func facts(e *check.Env) report.Facts {
 	return f
 }
 
-// Main runs nss-diagnose with args (after the program name) and returns the
-// exit status. The report is made by a second nss-diagnose process (the
+// Main runs nss-diagnose with argv (argv[0] is the program's name) and
+// returns the exit status. The report is made by a second nss-diagnose process (the
 // worker) that Main waits for: the Go runtime ends a process that fails
 // fatally (out of memory, a panic in a library's goroutine, SIGQUIT) with
 // status 2, the usage error's status, and a process killed by a signal
 // cannot say anything. Main turns both into 3 with a line that says why, so
-// that 2 means a usage error and nothing else.
-func Main(args, environ []string) int {
-	if os.Getenv(workerEnv) == "1" {
-		env := make([]string, 0, len(environ))
-		for _, kv := range environ {
-			if kv != workerEnv+"=1" {
-				env = append(env, kv)
-			}
+// that 2 means a usage error and nothing else. The worker is known by its
+// argv[0], workerArgv0, and workerEnv together: a variable a user set
+// alone changes nothing (and is not passed on).
+func Main(argv, environ []string) int {
+	var args []string
+	if len(argv) > 0 {
+		args = argv[1:]
+	}
+	env := make([]string, 0, len(environ)+1)
+	marked := false
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, workerEnv+"=") {
+			marked = marked || kv == workerEnv+"=1"
+			continue
 		}
+		env = append(env, kv)
+	}
+	if marked && len(argv) > 0 && argv[0] == workerArgv0 {
 		code := Diagnose(args, env, os.Stdout, os.Stderr, hints.IsTerminal(1), hints.IsTerminal(2))
 		if code == DiagnoseUsage {
 			return workerUsage
@@ -280,10 +289,11 @@ func Main(args, environ []string) int {
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return Diagnose(args, environ, os.Stdout, os.Stderr, hints.IsTerminal(1), hints.IsTerminal(2))
+		return Diagnose(args, env, os.Stdout, os.Stderr, hints.IsTerminal(1), hints.IsTerminal(2))
 	}
 	cmd := exec.Command(self, args...)
-	cmd.Env = append(environ, workerEnv+"=1")
+	cmd.Args[0] = workerArgv0
+	cmd.Env = append(env, workerEnv+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	err = cmd.Run()
 	if cmd.ProcessState == nil {
@@ -307,8 +317,12 @@ func Main(args, environ []string) int {
 	return DiagnoseIncomplete
 }
 
-// workerEnv marks the nss-diagnose process that makes the report (Main).
-const workerEnv = "NSS_DIAGNOSE_WORKER"
+// workerEnv and workerArgv0 mark the nss-diagnose process that makes the
+// report (Main).
+const (
+	workerEnv   = "NSS_DIAGNOSE_WORKER"
+	workerArgv0 = "nss-diagnose-worker"
+)
 
 // workerUsage is the worker's status for a usage error; Main returns
 // DiagnoseUsage for it.
