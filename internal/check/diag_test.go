@@ -30,6 +30,7 @@ func TestWorkspace(t *testing.T) {
 	}{
 		{"missing", nil, nil, nil, check.Warn, "/workspace does not exist", `-v "$(pwd)/data:/workspace/data"`},
 		{"a file", nil, map[string]string{"/workspace": "x"}, nil, check.Warn, "is not a directory", "absolute host path"},
+		{"under a file", []string{"NSS_WORKSPACE=/f/ws"}, map[string]string{"/f": "x"}, nil, check.Warn, "/f/ws does not exist: /f on its way is a file, not a directory", "absolute host path"},
 		{"empty", nil, map[string]string{"/workspace/": ""}, nil, check.Warn, "/workspace is empty", `docker run -v "$(pwd)/data:/workspace/data" ...`},
 		{"unreadable", nil, map[string]string{"/workspace/data/x": "1"}, denied, check.Warn, "not readable by uid 1000", `--user "$(id -u):$(id -g)"`},
 		{"has data", nil, map[string]string{"/workspace/data/x": "1"}, nil, check.OK, "has content", ""},
@@ -74,6 +75,7 @@ func TestHFCache(t *testing.T) {
 		{"empty", []string{"HF_HOME="}, nil, nil, check.Warn, "HF_HOME is not set", "HF_HOME="},
 		{"missing", []string{"HF_HOME=/hf"}, nil, nil, check.Warn, "HF_HOME=/hf does not exist", `:/hf"`},
 		{"a file", []string{"HF_HOME=/hf"}, map[string]string{"/hf": "x"}, nil, check.Warn, "is not a directory", "HF_HOME"},
+		{"under a file", []string{"HF_HOME=/f/hf"}, map[string]string{"/f": "x"}, nil, check.Warn, "HF_HOME=/f/hf does not exist: /f on its way is a file, not a directory", "HF_HOME"},
 		{"read-only", []string{"HF_HOME=/hf"}, map[string]string{"/hf/": ""}, func(string, uint32) error { return unix.EROFS }, check.Warn, "HF_HOME=/hf is on a read-only filesystem", "drop :ro"},
 		{"not writable", []string{"HF_HOME=/hf"}, map[string]string{"/hf/": ""}, func(string, uint32) error { return unix.EACCES }, check.Warn, "not writable by uid 1000", "--user"},
 		{"a loop of links", []string{"HF_HOME=/loop"}, map[string]string{"/loop": "->/loop"}, nil, check.Warn, "HF_HOME=/loop is a loop of symbolic links", "ls -l"},
@@ -88,18 +90,7 @@ func TestHFCache(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := checktest.FakeEnv(t, tc.env...)
-			files := map[string]string{}
-			for name, content := range tc.files {
-				if target, ok := strings.CutPrefix(content, "->"); ok {
-					// "->/x": a symbolic link to /x under the root.
-					if err := os.Symlink(e.Path(target), e.Path(name)); err != nil {
-						t.Fatal(err)
-					}
-					continue
-				}
-				files[name] = content
-			}
-			checktest.Mk(t, e, files)
+			checktest.Mk(t, e, tc.files)
 			if tc.access != nil {
 				e.Access = tc.access
 			}
@@ -131,6 +122,9 @@ func TestHFToken(t *testing.T) {
 		{"empty file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "\n  \n"}, check.Warn, "token file /home/u/.cache/huggingface/token holds only white space", ""},
 		{"NUL bytes", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "\x00\x00\x00\x00"}, check.Warn, "holds NUL bytes or other control characters", ""},
 		{"no file", []string{"HOME=/home/u"}, nil, check.Warn, "no Hugging Face token", ""},
+		{"a loop of links", []string{"HF_TOKEN_PATH=/loop"}, map[string]string{"/loop": "->/loop"}, check.Warn, "token file /loop is a loop of symbolic links; gated models", ""},
+		{"a name too long", []string{"HF_TOKEN_PATH=/" + strings.Repeat("x", 300)}, nil, check.Warn, "too long a path for this system; gated models", ""},
+		{"a directory", []string{"HF_TOKEN_PATH=/d"}, map[string]string{"/d/": ""}, check.Warn, "token file /d cannot be inspected: is a directory", ""},
 		{"HF_HOME with a tilde", []string{"HOME=/home/u", "HF_HOME=~/hf"}, map[string]string{"/home/u/hf/token": "hf_abcdefgh"}, check.OK, "token found in /home/u/hf/token", "file"},
 		{"white space inside", []string{"HF_TOKEN=hf_abc def"}, nil, check.Warn, "white space inside", "HF_TOKEN"},
 	}

@@ -49,6 +49,10 @@ var HFCache = Check{
 		}
 		fi, err := os.Stat(e.Path(home))
 		switch {
+		case errors.Is(err, unix.ENOTDIR):
+			return Result{Status: Warn, Data: data,
+				Message: notADirectory(e, shown, home),
+				Hint:    "point HF_HOME at a mounted directory: " + mount()}
 		case errors.Is(err, os.ErrNotExist):
 			return Result{Status: Warn, Data: data,
 				Message: shown + " does not exist: the cache is not mounted",
@@ -196,6 +200,9 @@ type TokenSource struct {
 	// Unusable says why a token file that exists holds no usable token
 	// ("holds only white space", "holds NUL bytes ..."); "" otherwise.
 	Unusable string
+	// ReadErr is why the token file could not be read, when it is there or
+	// may be (not for a file that does not exist).
+	ReadErr error
 }
 
 // FindToken looks for a Hugging Face token the way huggingface_hub does:
@@ -219,7 +226,7 @@ func FindToken(e *Env) (ts TokenSource, ok bool) {
 	b, err := ReadSmall(e.Path(file), 4096)
 	if err != nil {
 		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
-			ts.Path, ts.Unusable = file, "cannot be read: "+err.Error()
+			ts.Path, ts.ReadErr = file, err
 		}
 		return ts, false
 	}
@@ -330,6 +337,17 @@ var HFToken = Check{
 	Run: func(ctx context.Context, e *Env) Result {
 		ts, ok := FindToken(e)
 		data := map[string]any{"searched": ts.Searched}
+		if !ok && ts.ReadErr != nil {
+			data["path"], data["error"] = ts.Path, ts.ReadErr.Error()
+			msg, hint := PathError(e, "the Hugging Face token file "+ts.Path, ts.ReadErr, false)
+			passIn := "pass the token in: " + e.Runtime().EnvHint("HF_TOKEN")
+			if errors.Is(ts.ReadErr, unix.EACCES) || errors.Is(ts.ReadErr, unix.EPERM) || errors.Is(ts.ReadErr, unix.EROFS) {
+				hint += "; or " + passIn
+			} else {
+				hint = "point HF_TOKEN_PATH at a readable token file, or " + passIn
+			}
+			return Result{Status: Warn, Data: data, Message: msg + "; gated models will fail to download", Hint: hint}
+		}
 		if !ok && ts.Unusable != "" {
 			data["path"] = ts.Path
 			return Result{Status: Warn, Data: data,

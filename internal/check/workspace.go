@@ -45,7 +45,7 @@ var Workspace = Check{
 		case errors.Is(err, unix.ENOENT):
 			return Result{Status: Warn, Message: shown + " does not exist", Hint: workspaceFix(e, dir), Data: data}
 		case errors.Is(err, unix.ENOTDIR):
-			return Result{Status: Warn, Message: shown + " is not a directory", Hint: workspaceFix(e, dir), Data: data}
+			return Result{Status: Warn, Message: notADirectory(e, shown, dir), Hint: workspaceFix(e, dir), Data: data}
 		case err != nil:
 			data["uid"] = e.EffectiveUID()
 			msg, hint := PathError(e, shown, err, false)
@@ -64,6 +64,31 @@ var Workspace = Check{
 		}
 		return Result{Status: OK, Message: dir + " has content", Data: data}
 	},
+}
+
+// notADirectory words ENOTDIR met on p: p is not a directory, or, when a
+// folder on its way is a file, p does not exist.
+func notADirectory(e *Env, shown, p string) string {
+	if f := fileOnPath(e, p); f != "" {
+		return shown + " does not exist: " + f + " on its way is a file, not a directory"
+	}
+	return shown + " is not a directory"
+}
+
+// fileOnPath returns the first folder on the way to p (p itself excluded)
+// that exists and is not a directory, or "".
+func fileOnPath(e *Env, p string) string {
+	p = path.Clean(p)
+	for i := 1; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(e.Path(p[:i]), &st); err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return p[:i]
+		}
+	}
+	return ""
 }
 
 // emptyNamedVolume finds an empty Docker named volume mounted at or below

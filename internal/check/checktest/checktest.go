@@ -48,7 +48,8 @@ func FakeEnv(t *testing.T, environ ...string) *check.Env {
 }
 
 // Mk creates files and directories under the root: a name ending in "/" is a
-// directory, anything else a file with the given content.
+// directory, content "->/x" a symbolic link to /x under the root, anything
+// else a file with the given content.
 func Mk(t *testing.T, e *check.Env, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
@@ -61,6 +62,13 @@ func Mk(t *testing.T, e *check.Env, files map[string]string) {
 		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
+		}
+		if target, ok := strings.CutPrefix(content, "->"); ok {
+			// "->/x": a symbolic link to /x under the root.
+			if err := os.Symlink(e.Path(target), p); err != nil {
+				t.Fatal(err)
+			}
+			continue
 		}
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
