@@ -19,14 +19,14 @@ type mountTarget struct {
 	persist bool
 }
 
+// mountTargets lists the paths as the start-up checks and the target read
+// them: a relative NSS_WORKSPACE against the working directory, HF_HOME
+// expanded as huggingface_hub expands it ("~/hf", "$HOME/hf").
 func mountTargets(e *check.Env) []mountTarget {
-	ws := e.Get("NSS_WORKSPACE")
-	if ws == "" {
-		ws = check.DefaultWorkspace
-	}
+	ws := check.WorkspaceDir(e)
 	ts := []mountTarget{{"workspace", ws, true}}
 	if h := e.Get("HF_HOME"); h != "" {
-		ts = append(ts, mountTarget{"HF_HOME", h, true})
+		ts = append(ts, mountTarget{"HF_HOME", check.Expand(e, h), true})
 	}
 	art := e.Get("NSS_ARTIFACTS_PATH")
 	if art == "" {
