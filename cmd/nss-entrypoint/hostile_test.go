@@ -359,6 +359,25 @@ func nearlyFullDescriptorTable(t *testing.T, r string) (lowest int) {
 	return lowest
 }
 
+// With ulimit -n 0, 1 or 2 (descriptors 0 to 2 stay open above it) the
+// warning is still written: at 0, poll(2) refuses even one descriptor
+// (EINVAL), and the write waits in raw sleeps instead.
+func TestTinyDescriptorLimitStillWarns(t *testing.T) {
+	for n := 0; n <= 2; n++ {
+		cmd := exec.Command("/bin/sh", "-c", "ulimit -n "+strconv.Itoa(n)+" && exec "+bins.Entrypoint)
+		cmd.Env = baseEnv(root(t, false), "FAKE_TARGET_STDOUT=target ran", "FAKE_TARGET_EXIT=7")
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != 7 || out.String() != "target ran" {
+			t.Errorf("ulimit -n %d: exit %d, stdout %q, want the target's 7; stderr %s", n, code, out.String(), errb.String())
+		}
+		if !strings.Contains(errb.String(), "file descriptors are free (ulimit -n is "+strconv.Itoa(n)+")") {
+			t.Errorf("ulimit -n %d: no warning: %q", n, errb.String())
+		}
+	}
+}
+
 // A limit of 1024 or more does not mean descriptors are free: with the
 // table filled to 2 or 3 below it, the checks are skipped (a timer or a pipe
 // would make the runtime abort: "netpollinit failed", "eventfd failed"),
@@ -388,7 +407,8 @@ func TestFullDescriptorTableAboveLimit1024(t *testing.T) {
 		// The count is taken after the Go runtime opened its own (up to
 		// two cgroup files it keeps open since Go 1.25).
 		var said int
-		if _, err := fmt.Sscanf(errb.String(), "nss-entrypoint: warning: only %d file descriptors are free (ulimit -n is", &said); err != nil ||
+		text := strings.Replace(errb.String(), " file descriptor is free ", " file descriptors are free ", 1) // "only 1 ..."
+		if _, err := fmt.Sscanf(text, "nss-entrypoint: warning: only %d file descriptors are free (ulimit -n is", &said); err != nil ||
 			!strings.Contains(errb.String(), "(ulimit -n is "+strconv.Itoa(tc.limit)+")") || said > tc.free || said < tc.free-2 {
 			t.Errorf("limit %d, %d free: warning says %d free: %s", tc.limit, tc.free, said, errb.String())
 		}

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -125,7 +126,11 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	}
 	if free, limit, ok := descriptorsFree(need); !ok {
 		h.scarceFDs = true
-		return h.run([]byte(hints.Prefix + "warning: only " + strconv.Itoa(free) + " file descriptors are free (ulimit -n is " +
+		are := " file descriptors are free"
+		if free == 1 {
+			are = " file descriptor is free"
+		}
+		return h.run([]byte(hints.Prefix + "warning: only " + strconv.Itoa(free) + are + " (ulimit -n is " +
 			strconv.FormatUint(limit, 10) + "): the start-up checks were skipped\n" +
 			hints.Prefix + "  fix: raise the open-file limit: --ulimit nofile=65535:65535 with docker, podman or nerdctl run; ulimit -n 65535 before srun or apptainer run; on Kubernetes, LimitNOFILE of the node's container runtime\n"))
 	}
@@ -327,6 +332,11 @@ func writePolled(fd int, b []byte, budget time.Duration) {
 		if err == unix.EINTR {
 			continue
 		}
+		if err == unix.EINVAL {
+			// RLIMIT_NOFILE is 0: poll(2) takes no descriptor at all.
+			writeWaiting(fd, b, left)
+			return
+		}
 		if err != nil || n != 1 || pfd[0].Revents&unix.POLLOUT == 0 || pfd[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
 			return
 		}
@@ -338,6 +348,22 @@ func writePolled(fd int, b []byte, budget time.Duration) {
 			return
 		}
 		b = b[m:]
+	}
+}
+
+// writeWaiting writes b from a goroutine while this one waits, in raw
+// sleeps of a millisecond, at most budget: for where neither poll(2) nor
+// a timer can be used (a timer needs the runtime's poller, and the poller
+// descriptors). A write still blocked is abandoned: exec ends its thread.
+func writeWaiting(fd int, b []byte, budget time.Duration) {
+	var done atomic.Bool
+	go func() {
+		writeAll(fd, b)
+		done.Store(true)
+	}()
+	for waited := time.Duration(0); !done.Load() && waited < budget; waited += time.Millisecond {
+		ts := unix.NsecToTimespec(int64(time.Millisecond))
+		unix.Nanosleep(&ts, nil)
 	}
 }
 
