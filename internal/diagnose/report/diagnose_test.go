@@ -46,6 +46,32 @@ func TestDiagnoseGolden(t *testing.T) {
 	golden.Check(t, "diagnose.md", Markdown(d))
 }
 
+// The header's host line names what is known: no dangling ", kernel"
+// without an OS, no line at all without either.
+func TestTextHostLine(t *testing.T) {
+	for _, tc := range []struct{ os, kernel, want string }{
+		{"Debian", "6.8.0", "\nDebian, kernel 6.8.0\n"},
+		{"", "6.8.0", "\nkernel 6.8.0\n"},
+		{"Debian", "", "\nDebian\n"},
+	} {
+		d := sampleDoc()
+		d.Facts.OS, d.Facts.Kernel = tc.os, tc.kernel
+		if got := string(Text(d, TextOptions{})); !strings.Contains(got, tc.want) {
+			t.Errorf("OS %q, kernel %q: header %q, want a line %q", tc.os, tc.kernel, firstN(got, 3), tc.want)
+		}
+	}
+	d := sampleDoc()
+	d.Facts.OS, d.Facts.Kernel = "", ""
+	if got := string(Text(d, TextOptions{})); strings.Contains(got, "kernel") {
+		t.Errorf("no OS and no kernel: %q", firstN(got, 3))
+	}
+}
+
+func firstN(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	return strings.Join(lines[:min(n, len(lines))], "\n")
+}
+
 func TestBuildRedactsEverywhere(t *testing.T) {
 	d := sampleDoc()
 	for _, out := range [][]byte{must(JSON(d)), Text(d, TextOptions{Verbose: true}), Markdown(d)} {

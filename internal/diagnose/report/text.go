@@ -65,8 +65,15 @@ func Text(d Document, o TextOptions) []byte {
 	}
 	fmt.Fprintf(&b, "%s %s (commit %s, %s)\n", p.bold("nss-entrypoint --diagnose"), printable(d.Tool.Version), printable(d.Tool.Commit), printable(variant))
 	fmt.Fprintf(&b, "runtime %s, uid %d, gid %d, %s\n", printable(d.Facts.Runtime), d.Facts.UID, d.Facts.GID, printable(d.GeneratedAt))
-	if d.Facts.OS != "" || d.Facts.Kernel != "" {
-		fmt.Fprintf(&b, "%s, kernel %s\n", printable(d.Facts.OS), printable(d.Facts.Kernel))
+	var host []string
+	if d.Facts.OS != "" {
+		host = append(host, printable(d.Facts.OS))
+	}
+	if d.Facts.Kernel != "" {
+		host = append(host, "kernel "+printable(d.Facts.Kernel))
+	}
+	if len(host) > 0 {
+		b.WriteString(strings.Join(host, ", ") + "\n")
 	}
 	b.WriteByte('\n')
 	width := 0
