@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -486,5 +487,70 @@ func stoppedDaemonStart(t *testing.T, mnt string, env []string, release func()) 
 			t.Error("the target did not start within 10s with the daemon behind stderr stopped")
 			return
 		}
+	}
+}
+
+// A working directory on a mount that stops answering (a Slurm job started
+// in its submit directory on NFS, with PWD exported) cannot hold up the
+// start: the entrypoint asks the kernel for it with getcwd(2), never with a
+// stat of "." or $PWD, which go to the server; a relative LD_LIBRARY_PATH
+// entry there is not searched. A shell makes the mount its working
+// directory, then the mount stops answering, then the shell execs the
+// entrypoint.
+func TestWorkingDirectoryOnAHungMount(t *testing.T) {
+	arm := filepath.Join(t.TempDir(), "arm")
+	mnt, release := mountHangFS(t, "-hang", "getattr", "-armfile", arm)
+	cwd := filepath.Join(mnt, "hf")
+	var env []string
+	for _, kv := range baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1", "NSS_ENTRYPOINT_TIMEOUT=1s", "FAKE_TARGET_STDOUT=target ran", "PWD="+cwd) {
+		if !strings.HasPrefix(kv, "LD_LIBRARY_PATH=") {
+			env = append(env, kv)
+		}
+	}
+	// The fake NVML, then an empty entry: the working directory.
+	env = append(env, "LD_LIBRARY_PATH="+bins.NVMLDir+":")
+	sh := exec.Command("/bin/sh", "-c", `cd "$1" && echo ready && read go && exec "$2"`, "sh", cwd, bins.Entrypoint)
+	sh.Env = env
+	stdin, err := sh.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := sh.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	sh.Stderr = &errb
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := bufio.NewReader(stdout)
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		release()
+		sh.Wait()
+		t.Fatalf("the shell did not get into the mount: %q %v %s", line, err, errb.String())
+	}
+	if err := os.WriteFile(arm, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	stdin.Write([]byte("go\n"))
+	rest := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(out)
+		rest <- string(b)
+	}()
+	done := make(chan error, 1)
+	go func() { done <- sh.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		release()
+		<-done
+		t.Fatalf("the target did not start within 15s of a 1s deadline with the working directory on a hung mount; stderr:\n%s", errb.String())
+	}
+	t.Logf("target started after %v", time.Since(start))
+	if got := <-rest; err != nil || got != "target ran" {
+		t.Errorf("%v, stdout %q, want the target's; stderr:\n%s", err, got, errb.String())
 	}
 }

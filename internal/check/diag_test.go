@@ -31,6 +31,7 @@ func TestWorkspace(t *testing.T) {
 		{"missing", nil, nil, nil, check.Warn, "/workspace does not exist", `-v "$(pwd)/data:/workspace/data"`},
 		{"a file", nil, map[string]string{"/workspace": "x"}, nil, check.Warn, "is not a directory", "absolute host path"},
 		{"under a file", []string{"NSS_WORKSPACE=/f/ws"}, map[string]string{"/f": "x"}, nil, check.Warn, "/f/ws does not exist: /f on its way is a file, not a directory", "absolute host path"},
+		{"under a file, then ..", []string{"NSS_WORKSPACE=/f/../g/ws"}, map[string]string{"/f": "x", "/g/": ""}, nil, check.Warn, "/f/../g/ws does not exist: /f on its way is a file, not a directory", "absolute host path"},
 		{"empty", nil, map[string]string{"/workspace/": ""}, nil, check.Warn, "/workspace is empty", `docker run -v "$(pwd)/data:/workspace/data" ...`},
 		{"unreadable", nil, map[string]string{"/workspace/data/x": "1"}, denied, check.Warn, "not readable by uid 1000", `--user "$(id -u):$(id -g)"`},
 		{"has data", nil, map[string]string{"/workspace/data/x": "1"}, nil, check.OK, "has content", ""},

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 
@@ -251,7 +250,7 @@ func tokenPath(e *Env) string {
 		return p
 	}
 	if h := HFHome(e); h != "" {
-		return path.Join(h, "token")
+		return JoinPath(h, "token")
 	}
 	return ""
 }
@@ -264,10 +263,10 @@ func HFHome(e *Env) string {
 		return Expand(e, h)
 	}
 	if x := e.Get("XDG_CACHE_HOME"); x != "" {
-		return Expand(e, path.Join(x, "huggingface"))
+		return Expand(e, JoinPath(x, "huggingface"))
 	}
 	if h := e.Home(); h != "" {
-		return path.Join(h, ".cache", "huggingface")
+		return JoinPath(JoinPath(h, ".cache"), "huggingface")
 	}
 	return ""
 }

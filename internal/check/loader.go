@@ -157,9 +157,9 @@ func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoi
 					c.Skipped = append(c.Skipped, entry+": relative to a working directory that is not known here")
 					continue
 				}
-				dir = path.Join(wd, dir)
+				dir = JoinPath(wd, dir)
 			}
-			p := path.Join(dir, name)
+			p := JoinPath(dir, name)
 			if isFile(p) {
 				found(p, entry)
 			}
@@ -171,7 +171,7 @@ func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoi
 		}
 	}
 	for _, dir := range defaultLibDirs() {
-		p := path.Join(dir, name)
+		p := JoinPath(dir, name)
 		if isFile(p) {
 			found(p, "default directory "+dir)
 		}
@@ -179,7 +179,13 @@ func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoi
 	if c.Path == "" {
 		return c
 	}
-	c.Real = e.realPath(c.Path)
+	if loc := e.Locate(c.Path); loc.Mount.Point != "" {
+		// A mount table with unsafe mounts: the walk has followed every
+		// link without touching them; realPath's own, cleaned steps might.
+		c.Real = loc.Resolved
+	} else {
+		c.Real = e.realPath(c.Path)
+	}
 	c.Version = libraryVersion(c.Real)
 	c.Stub = hasDir(c.Path, "stubs") || hasDir(c.Real, "stubs")
 	c.Compat = hasDir(c.Path, "compat") || hasDir(c.Real, "compat")

@@ -63,3 +63,46 @@ func TestFSTypeOfMountAndDevice(t *testing.T) {
 		t.Error("found a mount without a mount table")
 	}
 }
+
+// Locate takes ".." where its walk has got to, as the kernel does: after a
+// symbolic link, ".." is the link target's parent, not the link's (a path
+// cleaned as text first was judged by another filesystem than the one the
+// check then touched).
+func TestLocateTakesDotDotAfterALink(t *testing.T) {
+	table := "21 1 254:1 / / rw,relatime - ext4 /dev/vda rw\n" +
+		"30 21 0:45 / /fuse rw,nosuid,nodev,relatime - fuse.gcsfuse bucket rw,user_id=0\n"
+	r := t.TempDir()
+	mk := func(p string) string {
+		p = filepath.Join(r, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if err := os.WriteFile(mk("proc/self/mountinfo"), []byte(table), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// /a/link -> /fuse/x (on the FUSE mount); /b/link -> /c/d (local).
+	if err := os.Symlink("/fuse/x", mk("a/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/c/d", mk("b/link")); err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{Root: r}
+	for _, tc := range []struct {
+		path, resolved string
+		unsafe         bool
+	}{
+		{"/a/link/../data.csv", "/fuse/data.csv", true},
+		{"/a/link/..", "/fuse", true},
+		{"/b/link/../fuse/x", "/c/fuse/x", false},
+		{"/a/../fuse/x", "/fuse/x", true},
+		{"/a/./link2/../y", "/a/y", false},
+	} {
+		loc := e.Locate(tc.path)
+		if loc.Unsafe != tc.unsafe || loc.Resolved != tc.resolved {
+			t.Errorf("Locate(%q) = resolved %q, unsafe %v; want %q, %v", tc.path, loc.Resolved, loc.Unsafe, tc.resolved, tc.unsafe)
+		}
+	}
+}

@@ -40,13 +40,27 @@ type Location struct {
 	Unsafe bool
 }
 
+// JoinPath joins a directory and a name as the kernel will read them: as
+// text, without cleaning, so that "link/.." stays for the kernel to resolve
+// through the link (path.Join would drop both and name another file). A
+// path that a check touches and the path that Locate judged must be the
+// same string.
+func JoinPath(dir, name string) string {
+	if strings.HasSuffix(dir, "/") {
+		return dir + name
+	}
+	return dir + "/" + name
+}
+
 // maxLinks bounds symbolic links followed in one walk, as the kernel does.
 const maxLinks = 40
 
 // Locate finds the mount that holds a container path without touching any
 // unsafe filesystem: it walks the path from the root, and at each step asks
 // mountinfo which filesystem the next name lies on before it lstat()s it;
-// symbolic links are followed only while they lie on safe filesystems. When
+// symbolic links are followed only while they lie on safe filesystems, and
+// ".." is taken where the walk has got to, as the kernel takes it (the path
+// is not cleaned first: "link/.." leads wherever the link's parent is). When
 // mountinfo has no unsafe mount but "/", nothing is touched at all. An
 // unsafe root filesystem ("/" on FUSE, as some Apptainer images are) counts
 // as safe: the target itself is read from there, so a direct start would
@@ -56,14 +70,13 @@ func (e *Env) Locate(p string) Location {
 	risky := e.UnsafeMounts()
 	if !strings.HasPrefix(p, "/") {
 		if wd, err := unix.Getwd(); err == nil {
-			p = path.Join(wd, p)
+			p = JoinPath(wd, p)
 		}
 	}
-	p = path.Clean(p)
 	if !risky {
 		// Nothing can hang: the mount is not looked up (Resolved is the
 		// path as given, Mount left empty).
-		loc.Resolved = p
+		loc.Resolved = path.Clean(p)
 		return loc
 	}
 	mounts := e.Mounts()

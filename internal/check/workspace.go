@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -76,9 +75,11 @@ func notADirectory(e *Env, shown, p string) string {
 }
 
 // fileOnPath returns the first folder on the way to p (p itself excluded)
-// that exists and is not a directory, or "".
+// that exists and is not a directory, or "". It asks only prefixes of p as
+// written, each a step the kernel took resolving p itself (a cleaned prefix
+// could name a place, a mount, the resolution never went through).
 func fileOnPath(e *Env, p string) string {
-	p = path.Clean(p)
+	p = strings.TrimRight(p, "/")
 	for i := 1; i < len(p); i++ {
 		if p[i] != '/' {
 			continue
@@ -123,7 +124,7 @@ func WorkspaceDir(e *Env) string {
 	}
 	if !strings.HasPrefix(dir, "/") {
 		if wd, err := unix.Getwd(); err == nil {
-			return path.Join(wd, dir)
+			return JoinPath(wd, dir)
 		}
 	}
 	return dir

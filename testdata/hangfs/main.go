@@ -2,7 +2,10 @@
 // answering, as a gcsfuse, s3fs or sshfs mount whose backend is gone does. It
 // holds a directory hf/ with a token file, a file data.csv and a writable
 // file log; depending on -hang, the lookup of any name, every open (files
-// and directories), every directory read or every write never returns. With -interrupt, a request that the kernel
+// and directories), every directory read, every write or every getattr
+// (stat of anything on the mount, its root included) never returns. With
+// -armfile F the hang holds only while the file F exists, so that a test
+// can first make the mount a process's working directory. With -interrupt, a request that the kernel
 // interrupts (the caller got a signal) returns EINTR, as a daemon that
 // honours FUSE interrupts does; without it, the request hangs for good and
 // its caller stays in uninterruptible sleep until hangfs is killed.
@@ -24,9 +27,22 @@ import (
 )
 
 var (
-	hang      = flag.String("hang", "lookup", "what never returns: lookup, open, readdir or write")
+	hang      = flag.String("hang", "lookup", "what never returns: lookup, open, readdir, write or getattr")
 	interrupt = flag.Bool("interrupt", false, "answer an interrupted request with EINTR")
+	armFile   = flag.String("armfile", "", "hang only while this file exists")
 )
+
+// hangs reports whether requests of kind what are to hang now.
+func hangs(what string) bool {
+	if *hang != what {
+		return false
+	}
+	if *armFile == "" {
+		return true
+	}
+	_, err := os.Stat(*armFile)
+	return err == nil
+}
 
 // block waits forever, or until the kernel interrupts the request when
 // -interrupt is set.
@@ -48,7 +64,16 @@ var (
 	_ fs.NodeOpendirer = (*dir)(nil)
 	_ fs.NodeReaddirer = (*dir)(nil)
 	_ fs.NodeOnAdder   = (*dir)(nil)
+	_ fs.NodeGetattrer = (*dir)(nil)
 )
+
+func (d *dir) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if hangs("getattr") {
+		return block(ctx)
+	}
+	out.Mode = syscall.S_IFDIR | 0o755
+	return 0
+}
 
 func (d *dir) OnAdd(ctx context.Context) {
 	if !d.root {
@@ -62,7 +87,7 @@ func (d *dir) OnAdd(ctx context.Context) {
 }
 
 func (d *dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if *hang == "lookup" {
+	if hangs("lookup") {
 		return nil, block(ctx)
 	}
 	ch := d.GetChild(name)
@@ -79,14 +104,14 @@ func (d *dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.
 }
 
 func (d *dir) Opendir(ctx context.Context) syscall.Errno {
-	if *hang == "open" {
+	if hangs("open") {
 		return block(ctx)
 	}
 	return 0
 }
 
 func (d *dir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	if *hang == "readdir" {
+	if hangs("readdir") {
 		return nil, block(ctx)
 	}
 	var ents []fuse.DirEntry
@@ -110,13 +135,16 @@ var (
 )
 
 func (f *file) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if hangs("getattr") {
+		return block(ctx)
+	}
 	out.Mode = syscall.S_IFREG | 0o666
 	out.Size = uint64(len(f.data))
 	return 0
 }
 
 func (f *file) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if *hang == "open" {
+	if hangs("open") {
 		return nil, 0, block(ctx)
 	}
 	return nil, fuse.FOPEN_DIRECT_IO, 0
@@ -124,7 +152,7 @@ func (f *file) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 
 // Write keeps nothing: it answers, or with -hang write never does.
 func (f *file) Write(ctx context.Context, fh fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
-	if *hang == "write" {
+	if hangs("write") {
 		return 0, block(ctx)
 	}
 	return uint32(len(data)), 0
@@ -147,7 +175,7 @@ func (f *file) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int6
 func main() {
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: hangfs [-hang lookup|open|readdir|write] [-interrupt] MOUNTPOINT")
+		fmt.Fprintln(os.Stderr, "usage: hangfs [-hang lookup|open|readdir|write|getattr] [-armfile F] [-interrupt] MOUNTPOINT")
 		os.Exit(2)
 	}
 	zero := time.Duration(0)
