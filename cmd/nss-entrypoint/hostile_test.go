@@ -439,6 +439,83 @@ func TestProbeFloodKeepsMemoryBounded(t *testing.T) {
 	}
 }
 
+// The files the GPU check's loader forensics read (the driver's version,
+// ld.so.cache, the mount table) and /dev are read with bounds: a link to
+// /dev/zero, a sparse file of 100 GiB or a /dev of 70 000 entries takes
+// neither memory nor the deadline, in the entrypoint and in the report.
+func TestLoaderAndDeviceReadsAreBounded(t *testing.T) {
+	for _, tc := range []struct{ name, file, kind string }{
+		{"ld.so.cache is /dev/zero", "etc/ld.so.cache", "zero"},
+		{"ld.so.cache is sparse", "etc/ld.so.cache", "sparse"},
+		{"the driver version is /dev/zero", "proc/driver/nvidia/version", "zero"},
+		{"the mount table is sparse", "proc/self/mountinfo", "sparse"},
+		{"70000 entries in /dev", "dev", "many"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := root(t, true)
+			p := filepath.Join(r, tc.file)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			switch tc.kind {
+			case "zero":
+				if err := os.Symlink("/dev/zero", p); err != nil {
+					t.Fatal(err)
+				}
+			case "sparse":
+				f, err := os.Create(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Truncate(100 << 30); err != nil {
+					f.Close()
+					t.Skipf("no sparse file here: %v", err)
+				}
+				f.Close()
+			case "many":
+				for i := 0; i < 70000; i++ {
+					if err := os.WriteFile(filepath.Join(p, "nvidia"+strconv.Itoa(i)), nil, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			env := baseEnv(r, "NSS_FAKE_NVML=devices=1", "NSS_ENTRYPOINT_TIMEOUT=5s", "FAKE_TARGET_EXIT=7")
+			cmd := exec.Command(bins.Entrypoint)
+			cmd.Env = env
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			start := time.Now()
+			cmd.Run()
+			took := time.Since(start)
+			if code := cmd.ProcessState.ExitCode(); code != 7 {
+				t.Fatalf("exit %d, want the target's 7; stderr %s", code, errb.String())
+			}
+			if peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10; peak > 64<<20 {
+				t.Errorf("entrypoint: peak RSS %d MiB", peak>>20)
+			}
+			if took > 4*time.Second {
+				t.Errorf("entrypoint: the target started after %v (deadline 5s); stderr %s", took, errb.String())
+			}
+			rep := exec.Command(bins.Diagnose, "--format", "json")
+			rep.Env = env
+			var report bytes.Buffer
+			rep.Stdout = &report
+			start = time.Now()
+			rep.Run()
+			if code := rep.ProcessState.ExitCode(); code != 0 && code != 1 {
+				t.Errorf("nss-diagnose: exit %d after %v, want a report", code, time.Since(start))
+			}
+			// At most 256 GPU nodes are opened and listed.
+			if report.Len() > 1<<20 {
+				t.Errorf("nss-diagnose: a report of %d KiB", report.Len()>>10)
+			}
+			if took := time.Since(start); took > 20*time.Second {
+				t.Errorf("nss-diagnose took %v", took)
+			}
+		})
+	}
+}
+
 // With RLIMIT_NPROC nearly used up, the Go runtime could not create the
 // threads that the GPU probe and os/signal bring (it aborts: "failed to
 // create new OS thread"); the entrypoint then starts no helper, says so,

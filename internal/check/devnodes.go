@@ -42,6 +42,41 @@ type DeviceAccess struct {
 	NotGranted []string `json:"not_granted,omitempty"`
 }
 
+// /dev is read with bounds: a container's has a few hundred entries, a
+// node's a few thousand; no machine has more than maxGPUNodes GPUs.
+const (
+	maxDevEntries = 1 << 16
+	maxGPUNodes   = 256
+)
+
+// listDir calls keep with the name of each entry of dir, at most max
+// entries, until keep returns false; it reads in small pieces (os.ReadDir
+// holds the whole directory).
+func listDir(dir string, max int, keep func(name string) bool) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	var buf [8192]byte
+	seen := 0
+	for seen < max {
+		n, err := unix.Getdents(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return
+		}
+		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+		for _, name := range names {
+			if seen++; seen > max || !keep(name) {
+				return
+			}
+		}
+	}
+}
+
 // CheckDeviceAccess opens /dev/nvidiactl, /dev/nvidia-uvm and each
 // /dev/nvidiaN (under the Env's root) with Env.OpenDevice. Opening a node
 // that exists and getting EPERM is the signature of a container whose
@@ -54,15 +89,14 @@ func CheckDeviceAccess(e *Env) DeviceAccess {
 	}
 	paths := []string{"/dev/nvidiactl", "/dev/nvidia-uvm"}
 	var gpus []int
-	if ents, err := os.ReadDir(e.Path("/dev")); err == nil {
-		for _, ent := range ents {
-			if n, ok := strings.CutPrefix(ent.Name(), "nvidia"); ok {
-				if i, err := strconv.Atoi(n); err == nil && i >= 0 {
-					gpus = append(gpus, i)
-				}
+	listDir(e.Path("/dev"), maxDevEntries, func(name string) bool {
+		if n, ok := strings.CutPrefix(name, "nvidia"); ok {
+			if i, err := strconv.Atoi(n); err == nil && i >= 0 {
+				gpus = append(gpus, i)
 			}
 		}
-	}
+		return len(gpus) < maxGPUNodes
+	})
 	sort.Ints(gpus)
 	for _, i := range gpus {
 		paths = append(paths, "/dev/nvidia"+strconv.Itoa(i))

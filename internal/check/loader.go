@@ -84,17 +84,14 @@ var GPULibraries = []string{"libcuda.so.1", "libnvidia-ml.so.1"}
 // for the start path.
 func Loader(e *Env) LoaderReport {
 	rep := LoaderReport{}
-	if b, err := os.ReadFile(e.Path("/proc/driver/nvidia/version")); err == nil {
+	if b, err := ReadSmall(e.Path("/proc/driver/nvidia/version"), maxDriverVersion); err == nil {
 		rep.KernelModule = ParseDriverVersion(b)
 	}
 	var cache []LDCacheEntry
-	if b, err := os.ReadFile(e.Path("/etc/ld.so.cache")); err == nil {
+	if b, err := ReadSmall(e.Path("/etc/ld.so.cache"), maxLDCache); err == nil {
 		cache, _ = ParseLDCache(b)
 	}
-	var mounts []Mount
-	if b, err := os.ReadFile(e.Path("/proc/self/mountinfo")); err == nil {
-		mounts = ParseMountinfo(b)
-	}
+	mounts := e.Mounts()
 	ldPath := e.Get("LD_LIBRARY_PATH")
 	for _, name := range GPULibraries {
 		c := e.findLibrary(name, ldPath, cache)
@@ -106,6 +103,16 @@ func Loader(e *Env) LoaderReport {
 	rep.Findings = loaderFindings(e, rep, ldPath)
 	return rep
 }
+
+// What the loader reads is bounded, whatever the files are (a link to
+// /dev/zero, a sparse file of terabytes): the driver's version file is a
+// few hundred bytes; a system's ld.so.cache is tens to hundreds of KiB
+// (one with every Debian library installed, about 2 MiB). A cache cut off
+// at the bound does not parse and is not used.
+const (
+	maxDriverVersion = 64 << 10
+	maxLDCache       = 8 << 20
+)
 
 // findLibrary runs the loader's search for name.
 func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoice {
