@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -552,5 +553,32 @@ func TestWorkingDirectoryOnAHungMount(t *testing.T) {
 	t.Logf("target started after %v", time.Since(start))
 	if got := <-rest; err != nil || got != "target ran" {
 		t.Errorf("%v, stdout %q, want the target's; stderr:\n%s", err, got, errb.String())
+	}
+}
+
+// nss-diagnose finishes when paths it checks are on a mount that never
+// answers: the checks time out, the report comes out, and the first
+// process returns its status though the report's process, with threads
+// stuck in the kernel, cannot exit until the mount answers.
+func TestReportFinishesWithPathsOnAHungMount(t *testing.T) {
+	mnt, release := mountHangFS(t, "-hang", "lookup")
+	cmd := exec.Command(bins.Diagnose, "--timeout", "2s")
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/root", "HF_TOKEN=hf_x",
+		"NSS_WORKSPACE=" + mnt + "/x", "HF_HOME=" + mnt + "/hf", "HF_TOKEN_PATH=" + mnt + "/tok"}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	late, _ := runWithin(t, cmd, 40*time.Second, release)
+	if late {
+		t.Fatalf("nss-diagnose did not return within 40s (2s per check) until the FUSE daemon was killed; stderr:\n%s", errb.String())
+	}
+	t.Logf("the report returned after %v", time.Since(start))
+	if code := cmd.ProcessState.ExitCode(); code != 0 && code != 1 {
+		t.Errorf("exit %d, want a report (0 or 1); stderr:\n%s", code, errb.String())
+	}
+	// The checks that read the mount name it as not answering (the
+	// temporary paths themselves may be redacted).
+	if !regexp.MustCompile(`WARN workspace +workspace: \S+ \(fuse\.hangfs at \S+\) did not answer`).MatchString(out.String()) {
+		t.Errorf("the report does not name the path that did not answer:\n%s", out.String())
 	}
 }

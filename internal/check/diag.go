@@ -132,7 +132,9 @@ func RunNotify(ctx context.Context, e *Env, checks []Check, slowAfter time.Durat
 	}
 	for i, c := range checks {
 		if !done[i] {
-			results[i] = abandoned(c)
+			// Named by its paths and their filesystems, where it has
+			// paths: a hung mount, not a slow host, is the usual cause.
+			results[i] = abandonedIn(e, c, 0)
 		}
 	}
 	return results

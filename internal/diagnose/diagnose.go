@@ -283,8 +283,17 @@ func Main(argv, environ []string) int {
 	if marked && len(argv) > 0 && argv[0] == workerArgv0 {
 		code := Diagnose(args, env, os.Stdout, os.Stderr, hints.IsTerminal(1), hints.IsTerminal(2))
 		if code == DiagnoseUsage {
-			return workerUsage
+			code = workerUsage
 		}
+		// The report is out. A check abandoned on a path that does not
+		// answer may hold a thread in the kernel, and then this process
+		// cannot finish exiting: let go of the standard descriptors (a
+		// pipe held open keeps kubectl exec or a CI step waiting) and
+		// tell Main the status on its own pipe, so that it need not wait.
+		unix.Close(0)
+		unix.Close(1)
+		unix.Close(2)
+		unix.Write(workerStatusFD, []byte{byte(code)})
 		return code
 	}
 	self, err := os.Executable()
@@ -295,10 +304,21 @@ func Main(argv, environ []string) int {
 	cmd.Args[0] = workerArgv0
 	cmd.Env = append(env, workerEnv+"=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err = cmd.Run()
-	if cmd.ProcessState == nil {
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "%serror: the report could not be started: %v\n", hints.Prefix, err)
 		return DiagnoseIncomplete
+	}
+	defer statusR.Close()
+	cmd.ExtraFiles = []*os.File{statusW} // workerStatusFD
+	err = cmd.Start()
+	statusW.Close()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%serror: the report could not be started: %v\n", hints.Prefix, err)
+		return DiagnoseIncomplete
+	}
+	if code, ok := waitWorker(cmd, statusR); ok {
+		return mapWorkerStatus(code)
 	}
 	switch code := cmd.ProcessState.ExitCode(); code {
 	case workerUsage:
@@ -316,6 +336,58 @@ func Main(argv, environ []string) int {
 	fmt.Fprintf(os.Stderr, "%serror: the report could not be completed: nss-diagnose %s\n", hints.Prefix, why)
 	return DiagnoseIncomplete
 }
+
+// waitWorker waits for the worker. It returns the status the worker sent
+// and true when the worker sent one but has not exited workerExitGrace
+// later (a thread of it stuck in the kernel on a path that does not
+// answer: the report is complete, and the worker will exit when the path
+// answers); otherwise false once the worker has exited, its ProcessState
+// set.
+func waitWorker(cmd *exec.Cmd, status *os.File) (int, bool) {
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	sent := make(chan int, 1)
+	go func() {
+		var b [1]byte
+		if n, _ := status.Read(b[:]); n == 1 {
+			sent <- int(b[0])
+		}
+	}()
+	select {
+	case <-exited:
+		return 0, false
+	case code := <-sent:
+		select {
+		case <-exited:
+			return 0, false
+		case <-time.After(workerExitGrace):
+			fmt.Fprintf(os.Stderr, "%snote: the report is complete, but its process cannot exit yet: a check is stuck on a path that does not answer (see the checks that timed out above)\n", hints.Prefix)
+			return code, true
+		}
+	}
+}
+
+// mapWorkerStatus is Main's status for a worker that sent code.
+func mapWorkerStatus(code int) int {
+	switch code {
+	case workerUsage:
+		return DiagnoseUsage
+	case DiagnoseOK, DiagnoseFailed, DiagnoseIncomplete:
+		return code
+	}
+	return DiagnoseIncomplete
+}
+
+// workerStatusFD is the worker's end of the pipe on which it sends its
+// status before it exits; workerExitGrace is how long Main waits for the
+// exit after that.
+const (
+	workerStatusFD  = 3
+	workerExitGrace = time.Second
+)
 
 // workerEnv and workerArgv0 mark the nss-diagnose process that makes the
 // report (Main).
