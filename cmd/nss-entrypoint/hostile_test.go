@@ -241,15 +241,33 @@ func TestPathLookupAgreesWithBash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, tc := range []struct{ name, path, cwd string }{
-		{"dot-dot after a symbolic link", dir + "/elsewhere/link/../bin", "plain"},
-		{"dot-dot after a missing folder", "/nonexistent/.." + dir + "/d2", "plain"},
-		{"a directory, then a non-executable file", dir + "/isdir:" + dir + "/noexec", "plain"},
-		{"a non-executable file, then a directory", dir + "/noexec:" + dir + "/isdir", "plain"},
-		{"not found, a directory of that name here", "/nonexistent", "cwd"},
-		{"an empty entry", "/nonexistent::", "d2"},
-		{"a dot entry", ".", "d2"},
-		{"a tilde entry", "/nonexistent:~/bin", "plain"},
+	home := "HOME=" + dir + "/real"
+	for _, tc := range []struct {
+		name, path, cwd string
+		env             []string // replaces HOME=<dir>/real
+	}{
+		{"dot-dot after a symbolic link", dir + "/elsewhere/link/../bin", "plain", nil},
+		{"dot-dot after a missing folder", "/nonexistent/.." + dir + "/d2", "plain", nil},
+		{"a directory, then a non-executable file", dir + "/isdir:" + dir + "/noexec", "plain", nil},
+		{"a non-executable file, then a directory", dir + "/noexec:" + dir + "/isdir", "plain", nil},
+		{"not found, a directory of that name here", "/nonexistent", "cwd", nil},
+		{"an empty entry", "/nonexistent::", "d2", nil},
+		{"a dot entry", ".", "d2", nil},
+		{"a dot-slash entry", "./", "d2", nil},
+		{"a dot-slash-dot entry", "./.", "d2", nil},
+		{"a dot-slash-slash entry", ".//", "d2", nil},
+		{"a relative entry", "d2", "", nil},
+		{"a dot-slash relative entry", "./d2", "", nil},
+		{"a dot-dot relative entry", "../d2", "plain", nil},
+		{"a tilde entry", "/nonexistent:~/bin", "plain", nil},
+		{"a tilde with HOME empty", "~", "d2", []string{"HOME="}},
+		{"a tilde-slash with HOME empty", "~" + dir + "/d2", "plain", []string{"HOME="}},
+		{"tilde-plus", "~+", "d2", []string{"PWD=" + dir + "/d2"}},
+		{"tilde-plus without PWD", "~+", "d2", []string{}},
+		{"tilde-minus", "~-", "plain", []string{"OLDPWD=" + dir + "/d2"}},
+		{"a user's tilde", "~root/nonexistent-nss:" + dir + "/d2", "plain", nil},
+		{"a tilde in POSIX mode", "~/bin", "plain", []string{home, "POSIXLY_CORRECT=1"}},
+		{"a tilde with a dollar", "~$HOME/bin:" + dir + "/d2", "plain", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := func(cmd *exec.Cmd) (int, string) {
@@ -259,11 +277,15 @@ func TestPathLookupAgreesWithBash(t *testing.T) {
 				cmd.Run()
 				return cmd.ProcessState.ExitCode(), out.String()
 			}
+			env := append([]string{"PATH=" + tc.path}, tc.env...)
+			if tc.env == nil {
+				env = append(env, home)
+			}
 			bash := exec.Command("bash", "-c", `exec "$0"`, "tgt")
-			bash.Env = []string{"PATH=" + tc.path, "HOME=" + dir + "/real"}
+			bash.Env = env
 			wantCode, wantOut := run(bash)
 			ep := exec.Command(bins.Entrypoint)
-			ep.Env = []string{"PATH=" + tc.path, "HOME=" + dir + "/real", "NSS_ENTRYPOINT_CHECKS=off", "NSS_ENTRYPOINT_TARGET=tgt"}
+			ep.Env = append(env, "NSS_ENTRYPOINT_CHECKS=off", "NSS_ENTRYPOINT_TARGET=tgt")
 			code, out := run(ep)
 			if code != wantCode || out != wantOut {
 				t.Errorf("entrypoint: exit %d, stdout %q; bash: exit %d, stdout %q", code, out, wantCode, wantOut)

@@ -234,8 +234,7 @@ func (h *handover) run(lines []byte) int {
 	execve := func(path string, argv, envv []string) error {
 		return procstate.Exec(path, argv, envv, h.st, pending)
 	}
-	pathList, pathSet := h.e.Getenv("PATH")
-	path, err := target.Lookup(h.name, pathList, pathSet, h.e.Get("HOME"))
+	path, err := target.Lookup(h.name, h.search())
 	if err == nil {
 		err = target.Exec(path, h.name, h.args, h.environ, execve)
 	}
@@ -245,6 +244,50 @@ func (h *handover) run(lines []byte) int {
 	}
 	h.write([]byte(hints.Prefix + "error: " + hints.Escape(err.Error()) + "\n"))
 	return code
+}
+
+// search is how the target is looked up on PATH: as bash, which expands a
+// leading "~" in an entry unless it runs in POSIX mode (POSIXLY_CORRECT
+// in its environment).
+func (h *handover) search() target.Search {
+	s := target.Search{PWD: h.e.Get("PWD")}
+	s.Path, s.PathSet = h.e.Getenv("PATH")
+	if _, posix := h.e.Getenv("POSIXLY_CORRECT"); !posix {
+		s.Tilde = h.tilde
+	}
+	s.CwdMayHang = func() bool {
+		wd, err := unix.Getwd()
+		return err != nil || h.e.Locate(wd).Unsafe
+	}
+	return s
+}
+
+// tilde expands the "~" prefix of a PATH entry as bash does: "~" is $HOME
+// (even empty; unset, the user's home from /etc/passwd), "~user" that
+// user's home, "~+" $PWD (the working directory when unset), "~-"
+// $OLDPWD; anything else is left as written.
+func (h *handover) tilde(prefix string) (string, bool) {
+	switch prefix {
+	case "~":
+		if home, set := h.e.Getenv("HOME"); set {
+			return home, true
+		}
+	case "~+":
+		if pwd, set := h.e.Getenv("PWD"); set {
+			return pwd, true
+		}
+		wd, err := unix.Getwd()
+		return wd, err == nil
+	case "~-":
+		return h.e.Getenv("OLDPWD")
+	}
+	if strings.Contains(prefix, "$") {
+		return "", false // a user name, for bash: none has a "$"
+	}
+	if home := check.Expand(h.e, prefix); home != prefix {
+		return home, true
+	}
+	return "", false
 }
 
 // checksWanted reports whether the start-up checks should run: not when

@@ -34,46 +34,79 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("cannot run %s: %s", e.Name, e.Reason)
 }
 
+// Search says where Lookup looks.
+type Search struct {
+	// Path is PATH's value; PathSet says whether PATH is set at all
+	// (unset: DefaultPath).
+	Path    string
+	PathSet bool
+	// Tilde expands the prefix of a PATH entry that starts with "~" ("~",
+	// "~user", "~+", "~-") as bash does, and says whether it did; nil
+	// expands nothing (bash in POSIX mode).
+	Tilde func(prefix string) (string, bool)
+	// PWD is $PWD: bash takes it as the working directory when it names
+	// the same directory as ".".
+	PWD string
+	// CwdMayHang says whether the working directory is on a filesystem
+	// that may not answer; Lookup then does not look there for a
+	// directory named like a target found nowhere. nil: it may look.
+	CwdMayHang func() bool
+}
+
 // Lookup resolves name to a path. A name with a slash is used as it is;
 // otherwise each PATH entry is tried in order, as bash's exec does: an
-// empty entry or "." is the working directory, given as an absolute path;
-// an entry "~" or "~/..." starts at home (bash expands it; $HOME, unless
-// empty); the entry and the name are joined as text, without cleaning, so
-// that the kernel resolves ".." through symbolic links; the first
-// executable regular file wins. When none is
-// found, the first existing match decides: a file that is not executable
-// fails with "permission denied" (126), a directory counts as nothing
-// found (127). A name found nowhere that is a directory in the working
-// directory cannot be executed (126), as bash 5.2 reports it.
-func Lookup(name, pathList string, pathSet bool, home string) (string, error) {
+// entry starting with "~" is expanded (Search.Tilde); the entry and the
+// name are joined as text, without cleaning, so that the kernel resolves
+// ".." through symbolic links; an empty entry is the working directory,
+// and a match on a relative entry is handed over as an absolute path
+// under the working directory (a leading "./" dropped), as bash's $0
+// shows; the first executable regular file wins. When none is found, the
+// first existing match decides: a file that is not executable fails with
+// "permission denied" (126), a directory counts as nothing found (127). A
+// name found nowhere that is a directory in the working directory cannot
+// be executed (126), as bash 5.2 reports it.
+func Lookup(name string, s Search) (string, error) {
 	if name == "" {
 		return "", &Error{Name: `""`, Code: NotFound, Reason: "the target name is empty"}
 	}
 	if strings.Contains(name, "/") {
 		return name, checkFile(name, name)
 	}
-	if !pathSet {
+	pathList := s.Path
+	if !s.PathSet {
 		pathList = DefaultPath
 	}
 	firstMatch, firstIsDir := "", false
-	cwd := ""
+	cwd, cwdKnown := "", false
+	workDir := func() string {
+		if !cwdKnown {
+			cwd, cwdKnown = workingDirectory(s.PWD), true
+		}
+		return cwd
+	}
 	// strings.Split, not filepath.SplitList: an empty PATH is one empty
 	// entry, the current directory, as bash and execvp read it.
 	for _, dir := range strings.Split(pathList, ":") {
-		switch {
-		case dir == "" || dir == ".":
-			if cwd == "" {
-				if wd, err := unix.Getwd(); err == nil {
-					cwd = wd
-				} else {
-					cwd = "."
+		if s.Tilde != nil && strings.HasPrefix(dir, "~") {
+			prefix, rest, slash := strings.Cut(dir, "/")
+			if home, ok := s.Tilde(prefix); ok {
+				dir = home
+				if slash {
+					dir = home + "/" + rest
 				}
 			}
-			dir = cwd
-		case home != "" && (dir == "~" || strings.HasPrefix(dir, "~/")):
-			dir = home + dir[1:]
 		}
 		p := joinEntry(dir, name)
+		if dir == "" {
+			p = name
+		}
+		if !strings.HasPrefix(p, "/") {
+			if wd := workDir(); wd != "" {
+				p = joinEntry(wd, strings.TrimPrefix(p, "./"))
+			} else if dir == "" {
+				p = "./" + name
+			}
+		}
 		fi, err := os.Stat(p)
 		if err != nil {
 			continue
@@ -90,20 +123,38 @@ func Lookup(name, pathList string, pathSet bool, home string) (string, error) {
 			Reason: fmt.Sprintf("%s is not executable (permission denied)", firstMatch)}
 	}
 	shown := pathList
-	if !pathSet {
+	if !s.PathSet {
 		shown += " (PATH is unset; the default was used)"
 	}
-	if fi, err := os.Stat(name); err == nil && fi.IsDir() {
-		return "", &Error{Name: name, Code: NotExecutable,
-			Reason: "not found in PATH=" + shown + ", and " + name + " in the working directory is a directory"}
+	if s.CwdMayHang == nil || !s.CwdMayHang() {
+		if fi, err := os.Stat(name); err == nil && fi.IsDir() {
+			return "", &Error{Name: name, Code: NotExecutable,
+				Reason: "not found in PATH=" + shown + ", and " + name + " in the working directory is a directory"}
+		}
 	}
 	return "", &Error{Name: name, Code: NotFound, Reason: "not found in PATH=" + shown}
+}
+
+// workingDirectory is the working directory as bash names it: $PWD when
+// it is absolute and the same directory as ".", else getcwd(2); "" when
+// neither is known.
+func workingDirectory(pwd string) string {
+	if strings.HasPrefix(pwd, "/") {
+		var a, b unix.Stat_t
+		if unix.Stat(pwd, &a) == nil && unix.Stat(".", &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino {
+			return pwd
+		}
+	}
+	if wd, err := unix.Getwd(); err == nil {
+		return wd
+	}
+	return ""
 }
 
 // joinEntry joins a PATH entry and a name as bash does: text only, so
 // that "link/.." stays for the kernel to resolve.
 func joinEntry(dir, name string) string {
-	if strings.HasSuffix(dir, "/") {
+	if dir == "" || strings.HasSuffix(dir, "/") {
 		return dir + name
 	}
 	return dir + "/" + name

@@ -53,7 +53,7 @@ func TestLookup(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Lookup(tc.target, tc.path, tc.pathSet, "")
+			got, err := Lookup(tc.target, Search{Path: tc.path, PathSet: tc.pathSet})
 			if tc.code == 0 {
 				if err != nil || got != tc.want {
 					t.Fatalf("Lookup = %q, %v; want %q", got, err, tc.want)
@@ -82,32 +82,67 @@ func TestLookupEmptyPathEntryIsCurrentDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// bash hands over the working directory's absolute path (sh_makepath).
-	for _, path := range []string{"/nonexistent::", "", ".", "/nonexistent:."} {
-		got, err := Lookup("here", path, true, "")
-		if err != nil || got != wd+"/here" {
-			t.Errorf("PATH=%q: Lookup = %q, %v; want %s/here", path, got, err, wd)
+	// bash hands over an absolute path under the working directory (the
+	// script's $0), with a leading "./" of the entry dropped.
+	for _, tc := range []struct{ path, want string }{
+		{"/nonexistent::", wd + "/here"},
+		{"", wd + "/here"},
+		{".", wd + "/here"},
+		{"./", wd + "/here"},
+		{"./.", wd + "/./here"},
+		{".//", wd + "//here"},
+		{"/nonexistent:.", wd + "/here"},
+		{"../" + filepath.Base(dir), wd + "/../" + filepath.Base(dir) + "/here"},
+	} {
+		got, err := Lookup("here", Search{Path: tc.path, PathSet: true})
+		if err != nil || got != tc.want {
+			t.Errorf("PATH=%q: Lookup = %q, %v; want %s", tc.path, got, err, tc.want)
+		}
+	}
+	// $PWD names the working directory when it is the same directory.
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ pwd, want string }{{link, link + "/here"}, {"/", wd + "/here"}, {"relative", wd + "/here"}} {
+		if got, _ := Lookup("here", Search{Path: ".", PathSet: true, PWD: tc.pwd}); got != tc.want {
+			t.Errorf("PWD=%q: Lookup = %q, want %s", tc.pwd, got, tc.want)
 		}
 	}
 }
 
-// A PATH entry "~/..." starts at $HOME, as bash expands it (a Dockerfile's
-// ENV PATH="~/.local/bin:$PATH" keeps the tilde); "~user" and a tilde
-// inside an entry stay as written.
-func TestLookupTildeEntryIsHome(t *testing.T) {
+// An entry that starts with "~" is expanded by Search.Tilde, up to its
+// first slash; one that Tilde does not expand stays as written, and with
+// no Tilde (bash in POSIX mode) none is.
+func TestLookupTildeEntries(t *testing.T) {
 	home := t.TempDir()
 	write(t, filepath.Join(home, ".local/bin/tool"), 0o755)
 	write(t, filepath.Join(home, "tool"), 0o755)
-	for _, tc := range []struct{ path, home, want string }{
-		{"~/.local/bin", home, home + "/.local/bin/tool"},
-		{"/nonexistent:~", home, home + "/tool"},
-		{"~/.local/bin", "", ""},
-		{"~nobody/.local/bin", home, ""},
-		{home + "/x/~/..", home, ""},
+	tilde := func(prefix string) (string, bool) {
+		switch prefix {
+		case "~", "~ann":
+			return home, true
+		case "~empty":
+			return "", true
+		}
+		return "", false
+	}
+	for _, tc := range []struct {
+		path  string
+		tilde func(string) (string, bool)
+		want  string
+	}{
+		{"~/.local/bin", tilde, home + "/.local/bin/tool"},
+		{"/nonexistent:~", tilde, home + "/tool"},
+		{"~ann/.local/bin", tilde, home + "/.local/bin/tool"},
+		{"~empty" + home, tilde, home + "/tool"},
+		{"~nobody/.local/bin", tilde, ""},
+		{"~/.local/bin", nil, ""},
+		{home + "/x/~/..", tilde, ""},
 	} {
-		got, err := Lookup("tool", tc.path, true, tc.home)
+		got, err := Lookup("tool", Search{Path: tc.path, PathSet: true, Tilde: tc.tilde})
 		if got != tc.want || (tc.want != "") != (err == nil) {
-			t.Errorf("PATH=%q HOME=%q: Lookup = %q, %v; want %q", tc.path, tc.home, got, err, tc.want)
+			t.Errorf("PATH=%q: Lookup = %q, %v; want %q", tc.path, got, err, tc.want)
 		}
 	}
 }
@@ -149,7 +184,7 @@ func TestLookupFollowsBashPathRules(t *testing.T) {
 			if strings.HasPrefix(tc.name, "found nowhere") {
 				t.Chdir(filepath.Join(dir, "cwd"))
 			}
-			got, err := Lookup("tgt", tc.path, true, "")
+			got, err := Lookup("tgt", Search{Path: tc.path, PathSet: true})
 			if got != tc.want {
 				t.Errorf("path %q, want %q", got, tc.want)
 			}
