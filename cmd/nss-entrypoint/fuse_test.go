@@ -19,6 +19,7 @@ import (
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/cli"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/target"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
 )
 
@@ -580,5 +581,49 @@ func TestReportFinishesWithPathsOnAHungMount(t *testing.T) {
 	// temporary paths themselves may be redacted).
 	if !regexp.MustCompile(`WARN workspace +workspace: \S+ \(fuse\.hangfs at \S+\) did not answer`).MatchString(out.String()) {
 		t.Errorf("the report does not name the path that did not answer:\n%s", out.String())
+	}
+}
+
+// A target found nowhere, with the working directory on a mount that
+// stops answering: 127 at once. bash would look for a directory of that
+// name there (and hang); the entrypoint does not look where it may hang.
+func TestMissingTargetWithAHungWorkingDirectory(t *testing.T) {
+	arm := filepath.Join(t.TempDir(), "arm")
+	mnt, release := mountHangFS(t, "-hang", "lookup", "-armfile", arm)
+	sh := exec.Command("/bin/sh", "-c", `cd "$1" && echo ready && read go && exec "$2"`, "sh", filepath.Join(mnt, "hf"), bins.Entrypoint)
+	sh.Env = []string{"PATH=/nonexistent", "NSS_ENTRYPOINT_CHECKS=off"}
+	stdin, err := sh.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := sh.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	sh.Stderr = &errb
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		release()
+		sh.Wait()
+		t.Fatalf("the shell did not get into the mount: %q %v %s", line, err, errb.String())
+	}
+	if err := os.WriteFile(arm, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Write([]byte("go\n"))
+	done := make(chan error, 1)
+	go func() { done <- sh.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		release()
+		<-done
+		t.Fatalf("the entrypoint hung on the working directory; stderr:\n%s", errb.String())
+	}
+	if code := sh.ProcessState.ExitCode(); code != target.NotFound || !strings.Contains(errb.String(), "not found in PATH=/nonexistent") {
+		t.Errorf("exit %d, want 127; stderr:\n%s", code, errb.String())
 	}
 }
