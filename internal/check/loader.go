@@ -88,7 +88,7 @@ func Loader(e *Env) LoaderReport {
 		rep.KernelModule = ParseDriverVersion(b)
 	}
 	var cache []LDCacheEntry
-	if b, err := ReadSmall(e.Path("/etc/ld.so.cache"), maxLDCache); err == nil {
+	if b, err := ReadSmall(e.Path("/etc/ld.so.cache"), maxLDCache+1); err == nil && len(b) <= maxLDCache {
 		cache, _ = ParseLDCache(b)
 	}
 	mounts := e.Mounts()
@@ -107,8 +107,8 @@ func Loader(e *Env) LoaderReport {
 // What the loader reads is bounded, whatever the files are (a link to
 // /dev/zero, a sparse file of terabytes): the driver's version file is a
 // few hundred bytes; a system's ld.so.cache is tens to hundreds of KiB
-// (one with every Debian library installed, about 2 MiB). A cache cut off
-// at the bound does not parse and is not used.
+// (one with every Debian library installed, about 2 MiB). A cache longer
+// than the bound is not used (cut off, it could parse, short of entries).
 const (
 	maxDriverVersion = 64 << 10
 	maxLDCache       = 8 << 20
@@ -186,13 +186,9 @@ func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoi
 	if c.Path == "" {
 		return c
 	}
-	if loc := e.Locate(c.Path); loc.Mount.Point != "" {
-		// A mount table with unsafe mounts: the walk has followed every
-		// link without touching them; realPath's own, cleaned steps might.
-		c.Real = loc.Resolved
-	} else {
-		c.Real = e.realPath(c.Path)
-	}
+	// Every link followed as the kernel follows it ("link/.." is the
+	// target's parent), never into a mount that may hang.
+	c.Real = e.Resolve(c.Path).Resolved
 	c.Version = libraryVersion(c.Real)
 	c.Stub = hasDir(c.Path, "stubs") || hasDir(c.Real, "stubs")
 	c.Compat = hasDir(c.Path, "compat") || hasDir(c.Real, "compat")
@@ -224,7 +220,11 @@ const otherArch = "another architecture"
 func (e *Env) libraryFile(p string) (broken string, ok bool) {
 	// stat first: opening a FIFO (or some devices) blocks until a writer
 	// comes, which would hold the GPU check to its deadline.
-	name := e.Path(e.realPath(p))
+	name := p
+	if e.Root != "" && e.Root != "/" {
+		// Under a test root, an absolute link target is a container path.
+		name = e.Path(e.Resolve(p).Resolved)
+	}
 	fi, err := os.Stat(name)
 	if err != nil {
 		return "", false
@@ -262,23 +262,6 @@ func elfMachine() uint16 {
 		return 183 // EM_AARCH64
 	}
 	return 62 // EM_X86_64
-}
-
-// realPath resolves symbolic links of a container path under the root,
-// treating absolute link targets as container paths too.
-func (e *Env) realPath(p string) string {
-	for i := 0; i < 40; i++ {
-		dir := path.Dir(p)
-		target, err := os.Readlink(e.Path(p))
-		if err != nil {
-			return p
-		}
-		if !path.IsAbs(target) {
-			target = path.Join(dir, target)
-		}
-		p = path.Clean(target)
-	}
-	return p
 }
 
 // libraryVersion returns the version after ".so." in a library's file

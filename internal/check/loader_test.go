@@ -28,6 +28,7 @@ type libTree struct {
 	noMounts bool
 	raw      map[string]string // files with this content ("name/" a directory)
 	wd       string            // the working directory
+	cachePad int               // zero bytes after the cache
 }
 
 // elf is the start of an ELF object for machine (62 x86-64, 183 AArch64,
@@ -103,7 +104,7 @@ func (lt libTree) env(t *testing.T) *check.Env {
 		if err := os.MkdirAll(e.Path("/etc"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(e.Path("/etc/ld.so.cache"), ldcache(false, lt.cache...), 0o644); err != nil {
+		if err := os.WriteFile(e.Path("/etc/ld.so.cache"), append(ldcache(false, lt.cache...), make([]byte, lt.cachePad)...), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,6 +135,14 @@ func TestLoader(t *testing.T) {
 	stubbed.files = append(stubbed.files, "/usr/local/cuda/lib64/stubs/libcuda.so")
 	stubbed.links["/usr/local/cuda/lib64/stubs/libcuda.so.1"] = "libcuda.so"
 	stubbed.ldPath = "/usr/local/cuda/lib64/stubs:/usr/local/nvidia/lib64"
+
+	// The stub reached through "link/..": the kernel takes ".." after the
+	// link (the stubs folder), not as text (/opt/ld).
+	stubDotDot := injectedDriver("580.159.04")
+	stubDotDot.files = append(stubDotDot.files, "/usr/local/cuda/lib64/stubs/libcuda.so", "/usr/local/cuda/lib64/stubs/sub/.keep")
+	stubDotDot.links["/usr/local/cuda/lib64/stubs/libcuda.so.1"] = "libcuda.so"
+	stubDotDot.links["/opt/ld/link"] = "/usr/local/cuda/lib64/stubs/sub"
+	stubDotDot.ldPath = "/opt/ld/link/.."
 
 	stubDirOnly := injectedDriver("580.159.04")
 	stubDirOnly.files = append(stubDirOnly.files, "/usr/local/cuda/lib64/stubs/libcuda.so")
@@ -168,6 +177,9 @@ func TestLoader(t *testing.T) {
 	defaultDir := injectedDriver("580.159.04")
 	defaultDir.cache = nil
 
+	hugeCache := injectedDriver("580.159.04")
+	hugeCache.cachePad = 8 << 20
+
 	tests := []struct {
 		name     string
 		tree     libTree
@@ -178,6 +190,8 @@ func TestLoader(t *testing.T) {
 			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "/etc/ld.so.cache", Injected: "yes"}, nil},
 		{"stub first on LD_LIBRARY_PATH", stubbed,
 			check.LibraryChoice{Path: "/usr/local/cuda/lib64/stubs/libcuda.so.1", Real: "/usr/local/cuda/lib64/stubs/libcuda.so", From: "LD_LIBRARY_PATH entry 1", Stub: true, Injected: "no"}, []string{"stub"}},
+		{"stub through link/..", stubDotDot,
+			check.LibraryChoice{Path: "/opt/ld/link/../libcuda.so.1", Real: "/usr/local/cuda/lib64/stubs/libcuda.so", From: "LD_LIBRARY_PATH entry 1", Stub: true, Injected: "no"}, []string{"stub"}},
 		{"stubs folder with libcuda.so only", stubDirOnly,
 			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "/etc/ld.so.cache", Injected: "yes"}, []string{"stub-on-path"}},
 		{"compat older than the driver", compatOld,
@@ -191,6 +205,8 @@ func TestLoader(t *testing.T) {
 		{"a mounted folder counts as injected", dirMount,
 			check.LibraryChoice{Path: "/usr/local/nvidia/lib64/libcuda.so.1", Real: "/usr/local/nvidia/lib64/libcuda.so.580.159.04", Version: "580.159.04", From: "LD_LIBRARY_PATH entry 1", Injected: "yes"}, nil},
 		{"no cache: the default folders", defaultDir,
+			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "default directory " + multiarch, Injected: "yes"}, nil},
+		{"a cache past the read bound is not used", hugeCache,
 			check.LibraryChoice{Path: multiarch + "/libcuda.so.1", Real: multiarch + "/libcuda.so.580.159.04", Version: "580.159.04", From: "default directory " + multiarch, Injected: "yes"}, nil},
 		{"nothing anywhere", libTree{kernel: kmod}, check.LibraryChoice{}, nil},
 

@@ -79,6 +79,27 @@ func (e *Env) Locate(p string) Location {
 		loc.Resolved = path.Clean(p)
 		return loc
 	}
+	return e.walk(loc.Path, p)
+}
+
+// Resolve is Locate that always walks the path: Resolved is where the
+// kernel would end up, every symbolic link followed (up to one on a
+// filesystem that may hang, which is not touched), and Mount the mount
+// that holds it. For what is shown of a path (its real file, its mount),
+// never to decide whether to touch it: that is Locate's.
+func (e *Env) Resolve(p string) Location {
+	if !strings.HasPrefix(p, "/") {
+		if wd, err := unix.Getwd(); err == nil {
+			return e.walk(p, JoinPath(wd, p))
+		}
+	}
+	return e.walk(p, p)
+}
+
+// walk follows the absolute path p from the root (given is the path as
+// the caller gave it).
+func (e *Env) walk(given, p string) Location {
+	loc := Location{Path: given, Resolved: p}
 	mounts := e.Mounts()
 	rest := strings.Split(strings.TrimPrefix(p, "/"), "/")
 	cur := "/"
