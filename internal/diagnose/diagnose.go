@@ -281,6 +281,9 @@ func Main(argv, environ []string) int {
 		env = append(env, kv)
 	}
 	if marked && len(argv) > 0 && argv[0] == workerArgv0 {
+		// The status pipe is this process's own: not for the probe or
+		// anything else it starts.
+		unix.CloseOnExec(workerStatusFD)
 		code := Diagnose(args, env, os.Stdout, os.Stderr, hints.IsTerminal(1), hints.IsTerminal(2))
 		if code == DiagnoseUsage {
 			code = workerUsage

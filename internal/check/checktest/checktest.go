@@ -48,8 +48,8 @@ func FakeEnv(t *testing.T, environ ...string) *check.Env {
 }
 
 // Mk creates files and directories under the root: a name ending in "/" is a
-// directory, content "->/x" a symbolic link to /x under the root, anything
-// else a file with the given content.
+// directory, content "->/x" a symbolic link to /x under the root ("->x" a
+// relative one), anything else a file with the given content.
 func Mk(t *testing.T, e *check.Env, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
@@ -64,8 +64,12 @@ func Mk(t *testing.T, e *check.Env, files map[string]string) {
 			t.Fatal(err)
 		}
 		if target, ok := strings.CutPrefix(content, "->"); ok {
-			// "->/x": a symbolic link to /x under the root.
-			if err := os.Symlink(e.Path(target), p); err != nil {
+			// "->/x": a symbolic link to /x under the root; "->x", to x
+			// relative to the link's folder.
+			if strings.HasPrefix(target, "/") {
+				target = e.Path(target)
+			}
+			if err := os.Symlink(target, p); err != nil {
 				t.Fatal(err)
 			}
 			continue

@@ -2,7 +2,6 @@ package checks
 
 import (
 	"context"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -128,7 +127,7 @@ var Config = check.Check{
 		if ws == "" {
 			ws = check.DefaultWorkspace
 		}
-		if b, err := check.ReadSmall(e.Path(path.Join(ws, ".env")), maxEnvFile); err == nil {
+		if b, err := check.ReadSmall(e.Path(check.JoinPath(ws, ".env")), maxEnvFile); err == nil {
 			keys := EnvFileKeys(b)
 			clear(b)
 			data["dotenv_keys"] = keys

@@ -132,6 +132,8 @@ func TestMounts(t *testing.T) {
 			map[string]string{"/workspace/x": "1", "/hf/": ""}, []string{"HF_HOME=/hf"}, check.OK, "workspace: bind, HF_HOME: bind, artifacts: bind", ""},
 		{"HF_HOME with a tilde, expanded as the hf-cache check does", "22 1 0:50 / / rw - overlay overlay rw\n40 22 8:1 /srv/ws /workspace rw - ext4 /dev/sda1 rw\n41 22 8:1 /srv/hf /home/u/hf rw - ext4 /dev/sda1 rw\n",
 			map[string]string{"/workspace/x": "1", "/home/u/hf/": ""}, []string{"HF_HOME=~/hf", "HOME=/home/u"}, check.OK, "workspace: bind, HF_HOME: bind, artifacts: bind", ""},
+		{"a workspace through link/.. is where the link leads", "22 1 0:50 / / rw - overlay overlay rw\n40 22 8:1 /srv/data /data rw - ext4 /dev/sda1 rw\n",
+			map[string]string{"/data/sub/": "", "/data/x": "1", "/workspace/link": "->../data/sub"}, []string{"NSS_WORKSPACE=/workspace/link/.."}, check.OK, "workspace: bind", ""},
 		{"workspace on the container layer", "22 1 0:50 / / rw - overlay overlay rw\n", map[string]string{"/workspace/x": "1"}, nil, check.Warn,
 			"lost when the container exits", `-v "$(pwd)/workspace:/workspace"`},
 		{"garbage mountinfo", "not a mountinfo line\n\x00\xff\n", map[string]string{"/workspace/x": "1"}, nil, check.Skip,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +31,7 @@ func hubCache(e *check.Env) string {
 		return c
 	}
 	if h := check.HFHome(e); h != "" {
-		return path.Join(h, "hub")
+		return check.JoinPath(h, "hub")
 	}
 	return ""
 }

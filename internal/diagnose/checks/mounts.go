@@ -33,7 +33,7 @@ func mountTargets(e *check.Env) []mountTarget {
 		art = "safe-synthesizer-artifacts"
 	}
 	if !path.IsAbs(art) {
-		art = path.Join(ws, art) // the working directory is the workspace
+		art = check.JoinPath(ws, art) // the working directory is the workspace
 	}
 	ts = append(ts, mountTarget{"artifacts", art, true})
 	if v := e.Get("VLLM_CACHE_ROOT"); v != "" {
@@ -100,15 +100,18 @@ var Mounts = check.Check{
 				item["exists"] = false
 				continue
 			}
-			// The deepest existing folder at or above the path is what a
+			// Where the kernel takes the path (links followed, ".." after
+			// them), never into a mount that may hang: its mount, and the
+			// deepest existing folder at or above it, which is what a
 			// write would land in.
-			dir := t.path
+			loc := e.Resolve(t.path)
+			m := loc.Mount
+			if m.Point == "" {
+				continue
+			}
+			dir := loc.Resolved
 			for dir != "/" && !e.Exists(dir) {
 				dir = path.Dir(dir)
-			}
-			m, ok := check.MountFor(mounts, t.path)
-			if !ok {
-				continue
 			}
 			kind, vol := check.MountKind(m)
 			item["mount_point"], item["kind"], item["fs_type"] = m.Point, kind, m.FSType
@@ -127,7 +130,7 @@ var Mounts = check.Check{
 			item["writable"] = werr == nil
 			status, msg, hint := check.OK, "", ""
 			switch {
-			case kind == "named-volume" && t.label == "workspace" && m.Point == t.path:
+			case kind == "named-volume" && t.label == "workspace" && m.Point == loc.Resolved:
 				status = check.Warn
 				msg = fmt.Sprintf("%s (%s) is the Docker named volume %q, not a host folder: a relative -v %s:%s creates an empty volume", t.label, m.Point, vol, vol, m.Point)
 				hint = "use an absolute host path: " + rt.MountHint(`$(pwd)/`+vol, m.Point)

@@ -34,12 +34,12 @@ func normalise(name string) string {
 // of the virtual environment's site-packages, without starting Python.
 func PackageVersions(e *check.Env, venv string) map[string]string {
 	found := map[string]string{}
-	libs, _ := readDir(e.Path(filepath.Join(venv, "lib")))
+	libs, _ := readDir(e.Path(check.JoinPath(venv, "lib")))
 	for _, lib := range libs {
 		if !strings.HasPrefix(lib.Name(), "python3") {
 			continue
 		}
-		sp := e.Path(filepath.Join(venv, "lib", lib.Name(), "site-packages"))
+		sp := e.Path(check.JoinPath(venv, "lib/"+lib.Name()+"/site-packages"))
 		entries, err := readDir(sp)
 		if err != nil {
 			continue
