@@ -39,6 +39,7 @@ var entrypointLinks = []string{
 	module + "/internal/check",
 	module + "/internal/hints",
 	module + "/internal/target",
+	module + "/internal/textpath",
 	module + "/internal/gpuhelper",
 	module + "/internal/gpureport",
 	module + "/internal/child",

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 	"golang.org/x/sys/unix"
 )
 
@@ -250,7 +251,7 @@ func tokenPath(e *Env) string {
 		return p
 	}
 	if h := HFHome(e); h != "" {
-		return JoinPath(h, "token")
+		return textpath.Join(h, "token")
 	}
 	return ""
 }
@@ -263,10 +264,10 @@ func HFHome(e *Env) string {
 		return Expand(e, h)
 	}
 	if x := e.Get("XDG_CACHE_HOME"); x != "" {
-		return Expand(e, JoinPath(x, "huggingface"))
+		return Expand(e, textpath.Join(x, "huggingface"))
 	}
 	if h := e.Home(); h != "" {
-		return JoinPath(JoinPath(h, ".cache"), "huggingface")
+		return textpath.Join(textpath.Join(h, ".cache"), "huggingface")
 	}
 	return ""
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 )
 
 // LibraryChoice is the library the dynamic loader will map for a soname
@@ -164,9 +166,9 @@ func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoi
 					c.Skipped = append(c.Skipped, entry+": relative to a working directory that is not known here")
 					continue
 				}
-				dir = JoinPath(wd, dir)
+				dir = textpath.Join(wd, dir)
 			}
-			p := JoinPath(dir, name)
+			p := textpath.Join(dir, name)
 			if isFile(p) {
 				found(p, entry)
 			}
@@ -178,7 +180,7 @@ func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoi
 		}
 	}
 	for _, dir := range defaultLibDirs() {
-		p := JoinPath(dir, name)
+		p := textpath.Join(dir, name)
 		if isFile(p) {
 			found(p, "default directory "+dir)
 		}

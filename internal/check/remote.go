@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,18 +41,6 @@ type Location struct {
 	Unsafe bool
 }
 
-// JoinPath joins a directory and a name as the kernel will read them: as
-// text, without cleaning, so that "link/.." stays for the kernel to resolve
-// through the link (path.Join would drop both and name another file). A
-// path that a check touches and the path that Locate judged must be the
-// same string.
-func JoinPath(dir, name string) string {
-	if strings.HasSuffix(dir, "/") {
-		return dir + name
-	}
-	return dir + "/" + name
-}
-
 // maxLinks bounds symbolic links followed in one walk, as the kernel does.
 const maxLinks = 40
 
@@ -70,7 +59,7 @@ func (e *Env) Locate(p string) Location {
 	risky := e.UnsafeMounts()
 	if !strings.HasPrefix(p, "/") {
 		if wd, err := unix.Getwd(); err == nil {
-			p = JoinPath(wd, p)
+			p = textpath.Join(wd, p)
 		}
 	}
 	if !risky {
@@ -90,7 +79,7 @@ func (e *Env) Locate(p string) Location {
 func (e *Env) Resolve(p string) Location {
 	if !strings.HasPrefix(p, "/") {
 		if wd, err := unix.Getwd(); err == nil {
-			return e.walk(p, JoinPath(wd, p))
+			return e.walk(p, textpath.Join(wd, p))
 		}
 	}
 	return e.walk(p, p)

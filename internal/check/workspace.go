@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 	"golang.org/x/sys/unix"
 )
 
@@ -124,7 +125,7 @@ func WorkspaceDir(e *Env) string {
 	}
 	if !strings.HasPrefix(dir, "/") {
 		if wd, err := unix.Getwd(); err == nil {
-			return JoinPath(wd, dir)
+			return textpath.Join(wd, dir)
 		}
 	}
 	return dir

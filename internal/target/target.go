@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,13 +97,10 @@ func Lookup(name string, s Search) (string, error) {
 				}
 			}
 		}
-		p := joinEntry(dir, name)
-		if dir == "" {
-			p = name
-		}
+		p := textpath.Join(dir, name)
 		if !strings.HasPrefix(p, "/") {
 			if wd := workDir(); wd != "" {
-				p = joinEntry(wd, strings.TrimPrefix(p, "./"))
+				p = textpath.Join(wd, strings.TrimPrefix(p, "./"))
 			} else if dir == "" {
 				p = "./" + name
 			}
@@ -149,15 +147,6 @@ func workingDirectory(pwd string) string {
 		return wd
 	}
 	return ""
-}
-
-// joinEntry joins a PATH entry and a name as bash does: text only, so
-// that "link/.." stays for the kernel to resolve.
-func joinEntry(dir, name string) string {
-	if dir == "" || strings.HasSuffix(dir, "/") {
-		return dir + name
-	}
-	return dir + "/" + name
 }
 
 // checkFile reports why a path cannot be executed, or nil when it can.

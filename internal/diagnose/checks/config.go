@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 )
 
 // knownValues lists the values the image's tools accept for a variable, in
@@ -127,7 +128,7 @@ var Config = check.Check{
 		if ws == "" {
 			ws = check.DefaultWorkspace
 		}
-		if b, err := check.ReadSmall(e.Path(check.JoinPath(ws, ".env")), maxEnvFile); err == nil {
+		if b, err := check.ReadSmall(e.Path(textpath.Join(ws, ".env")), maxEnvFile); err == nil {
 			keys := EnvFileKeys(b)
 			clear(b)
 			data["dotenv_keys"] = keys

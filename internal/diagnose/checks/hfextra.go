@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 )
 
 // truthy reports whether a flag variable is on, as huggingface_hub reads them.
@@ -31,7 +32,7 @@ func hubCache(e *check.Env) string {
 		return c
 	}
 	if h := check.HFHome(e); h != "" {
-		return check.JoinPath(h, "hub")
+		return textpath.Join(h, "hub")
 	}
 	return ""
 }

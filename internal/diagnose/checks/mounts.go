@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 
 	"context"
 	"os"
@@ -33,7 +34,7 @@ func mountTargets(e *check.Env) []mountTarget {
 		art = "safe-synthesizer-artifacts"
 	}
 	if !path.IsAbs(art) {
-		art = check.JoinPath(ws, art) // the working directory is the workspace
+		art = textpath.Join(ws, art) // the working directory is the workspace
 	}
 	ts = append(ts, mountTarget{"artifacts", art, true})
 	if v := e.Get("VLLM_CACHE_ROOT"); v != "" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 )
 
 // DefaultVenv is where the image installs its Python environment.
@@ -34,12 +35,12 @@ func normalise(name string) string {
 // of the virtual environment's site-packages, without starting Python.
 func PackageVersions(e *check.Env, venv string) map[string]string {
 	found := map[string]string{}
-	libs, _ := readDir(e.Path(check.JoinPath(venv, "lib")))
+	libs, _ := readDir(e.Path(textpath.Join(venv, "lib")))
 	for _, lib := range libs {
 		if !strings.HasPrefix(lib.Name(), "python3") {
 			continue
 		}
-		sp := e.Path(check.JoinPath(venv, "lib/"+lib.Name()+"/site-packages"))
+		sp := e.Path(textpath.Join(venv, "lib/"+lib.Name()+"/site-packages"))
 		entries, err := readDir(sp)
 		if err != nil {
 			continue
