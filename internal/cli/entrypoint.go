@@ -146,7 +146,8 @@ func entrypoint(args, environ []string, st procstate.State) int {
 			hints.Prefix+"  fix: leave out --container-entrypoint and name the command: srun --container-image=IMAGE nss-entrypoint run ...\n"...)
 	}
 	lines := func(results []check.Result) []byte {
-		return append(notes, hints.Startup(results, hints.ColourWanted(e.Get, hints.IsTerminal(2)))...)
+		st, err := h.stderrStat()
+		return append(notes, hints.Startup(results, hints.ColourWanted(e.Get, hints.IsTerminalStat(2, st, err)))...)
 	}
 	if check.StartupCUDA(e) {
 		e.GPUArgs = []string{"--cuda"}
@@ -181,9 +182,20 @@ type handover struct {
 	// scarceFDs: too few descriptors are free for the runtime's poller, so
 	// nothing may start a timer (writePolled instead of writeBounded).
 	scarceFDs bool
-	// stderrChecked and stderrHangs: whether descriptor 2 may hang
-	// (stderrMayHang), asked once.
-	stderrChecked, stderrHangs bool
+	// stderr is what check.StatFD says of descriptor 2, asked once
+	// (stderrStat): the colour decision and every write need it.
+	stderr       check.FDStat
+	stderrErr    error
+	stderrStated bool
+}
+
+// stderrStat is check.StatFD(2), asked once.
+func (h *handover) stderrStat() (check.FDStat, error) {
+	if !h.stderrStated {
+		h.stderr, h.stderrErr = check.StatFD(2)
+		h.stderrStated = true
+	}
+	return h.stderr, h.stderrErr
 }
 
 // write writes b on stderr within stderrBudget. SIGTTOU is ignored
@@ -199,11 +211,9 @@ func (h *handover) write(b []byte) {
 		procstate.Ignore(int(unix.SIGTTOU))
 		defer procstate.Default(int(unix.SIGTTOU))
 	}
-	if !h.stderrChecked {
-		h.stderrChecked, h.stderrHangs = true, stderrMayHang(h.e)
-	}
+	st, err := h.stderrStat()
 	switch {
-	case h.stderrHangs:
+	case stderrMayHang(h.e, st, err):
 		// A file whose filesystem may stop answering: poll says a regular
 		// file is always writable, and a write the server never answers
 		// cannot be interrupted.

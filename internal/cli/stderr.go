@@ -33,9 +33,9 @@ func writeStderr(texts []string, deadline time.Time) int {
 // filesystem that may hang (FUSE, NFS, ...), or on one the mount table does
 // not show. Nothing it asks reaches the filesystem (check.StatFD), and the
 // mount is looked up in the mount table. A pipe, a terminal, a socket or a
-// device (/dev/null) never waits on a filesystem's server.
-func stderrMayHang(e *check.Env) bool {
-	st, err := check.StatFD(2)
+// device (/dev/null) never waits on a filesystem's server. st and err are
+// what check.StatFD said of descriptor 2.
+func stderrMayHang(e *check.Env, st check.FDStat, err error) bool {
 	switch {
 	case err == unix.EBADF:
 		return false // closed: nothing is written

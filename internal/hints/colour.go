@@ -7,10 +7,16 @@ import (
 
 // IsTerminal reports whether the descriptor is a terminal.
 func IsTerminal(fd int) bool {
+	st, err := check.StatFD(fd)
+	return IsTerminalStat(fd, st, err)
+}
+
+// IsTerminalStat is IsTerminal for what check.StatFD said of fd, for a
+// caller that asked it already.
+func IsTerminalStat(fd int, st check.FDStat, err error) bool {
 	// The ioctl goes to the filesystem for a FUSE file, whose daemon may
 	// never answer: ask it only of what can be a terminal, a character
 	// device (or, where statx is refused, what cannot be seeked).
-	st, err := check.StatFD(fd)
 	if err == nil && st.Type != unix.S_IFCHR || err != nil && check.Seekable(fd) {
 		return false
 	}
