@@ -473,3 +473,29 @@ func TestPyxisBootstrapIsNamed(t *testing.T) {
 		t.Errorf("an ordinary sh -c is taken for pyxis's:\n%s", res.stderr)
 	}
 }
+
+// procsWith lists the processes whose argv[0] is argv0 and whose
+// environment holds env (any environment, when env is ""). It reads
+// /proc/PID/cmdline and environ: not for processes that may be stuck on a
+// FUSE mount whose daemon is stopped.
+func procsWith(argv0, env string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.HasPrefix(string(b), argv0+"\x00") {
+			continue
+		}
+		if env != "" {
+			if envb, _ := os.ReadFile("/proc/" + e.Name() + "/environ"); !bytes.Contains(envb, []byte(env)) {
+				continue
+			}
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}

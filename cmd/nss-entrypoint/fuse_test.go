@@ -249,23 +249,7 @@ func TestHungFilesystemCannotHoldUpTheStart(t *testing.T) {
 // delegates lists the processes running delegated checks with env.
 func delegates(t *testing.T, env []string) []int {
 	t.Helper()
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !strings.HasPrefix(string(b), check.DelegateArgv0+"\x00") {
-			continue
-		}
-		envb, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if bytes.Contains(envb, []byte(env[len(env)-1])) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return procsWith(check.DelegateArgv0, env[len(env)-1])
 }
 
 func parentOf(pid int) int {
@@ -369,7 +353,7 @@ func TestStderrOnAHungFilesystemCannotHoldUpTheStart(t *testing.T) {
 			report(t, result{stdout: out.String()})
 			t.Logf("target started after %v", time.Since(start))
 			// The writer stuck on the mount is not the target's child.
-			pids := writers(mark)
+			pids := procsWith(cli.StderrWriterArgv0, mark)
 			if len(pids) == 0 {
 				t.Error("no stderr writer process: the hints were not handed to one")
 			}
@@ -402,26 +386,6 @@ func TestStderrOnAHungFilesystemCannotHoldUpTheStart(t *testing.T) {
 			t.Errorf("the hints did not reach the file:\n%s", b)
 		}
 	})
-}
-
-// writers lists the stderr-writer processes whose environment holds mark.
-func writers(mark string) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !strings.HasPrefix(string(b), cli.StderrWriterArgv0+"\x00") {
-			continue
-		}
-		if envb, _ := os.ReadFile("/proc/" + e.Name() + "/environ"); bytes.Contains(envb, []byte(mark)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 // stoppedDaemonStart runs the entrypoint with stderr a file on mnt whose
@@ -492,32 +456,21 @@ func stoppedDaemonStart(t *testing.T, mnt string, env []string, release func()) 
 	}
 }
 
-// A working directory on a mount that stops answering (a Slurm job started
-// in its submit directory on NFS, with PWD exported) cannot hold up the
-// start: the entrypoint asks the kernel for it with getcwd(2), never with a
-// stat of "." or $PWD, which go to the server; a relative LD_LIBRARY_PATH
-// entry there is not searched. A shell makes the mount its working
-// directory, then the mount stops answering, then the shell execs the
-// entrypoint.
-func TestWorkingDirectoryOnAHungMount(t *testing.T) {
-	arm := filepath.Join(t.TempDir(), "arm")
-	mnt, release := mountHangFS(t, "-hang", "getattr", "-armfile", arm)
-	cwd := filepath.Join(mnt, "hf")
-	var env []string
-	for _, kv := range baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1", "NSS_ENTRYPOINT_TIMEOUT=1s", "FAKE_TARGET_STDOUT=target ran", "PWD="+cwd) {
-		if !strings.HasPrefix(kv, "LD_LIBRARY_PATH=") {
-			env = append(env, kv)
-		}
-	}
-	// The fake NVML, then an empty entry: the working directory.
-	env = append(env, "LD_LIBRARY_PATH="+bins.NVMLDir+":")
-	sh := exec.Command("/bin/sh", "-c", `cd "$1" && echo ready && read go && exec "$2"`, "sh", cwd, bins.Entrypoint)
+// entrypointInHungDir runs the entrypoint with its working directory on a
+// hangfs mount (-armfile arm): a shell gets into dir while the mount still
+// answers, the mount then stops answering, and the shell execs the
+// entrypoint with env. Past limit the mount is released and the test
+// fails. It returns the exit status, stdout, stderr and how long the
+// entrypoint took.
+func entrypointInHungDir(t *testing.T, dir, arm string, release func(), env []string, limit time.Duration) (code int, stdout, stderr string, took time.Duration) {
+	t.Helper()
+	sh := exec.Command("/bin/sh", "-c", `cd "$1" && echo ready && read go && exec "$2"`, "sh", dir, bins.Entrypoint)
 	sh.Env = env
 	stdin, err := sh.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := sh.StdoutPipe()
+	pipe, err := sh.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +479,7 @@ func TestWorkingDirectoryOnAHungMount(t *testing.T) {
 	if err := sh.Start(); err != nil {
 		t.Fatal(err)
 	}
-	out := bufio.NewReader(stdout)
+	out := bufio.NewReader(pipe)
 	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
 		release()
 		sh.Wait()
@@ -545,15 +498,37 @@ func TestWorkingDirectoryOnAHungMount(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sh.Wait() }()
 	select {
-	case err = <-done:
-	case <-time.After(15 * time.Second):
+	case <-done:
+	case <-time.After(limit):
 		release()
 		<-done
-		t.Fatalf("the target did not start within 15s of a 1s deadline with the working directory on a hung mount; stderr:\n%s", errb.String())
+		t.Fatalf("the entrypoint did not end within %v with its working directory on a hung mount; stderr:\n%s", limit, errb.String())
 	}
-	t.Logf("target started after %v", time.Since(start))
-	if got := <-rest; err != nil || got != "target ran" {
-		t.Errorf("%v, stdout %q, want the target's; stderr:\n%s", err, got, errb.String())
+	took = time.Since(start)
+	return sh.ProcessState.ExitCode(), <-rest, errb.String(), took
+}
+
+// A working directory on a mount that stops answering (a Slurm job started
+// in its submit directory on NFS, with PWD exported) cannot hold up the
+// start: the entrypoint asks the kernel for it with getcwd(2), never with a
+// stat of "." or $PWD, which go to the server; a relative LD_LIBRARY_PATH
+// entry there is not searched.
+func TestWorkingDirectoryOnAHungMount(t *testing.T) {
+	arm := filepath.Join(t.TempDir(), "arm")
+	mnt, release := mountHangFS(t, "-hang", "getattr", "-armfile", arm)
+	cwd := filepath.Join(mnt, "hf")
+	var env []string
+	for _, kv := range baseEnv(root(t, true), "NSS_FAKE_NVML=devices=1", "NSS_ENTRYPOINT_TIMEOUT=1s", "FAKE_TARGET_STDOUT=target ran", "PWD="+cwd) {
+		if !strings.HasPrefix(kv, "LD_LIBRARY_PATH=") {
+			env = append(env, kv)
+		}
+	}
+	// The fake NVML, then an empty entry: the working directory.
+	env = append(env, "LD_LIBRARY_PATH="+bins.NVMLDir+":")
+	code, out, errs, took := entrypointInHungDir(t, cwd, arm, release, env, 15*time.Second)
+	t.Logf("target started after %v", took)
+	if code != 0 || out != "target ran" {
+		t.Errorf("exit %d, stdout %q, want the target's; stderr:\n%s", code, out, errs)
 	}
 }
 
@@ -590,40 +565,9 @@ func TestReportFinishesWithPathsOnAHungMount(t *testing.T) {
 func TestMissingTargetWithAHungWorkingDirectory(t *testing.T) {
 	arm := filepath.Join(t.TempDir(), "arm")
 	mnt, release := mountHangFS(t, "-hang", "lookup", "-armfile", arm)
-	sh := exec.Command("/bin/sh", "-c", `cd "$1" && echo ready && read go && exec "$2"`, "sh", filepath.Join(mnt, "hf"), bins.Entrypoint)
-	sh.Env = []string{"PATH=/nonexistent", "NSS_ENTRYPOINT_CHECKS=off"}
-	stdin, err := sh.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := sh.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errb bytes.Buffer
-	sh.Stderr = &errb
-	if err := sh.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		release()
-		sh.Wait()
-		t.Fatalf("the shell did not get into the mount: %q %v %s", line, err, errb.String())
-	}
-	if err := os.WriteFile(arm, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	stdin.Write([]byte("go\n"))
-	done := make(chan error, 1)
-	go func() { done <- sh.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		release()
-		<-done
-		t.Fatalf("the entrypoint hung on the working directory; stderr:\n%s", errb.String())
-	}
-	if code := sh.ProcessState.ExitCode(); code != target.NotFound || !strings.Contains(errb.String(), "not found in PATH=/nonexistent") {
-		t.Errorf("exit %d, want 127; stderr:\n%s", code, errb.String())
+	env := []string{"PATH=/nonexistent", "NSS_ENTRYPOINT_CHECKS=off"}
+	code, _, errs, _ := entrypointInHungDir(t, filepath.Join(mnt, "hf"), arm, release, env, 15*time.Second)
+	if code != target.NotFound || !strings.Contains(errs, "not found in PATH=/nonexistent") {
+		t.Errorf("exit %d, want 127; stderr:\n%s", code, errs)
 	}
 }

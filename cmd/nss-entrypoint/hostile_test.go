@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,14 +24,8 @@ func findProc(t *testing.T, exe string) int {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-			if err == nil && strings.SplitN(string(b), "\x00", 2)[0] == exe && procState(pid) != "Z" {
+		for _, pid := range procsWith(exe, "") {
+			if procState(pid) != "Z" {
 				return pid
 			}
 		}
@@ -616,15 +609,8 @@ func TestDiagnoseExitsTwoOnlyForUsage(t *testing.T) {
 			worker := 0
 			for i := 0; i < 500 && worker == 0; i++ {
 				time.Sleep(10 * time.Millisecond)
-				ents, _ := os.ReadDir("/proc")
-				for _, e := range ents {
-					pid, err := strconv.Atoi(e.Name())
-					if err != nil || parentOf(pid) != cmd.Process.Pid {
-						continue
-					}
-					argv, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-					env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
-					if strings.HasPrefix(string(argv), "nss-diagnose-worker\x00") && bytes.Contains(env, []byte("NSS_DIAGNOSE_WORKER=1")) {
+				for _, pid := range procsWith("nss-diagnose-worker", "NSS_DIAGNOSE_WORKER=1") {
+					if parentOf(pid) == cmd.Process.Pid {
 						worker = pid
 					}
 				}
@@ -725,14 +711,8 @@ func TestProbeEndsAfterItsBudgetWhenTheEntrypointIsKilled(t *testing.T) {
 	// This run's probe: other tests' probes may hang at the same time.
 	probe := 0
 	for i := 0; i < 500 && probe == 0; i++ {
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-			env, err1 := os.ReadFile("/proc/" + e.Name() + "/environ")
-			if err == nil && err1 == nil && strings.SplitN(string(b), "\x00", 2)[0] == bins.Probe &&
-				slices.Contains(strings.Split(string(env), "\x00"), mark) {
-				probe, _ = strconv.Atoi(e.Name())
-			}
+		if pids := procsWith(bins.Probe, mark); len(pids) > 0 {
+			probe = pids[0]
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
