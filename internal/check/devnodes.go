@@ -51,7 +51,7 @@ const (
 
 // listDir calls keep with the name of each entry of dir, at most max
 // entries, until keep returns false; it reads in small pieces (os.ReadDir
-// holds the whole directory).
+// holds the whole directory). Errors end the listing.
 func listDir(dir string, max int, keep func(name string) bool) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -60,18 +60,32 @@ func listDir(dir string, max int, keep func(name string) bool) {
 	defer unix.Close(fd)
 	var buf [8192]byte
 	seen := 0
-	for seen < max {
-		n, err := unix.Getdents(fd, buf[:])
+	readNames(fd, buf[:], func(name string) bool {
+		seen++
+		return seen <= max && keep(name)
+	})
+}
+
+// readNames calls keep with each entry name of the open directory fd but
+// "." and "..", reading buf's worth of entries at a time and making a
+// string of each name only when keep is about to see it, until keep
+// returns false or the directory ends; it returns getdents' error.
+func readNames(fd int, buf []byte, keep func(name string) bool) error {
+	var names []string
+	for {
+		n, err := getdents(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil || n <= 0 {
-			return
+			return err
 		}
-		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
-		for _, name := range names {
-			if seen++; seen > max || !keep(name) {
-				return
+		for b := buf[:n]; len(b) > 0; {
+			var used int
+			used, _, names = unix.ParseDirent(b, 1, names[:0])
+			b = b[used:]
+			if len(names) == 1 && !keep(names[0]) {
+				return nil
 			}
 		}
 	}

@@ -173,23 +173,11 @@ func isEmptyDir(path string) (bool, error) {
 		return false, nil
 	}
 	var buf [1024]byte
-	for {
-		n, err := getdents(fd, buf[:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return false, err
-		}
-		if n == 0 {
-			return true, nil
-		}
-		_, _, names := unix.ParseDirent(buf[:n], 2, nil)
-		for _, name := range names {
-			// The mounts check's write probe may be there for a moment.
-			if !strings.HasPrefix(name, WriteProbePrefix) {
-				return false, nil
-			}
-		}
-	}
+	empty := true
+	err = readNames(fd, buf[:], func(name string) bool {
+		// The mounts check's write probe may be there for a moment.
+		empty = strings.HasPrefix(name, WriteProbePrefix)
+		return empty
+	})
+	return empty && err == nil, err
 }
