@@ -55,20 +55,12 @@ const maxLinks = 40
 // as safe: the target itself is read from there, so a direct start would
 // wait on it as well.
 func (e *Env) Locate(p string) Location {
-	loc := Location{Path: p, Resolved: p}
-	risky := e.UnsafeMounts()
-	if !strings.HasPrefix(p, "/") {
-		if wd, err := unix.Getwd(); err == nil {
-			p = textpath.Join(wd, p)
-		}
-	}
-	if !risky {
+	if !e.UnsafeMounts() {
 		// Nothing can hang: the mount is not looked up (Resolved is the
 		// path as given, Mount left empty).
-		loc.Resolved = path.Clean(p)
-		return loc
+		return Location{Path: p, Resolved: path.Clean(absolute(p))}
 	}
-	return e.walk(loc.Path, p)
+	return e.walk(p)
 }
 
 // Resolve is Locate that always walks the path: Resolved is where the
@@ -76,18 +68,22 @@ func (e *Env) Locate(p string) Location {
 // filesystem that may hang, which is not touched), and Mount the mount
 // that holds it. For what is shown of a path (its real file, its mount),
 // never to decide whether to touch it: that is Locate's.
-func (e *Env) Resolve(p string) Location {
+func (e *Env) Resolve(p string) Location { return e.walk(p) }
+
+// absolute is p, when relative joined as text to the working directory
+// (getcwd(2), which asks no filesystem).
+func absolute(p string) string {
 	if !strings.HasPrefix(p, "/") {
 		if wd, err := unix.Getwd(); err == nil {
-			return e.walk(p, textpath.Join(wd, p))
+			return textpath.Join(wd, p)
 		}
 	}
-	return e.walk(p, p)
+	return p
 }
 
-// walk follows the absolute path p from the root (given is the path as
-// the caller gave it).
-func (e *Env) walk(given, p string) Location {
+// walk follows given, made absolute, from the root.
+func (e *Env) walk(given string) Location {
+	p := absolute(given)
 	loc := Location{Path: given, Resolved: p}
 	mounts := e.Mounts()
 	rest := strings.Split(strings.TrimPrefix(p, "/"), "/")

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 	"golang.org/x/sys/unix"
 )
 
@@ -123,12 +122,7 @@ func WorkspaceDir(e *Env) string {
 	if dir == "" {
 		return DefaultWorkspace
 	}
-	if !strings.HasPrefix(dir, "/") {
-		if wd, err := unix.Getwd(); err == nil {
-			return textpath.Join(wd, dir)
-		}
-	}
-	return dir
+	return absolute(dir)
 }
 
 func workspaceFix(e *Env, dir string) string {
