@@ -110,6 +110,10 @@ func run(rounds int) error {
 	vs := []*variant{
 		{name: "target directly", path: trueBin, env: common},
 		{name: "minimal Go exec", path: minexec, env: with("MINEXEC_TARGET=safe-synthesizer")},
+		// The minimal program with one P, as nss-entrypoint runs (its entry
+		// stub sets GOMAXPROCS=1 for its own runtime): the like-for-like
+		// reference. The ratios stay against the program as Go starts it.
+		{name: "minimal Go exec, GOMAXPROCS=1", path: minexec, env: with("MINEXEC_TARGET=safe-synthesizer", "GOMAXPROCS=1")},
 		{name: "nss-entrypoint, checks off", path: bins.Entrypoint, env: with("NSS_ENTRYPOINT_CHECKS=off")},
 		{name: "nss-entrypoint, all checks, no GPU", path: bins.Entrypoint, env: common},
 		{name: "nss-entrypoint, all checks, fake GPU", path: bins.Entrypoint,

@@ -162,6 +162,12 @@ func TestDuplicateEnvironmentEntriesPassAndTheFirstWins(t *testing.T) {
 // it is given (os/exec drops duplicate names).
 func runRaw(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return startRaw(t, bins.Entrypoint, append([]string{bins.Entrypoint}, args...), env)
+}
+
+// startRaw runs the program at path with argv and env, as runRaw does.
+func startRaw(t *testing.T, path string, argv, env []string) result {
+	t.Helper()
 	or, ow, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -170,8 +176,7 @@ func runRaw(t *testing.T, env []string, args ...string) result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := os.StartProcess(bins.Entrypoint, append([]string{bins.Entrypoint}, args...),
-		&os.ProcAttr{Env: env, Files: []*os.File{nil, ow, ew}})
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{Env: env, Files: []*os.File{nil, ow, ew}})
 	ow.Close()
 	ew.Close()
 	if err != nil {

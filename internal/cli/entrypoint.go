@@ -155,9 +155,12 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	// When processes are scarce no helper is started (and os/signal, which
 	// costs two threads, is not used).
 	e.NoHelpers = processesScarce(helpers)
-	if e.NoHelpers != "" {
+	if e.NoHelpers != "" && !st.Captured {
 		// One P: the scheduler then starts no thread to run a goroutine
 		// beside this one (a thread it cannot create aborts the runtime).
+		// The entry stub has given the runtime one P from the start
+		// (procstate's oneProc); without the stub, it is set here, late,
+		// at the cost of stopping the world (130 µs).
 		runtime.GOMAXPROCS(1)
 	}
 	h.sig = startSignals(st, e.Children, helpers && e.NoHelpers == "")

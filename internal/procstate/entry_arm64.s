@@ -2,7 +2,8 @@
 
 // entry is the ELF entry point (go build -ldflags -E): it records the
 // process state the Go runtime is about to change, then jumps to the
-// runtime's own entry point with the stack as the kernel left it.
+// runtime's own entry point with the stack as the kernel left it but for
+// argv's place: it moves two words down to make room for oneProc.
 TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	// The kernel's stack: argc, argv[0..argc-1], NULL, envp[0..], NULL.
 	MOVD	0(RSP), R0
@@ -108,6 +109,28 @@ fdnext:
 done:
 	MOVD	$1, R4
 	MOVD	R4, ·captured(SB)
+	// One P for the Go runtime (see oneProc): argc, argv[0..argc-1] and
+	// argv's NULL move down two words (the stack stays 16-byte aligned),
+	// and the two words freed between argv's NULL and envp[0] both point at
+	// "GOMAXPROCS=1". The kernel's own envp vector (·envp above) is left
+	// as it was.
+	MOVD	0(RSP), R2
+	ADD	$2, R2, R2
+	MOVD	RSP, R3
+	SUB	$16, R3, R4
+shift:
+	MOVD	(R3), R5
+	MOVD	R5, (R4)
+	ADD	$8, R3, R3
+	ADD	$8, R4, R4
+	SUBS	$1, R2, R2
+	BNE	shift
+	MOVD	$·oneProc(SB), R5
+	MOVD	R5, 0(R4)
+	MOVD	R5, 8(R4)
+	MOVD	RSP, R3
+	SUB	$16, R3, R3
+	MOVD	R3, RSP
 	MOVD	$0, R0
 	MOVD	$0, R1
 	MOVD	$0, R2

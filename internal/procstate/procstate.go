@@ -8,8 +8,9 @@
 // raises RLIMIT_NOFILE. A direct start of the target sees none of that. So
 // nss-entrypoint's ELF entry point is Entry, a few instructions of assembly
 // that record the signal mask, the ignored signals, the closed standard
-// descriptors and RLIMIT_NOFILE with raw system calls and then jump to the
-// Go runtime's own entry point. The binary must be linked with
+// descriptors and RLIMIT_NOFILE with raw system calls, put GOMAXPROCS=1
+// ahead of the environment the runtime reads (oneProc), and then jump to
+// the Go runtime's own entry point. The binary must be linked with
 // -ldflags=-E=<EntrySymbol>; Captured reports whether that happened.
 //
 // It is on the start path: it imports nothing but the standard library and
@@ -44,6 +45,19 @@ var (
 	//lint:ignore U1000 used by the assembly
 	sigact [8]uint64 // scratch for rt_sigaction's old action
 )
+
+// oneProc is the environment entry the entry stub puts ahead of the
+// kernel's environment in the vector the Go runtime reads (not in the one
+// Environ returns, which the target gets): the runtime then starts with
+// one P. With more, it starts threads to run goroutines that the start
+// path does not need run in parallel: each costs a clone and a wake-up on
+// every start, and a thread it cannot create (RLIMIT_NPROC, a container's
+// pids.max) aborts the runtime before main. The runtime reads the first
+// GOMAXPROCS in its vector, so a GOMAXPROCS of the user's reaches only the
+// target.
+//
+//lint:ignore U1000 used by the assembly
+var oneProc = [16]byte{'G', 'O', 'M', 'A', 'X', 'P', 'R', 'O', 'C', 'S', '=', '1'}
 
 // State is what the process started with.
 type State struct {
