@@ -555,6 +555,26 @@ func TestOtherInitsAndPIDNamespaces(t *testing.T) {
 	}
 }
 
+// A container's pids.max (docker run --pids-limit) counts tini, every
+// thread of the entrypoint and any helper. The entrypoint reads it (here
+// cgroup v1's, which Docker mounts at /sys/fs/cgroup/pids) and, with fewer
+// than 32 tasks left, starts no helper and no signal thread: tini and its
+// three threads fit in 5. Before, at 5 and 6 the entrypoint's runtime
+// aborted (it could not create a thread for os/signal), and at 8 the GPU
+// probe did, reported as "a crash inside the NVIDIA driver library".
+func TestFewPidsStillStartTheTarget(t *testing.T) {
+	for _, limit := range []string{"5", "5", "5", "6", "8"} {
+		r := run(t, suiteImage(t), append(fakeGPU("devices=1"), "--pids-limit", limit, "--shm-size=1g", "-e", "FAKE_TARGET_EXIT=5", "--", "run")...)
+		if r.code != 5 {
+			t.Errorf("--pids-limit %s: exit %d: %s", limit, r.code, r.stderr)
+			continue
+		}
+		report(t, r)
+		contains(t, "--pids-limit "+limit, r.stderr, "processes are scarce, so the GPU probe was not started (not started: pids.max is "+limit+" with ")
+		contains(t, "--pids-limit "+limit, r.stderr, "fix: raise the process limit: docker run --pids-limit=-1")
+	}
+}
+
 // BenchmarkDockerStart measures a whole docker run of the image started as
 // tini -- nss-entrypoint against the same image started as
 // tini -- safe-synthesizer directly: start time is measured, never asserted

@@ -181,6 +181,10 @@ func helperFailure(out gpuhelper.Outcome, rt func() Runtime, data map[string]any
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: processes are scarce, so the GPU probe was not started (" + out.Detail + "); safe-synthesizer will need processes too",
 			Hint:    rt().ProcsHint()}
+	case gpuhelper.NoThreads:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: processes are scarce: the GPU probe started but could not create a thread (" + out.Detail + "); safe-synthesizer will need threads too",
+			Hint:    rt().ProcsHint()}
 	case gpuhelper.NoDescriptors:
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: the open-file limit is reached (" + out.Detail + ")",

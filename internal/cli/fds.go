@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -62,7 +64,7 @@ const minFreeTasks = 32
 // processesScarce says why the checks must not start helper processes, or
 // "" when they may: RLIMIT_NPROC (counted per user, threads included) below
 // a few hundred, or, when helpers would start, a pids cgroup (pids.max)
-// nearly used up (reading it costs about 35 µs, so it is read only then).
+// nearly used up (pidsHeadroom; read only then, as it costs a few reads).
 // Where no thread can be created at all the Go runtime cannot start, and
 // nothing here runs (see README).
 func processesScarce(helpers bool) string {
@@ -73,16 +75,81 @@ func processesScarce(helpers bool) string {
 	if !helpers {
 		return ""
 	}
-	b, err := check.ReadSmall("/sys/fs/cgroup/pids.max", 64)
-	max := strings.TrimSpace(string(b))
-	if err != nil || max == "max" {
+	tight, ok := pidsHeadroom(func(name string, limit int) ([]byte, error) { return check.ReadSmall(name, limit) })
+	if !ok || tight.max-tight.current >= minFreeTasks {
 		return ""
 	}
-	c, err := check.ReadSmall("/sys/fs/cgroup/pids.current", 64)
-	limit, err1 := strconv.Atoi(max)
-	cur, err2 := strconv.Atoi(strings.TrimSpace(string(c)))
-	if err != nil || err1 != nil || err2 != nil || limit-cur >= minFreeTasks {
-		return ""
+	return "pids.max is " + strconv.Itoa(tight.max) + " with " + strconv.Itoa(tight.current) + " in use, in " + tight.dir
+}
+
+// pidsCgroup is one pids cgroup's limit and use.
+type pidsCgroup struct {
+	dir          string
+	max, current int
+}
+
+// pidsHeadroom returns, of the pids cgroups that hold this process and set
+// a limit, the one with the fewest tasks left; ok is false when none does.
+// It looks at the process's own cgroup, under cgroup v2's mount
+// (/sys/fs/cgroup) and v1's pids controller (/sys/fs/cgroup/pids), by the
+// path /proc/self/cgroup gives, and at each cgroup above it: a Slurm step
+// or a Kubernetes pod may set the limit a level or two up. In a container
+// with its own cgroup namespace the path is "/" and the mount is its own
+// cgroup; where the path is not found under the mount (Docker on cgroup v1
+// mounts the container's cgroup there), the mount's own files count.
+func pidsHeadroom(read func(name string, limit int) ([]byte, error)) (tight pidsCgroup, ok bool) {
+	self, _ := read("/proc/self/cgroup", 64<<10)
+	for _, h := range []struct{ mount, controller string }{{"/sys/fs/cgroup", ""}, {"/sys/fs/cgroup/pids", "pids"}} {
+		rel := cgroupPath(string(self), h.controller)
+		// Up from the process's own cgroup to the mount, at most 32
+		// levels: a level without the files (a path not under this mount,
+		// the root cgroup) is passed over.
+		for depth := 0; depth < 32; depth++ {
+			dir := h.mount + strings.TrimSuffix(rel, "/")
+			if c, found := readPids(read, dir); found && (!ok || c.max-c.current < tight.max-tight.current) {
+				tight, ok = c, true
+			}
+			if rel == "/" {
+				break
+			}
+			rel = path.Dir(rel)
+		}
 	}
-	return "the container's pids.max is " + max + " with " + strconv.Itoa(cur) + " in use"
+	return tight, ok
+}
+
+// readPids reads dir's pids.max and pids.current; found is false when
+// either is missing or not a number ("max": no limit).
+func readPids(read func(name string, limit int) ([]byte, error), dir string) (c pidsCgroup, found bool) {
+	m, err := read(dir+"/pids.max", 64)
+	if err != nil {
+		return c, false
+	}
+	cur, err := read(dir+"/pids.current", 64)
+	if err != nil {
+		return c, false
+	}
+	max, err1 := strconv.Atoi(strings.TrimSpace(string(m)))
+	current, err2 := strconv.Atoi(strings.TrimSpace(string(cur)))
+	if err1 != nil || err2 != nil {
+		return c, false
+	}
+	return pidsCgroup{dir: dir, max: max, current: current}, true
+}
+
+// cgroupPath returns the process's cgroup path for a cgroup v1 controller
+// from /proc/self/cgroup's lines ("4:pids:/docker/ab12"), or for cgroup
+// v2 ("0::/user.slice/...") when controller is ""; "/" when none is named.
+func cgroupPath(self, controller string) string {
+	for _, line := range strings.Split(self, "\n") {
+		id, rest, ok1 := strings.Cut(line, ":")
+		list, p, ok2 := strings.Cut(rest, ":")
+		if !ok1 || !ok2 || !strings.HasPrefix(p, "/") {
+			continue
+		}
+		if controller == "" && id == "0" && list == "" || controller != "" && slices.Contains(strings.Split(list, ","), controller) {
+			return p
+		}
+	}
+	return "/"
 }

@@ -45,6 +45,11 @@ const (
 	// NoProcesses: fork failed with EAGAIN: RLIMIT_NPROC (ulimit -u) or
 	// the cgroup's pids.max is used up.
 	NoProcesses Failure = "no-processes"
+	// NoThreads: the helper started but could not create a thread (its Go
+	// runtime, or cgo's pthread_create, failed with EAGAIN and aborted):
+	// RLIMIT_NPROC or pids.max again, with room for a process but not for
+	// the threads it needs.
+	NoThreads Failure = "no-threads"
 	// NoDescriptors: the pipes for its output could not be made (EMFILE,
 	// ENFILE): the descriptor table is full.
 	NoDescriptors Failure = "no-descriptors"
@@ -167,6 +172,10 @@ func RunIn(ctx context.Context, path string, environ []string, groups *child.Gro
 	}
 	ws := res.Status
 	switch {
+	case threadFailure(stderr) != "":
+		// Before the signal: cgo aborts (SIGABRT) when pthread_create
+		// fails, which is not a crash in the driver.
+		out.Failure, out.Detail = NoThreads, threadFailure(stderr)
 	case ws != nil && ws.Signaled():
 		out.Failure, out.Detail = Crashed, "killed by signal "+signalName(ws.Signal())
 	case goSignal(stderr) != "":
@@ -225,6 +234,18 @@ func helperEnv(environ []string) []string {
 		env = append(env, kv)
 	}
 	return env
+}
+
+// threadFailure returns the line of stderr in which the Go runtime (or cgo)
+// says that it could not create a thread for want of processes, or "".
+func threadFailure(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(line, "runtime: failed to create new OS thread") ||
+			strings.HasPrefix(line, "runtime/cgo: pthread_create failed: Resource temporarily unavailable") {
+			return firstLine(line)
+		}
+	}
+	return ""
 }
 
 // goSignal finds the "SIGSEGV: segmentation violation" line of a Go crash

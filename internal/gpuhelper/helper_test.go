@@ -241,6 +241,46 @@ func TestStartFailureCauses(t *testing.T) {
 	}
 }
 
+// A probe whose runtime cannot create a thread (processes are scarce) is
+// not "a crash inside the NVIDIA driver": cgo aborts with SIGABRT when
+// pthread_create fails, the Go runtime alone exits 2. The real probe is run
+// as another user under ulimit -u 2 (RLIMIT_NPROC does not bind root), and
+// a stand-in prints the pure-Go runtime's message.
+func TestProbeWithoutThreads(t *testing.T) {
+	dir := t.TempDir()
+	goRuntime := filepath.Join(dir, "go-runtime")
+	os.WriteFile(goRuntime, []byte("#!/bin/sh\necho 'runtime: failed to create new OS thread (have 5 already; errno=11)' >&2\necho 'fatal error: newosproc' >&2\nexit 2\n"), 0o755)
+	paths := []string{goRuntime}
+	setpriv, err := exec.LookPath("setpriv")
+	if os.Geteuid() == 0 && err == nil {
+		// A copy the other user can reach (the build's folder and the
+		// test's are private).
+		shared, err := os.MkdirTemp("", "nss-nothreads-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(shared)
+		os.Chmod(shared, 0o755)
+		probe := filepath.Join(shared, "nss-gpu-probe")
+		b, err := os.ReadFile(bins.Probe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(probe, b, 0o755)
+		wrapped := filepath.Join(dir, "scarce")
+		os.WriteFile(wrapped, []byte("#!/bin/sh\nexec "+setpriv+" --reuid 61235 --regid 61235 --clear-groups /bin/bash -c 'ulimit -u 2 && exec \"$0\"' "+probe+"\n"), 0o755)
+		paths = append(paths, wrapped)
+	} else {
+		t.Log("not root, or no setpriv: only the stand-in runs")
+	}
+	for _, path := range paths {
+		o := Run(context.Background(), path, probeEnv(bins.NVMLDir, "devices=1"))
+		if o.Failure != NoThreads || !strings.Contains(o.Detail, "thread") {
+			t.Errorf("%s: %q %q, want %q", filepath.Base(path), o.Failure, o.Detail, NoThreads)
+		}
+	}
+}
+
 // A probe that prints without end is stopped at maxReport, however fast it
 // writes; one that delivers a report and exits while a process it started
 // keeps its output open is believed, and that process is killed.

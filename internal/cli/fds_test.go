@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"os"
+	"testing"
+)
+
+// The pids limit that binds is found wherever the process's cgroup and
+// the cgroups above it show one, under cgroup v2 or v1's pids controller,
+// inside a container's own cgroup namespace or on a host.
+func TestPidsHeadroom(t *testing.T) {
+	v1Docker := "12:pids:/docker/ab12\n11:memory:/docker/ab12\n0::/system.slice/docker.service\n"
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  pidsCgroup
+		found bool
+	}{
+		{"cgroup v2, own namespace", map[string]string{
+			"/proc/self/cgroup":                 "0::/\n",
+			"/sys/fs/cgroup/pids.max":           "5\n",
+			"/sys/fs/cgroup/pids.current":       "3\n",
+			"/sys/fs/cgroup/pids/pids.max":      "garbage",
+			"/sys/fs/cgroup/pids/pids.current":  "1",
+			"/sys/fs/cgroup/unrelated/pids.max": "1",
+		}, pidsCgroup{"/sys/fs/cgroup", 5, 3}, true},
+		{"cgroup v2 without a limit", map[string]string{
+			"/proc/self/cgroup":           "0::/\n",
+			"/sys/fs/cgroup/pids.max":     "max\n",
+			"/sys/fs/cgroup/pids.current": "3\n",
+		}, pidsCgroup{}, false},
+		// Docker on cgroup v1 mounts the container's own cgroup at
+		// /sys/fs/cgroup/pids; /proc/self/cgroup names the host's path.
+		{"cgroup v1, Docker", map[string]string{
+			"/proc/self/cgroup":                "12:cpu,pids:/docker/ab12\n0::/system.slice/docker.service\n",
+			"/sys/fs/cgroup/pids/pids.max":     "8",
+			"/sys/fs/cgroup/pids/pids.current": "4",
+		}, pidsCgroup{"/sys/fs/cgroup/pids", 8, 4}, true},
+		// On a host (a Slurm step), the job's cgroup two levels up sets
+		// the limit; the step's own says max.
+		{"cgroup v2 host, a limit above", map[string]string{
+			"/proc/self/cgroup": "0::/system.slice/slurmstepd.scope/job_7/step_0\n",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/step_0/pids.max":     "max",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/step_0/pids.current": "12",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/pids.max":            "40",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7/pids.current":        "30",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/pids.max":                  "1000",
+			"/sys/fs/cgroup/system.slice/slurmstepd.scope/pids.current":              "31",
+		}, pidsCgroup{"/sys/fs/cgroup/system.slice/slurmstepd.scope/job_7", 40, 30}, true},
+		{"cgroup v1 host, the tighter of two", map[string]string{
+			"/proc/self/cgroup":                              v1Docker,
+			"/sys/fs/cgroup/pids/docker/ab12/pids.max":       "100",
+			"/sys/fs/cgroup/pids/docker/ab12/pids.current":   "10",
+			"/sys/fs/cgroup/pids/docker/pids.max":            "50",
+			"/sys/fs/cgroup/pids/docker/pids.current":        "45",
+			"/sys/fs/cgroup/system.slice/docker.service/x":   "",
+			"/sys/fs/cgroup/system.slice/pids.max":           "9",
+			"/sys/fs/cgroup/system.slice/pids.current":       "not a number",
+			"/sys/fs/cgroup/system.slice/docker.service/y/z": "",
+		}, pidsCgroup{"/sys/fs/cgroup/pids/docker", 50, 45}, true},
+		{"no cgroup files at all", map[string]string{}, pidsCgroup{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			read := func(name string, limit int) ([]byte, error) {
+				if s, ok := tc.files[name]; ok {
+					return []byte(s), nil
+				}
+				return nil, os.ErrNotExist
+			}
+			got, found := pidsHeadroom(read)
+			if got != tc.want || found != tc.found {
+				t.Errorf("pidsHeadroom = %+v, %v; want %+v, %v", got, found, tc.want, tc.found)
+			}
+		})
+	}
+}
