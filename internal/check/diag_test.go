@@ -528,11 +528,16 @@ func TestScarcityHintsSpeakTheRuntime(t *testing.T) {
 		// A probe that started but got no thread: the same limits, the
 		// same fix.
 		rt.want[gpuhelper.NoThreads] = rt.want[gpuhelper.NoProcesses]
+		// One whose thread's stack could not be mapped: the limits first,
+		// then the runtime's memory fix.
+		rt.want[gpuhelper.ThreadMemory] = "drop ulimit -v or set it far higher"
+		rt.want[gpuhelper.ThreadMemory+"/runtime"] = rt.want[gpuhelper.NoMemory]
 		for failure, want := range rt.want {
 			t.Run(rt.name+"/"+string(failure), func(t *testing.T) {
 				e := checktest.FakeEnv(t, rt.env...)
 				checktest.Mk(t, e, checktest.CUDANodes)
 				checktest.Mk(t, e, rt.files)
+				failure := gpuhelper.Failure(strings.TrimSuffix(string(failure), "/runtime"))
 				e.GPU = func(context.Context) gpuhelper.Outcome { return gpuhelper.Outcome{Failure: failure, Detail: "x"} }
 				r := checktest.Run(t, check.GPU, e)
 				if !strings.Contains(r.Hint, want) {

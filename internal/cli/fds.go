@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,26 +95,52 @@ type pidsCgroup struct {
 // or a Kubernetes pod may set the limit a level or two up. In a container
 // with its own cgroup namespace the path is "/" and the mount is its own
 // cgroup; where the path is not found under the mount (Docker on cgroup v1
-// mounts the container's cgroup there), the mount's own files count.
+// mounts the container's cgroup there), the mount's own files count. A
+// hierarchy that /proc/self/cgroup does not name for this process is not
+// looked at (on cgroup v2 a cgroup may be called "pids").
 func pidsHeadroom(read func(name string, limit int) ([]byte, error)) (tight pidsCgroup, ok bool) {
-	self, _ := read("/proc/self/cgroup", 64<<10)
+	self, err := read("/proc/self/cgroup", 64<<10)
 	for _, h := range []struct{ mount, controller string }{{"/sys/fs/cgroup", ""}, {"/sys/fs/cgroup/pids", "pids"}} {
-		rel := cgroupPath(string(self), h.controller)
-		// Up from the process's own cgroup to the mount, at most 32
-		// levels: a level without the files (a path not under this mount,
-		// the root cgroup) is passed over.
-		for depth := 0; depth < 32; depth++ {
-			dir := h.mount + strings.TrimSuffix(rel, "/")
+		rel, named := cgroupPath(string(self), h.controller)
+		if err == nil && !named {
+			continue
+		}
+		for _, dir := range cgroupLevels(h.mount, rel) {
 			if c, found := readPids(read, dir); found && (!ok || c.max-c.current < tight.max-tight.current) {
 				tight, ok = c, true
 			}
-			if rel == "/" {
-				break
-			}
-			rel = path.Dir(rel)
 		}
 	}
 	return tight, ok
+}
+
+// maxCgroupLevels bounds the cgroups pidsHeadroom reads in one hierarchy:
+// the top and the bottom half of a deeper path (real ones are a few levels).
+const maxCgroupLevels = 64
+
+// cgroupLevels returns the folders of a cgroup path under mount, from the
+// mount itself down to the cgroup: each level's limit binds. A level that
+// is not there (a path not under this mount, the root cgroup without
+// limit files) is passed over by the reader. A path that leaves the cgroup
+// namespace ("/../x", a process outside its namespace's root) counts as the
+// mount alone.
+func cgroupLevels(mount, rel string) []string {
+	levels := []string{mount}
+	if slices.Contains(strings.Split(rel, "/"), "..") {
+		return levels
+	}
+	dir := mount
+	for _, name := range strings.Split(rel, "/") {
+		if name == "" || name == "." {
+			continue
+		}
+		dir += "/" + name
+		levels = append(levels, dir)
+	}
+	if len(levels) > maxCgroupLevels {
+		levels = append(levels[:maxCgroupLevels/2], levels[len(levels)-maxCgroupLevels/2:]...)
+	}
+	return levels
 }
 
 // readPids reads dir's pids.max and pids.current; found is false when
@@ -139,8 +164,9 @@ func readPids(read func(name string, limit int) ([]byte, error), dir string) (c 
 
 // cgroupPath returns the process's cgroup path for a cgroup v1 controller
 // from /proc/self/cgroup's lines ("4:pids:/docker/ab12"), or for cgroup
-// v2 ("0::/user.slice/...") when controller is ""; "/" when none is named.
-func cgroupPath(self, controller string) string {
+// v2 ("0::/user.slice/...") when controller is ""; named is false (and the
+// path "/") when no line names it.
+func cgroupPath(self, controller string) (path string, named bool) {
 	for _, line := range strings.Split(self, "\n") {
 		id, rest, ok1 := strings.Cut(line, ":")
 		list, p, ok2 := strings.Cut(rest, ":")
@@ -148,8 +174,8 @@ func cgroupPath(self, controller string) string {
 			continue
 		}
 		if controller == "" && id == "0" && list == "" || controller != "" && slices.Contains(strings.Split(list, ","), controller) {
-			return p
+			return p, true
 		}
 	}
-	return "/"
+	return "/", false
 }

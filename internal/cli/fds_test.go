@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -58,6 +59,35 @@ func TestPidsHeadroom(t *testing.T) {
 			"/sys/fs/cgroup/system.slice/pids.current":       "not a number",
 			"/sys/fs/cgroup/system.slice/docker.service/y/z": "",
 		}, pidsCgroup{"/sys/fs/cgroup/pids/docker", 50, 45}, true},
+		// On cgroup v2 alone a cgroup may be called pids: no v1 line names
+		// the controller, so it is not read as v1's.
+		{"cgroup v2, a cgroup named pids", map[string]string{
+			"/proc/self/cgroup":                "0::/\n",
+			"/sys/fs/cgroup/pids/pids.max":     "4",
+			"/sys/fs/cgroup/pids/pids.current": "0",
+		}, pidsCgroup{}, false},
+		// Without /proc/self/cgroup, each mount's own files.
+		{"no /proc/self/cgroup", map[string]string{
+			"/sys/fs/cgroup/pids/pids.max":     "6",
+			"/sys/fs/cgroup/pids/pids.current": "2",
+		}, pidsCgroup{"/sys/fs/cgroup/pids", 6, 2}, true},
+		// A limit at the top of a path deeper than maxCgroupLevels.
+		{"a limit 40 levels up", map[string]string{
+			"/proc/self/cgroup":                                              "0::/rx" + strings.Repeat("/l", 40) + "\n",
+			"/sys/fs/cgroup/rx/pids.max":                                     "10",
+			"/sys/fs/cgroup/rx/pids.current":                                 "5",
+			"/sys/fs/cgroup/rx" + strings.Repeat("/l", 40) + "/pids.max":     "max",
+			"/sys/fs/cgroup/rx" + strings.Repeat("/l", 40) + "/pids.current": "1",
+		}, pidsCgroup{"/sys/fs/cgroup/rx", 10, 5}, true},
+		// Outside the cgroup namespace's root: the path is not followed
+		// out of the mount.
+		{"a path that leaves the namespace", map[string]string{
+			"/proc/self/cgroup":                   "0::/../../x\n",
+			"/sys/fs/cgroup/../../x/pids.max":     "1",
+			"/sys/fs/cgroup/../../x/pids.current": "0",
+			"/sys/fs/cgroup/pids.max":             "100",
+			"/sys/fs/cgroup/pids.current":         "50",
+		}, pidsCgroup{"/sys/fs/cgroup", 100, 50}, true},
 		{"no cgroup files at all", map[string]string{}, pidsCgroup{}, false},
 	}
 	for _, tc := range tests {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -50,6 +51,10 @@ const (
 	// RLIMIT_NPROC or pids.max again, with room for a process but not for
 	// the threads it needs.
 	NoThreads Failure = "no-threads"
+	// ThreadMemory: the helper started but a thread's stack could not be
+	// mapped: an address-space limit (ulimit -v), a huge stack limit
+	// (ulimit -s, the default size of a thread's stack), or memory.
+	ThreadMemory Failure = "thread-memory"
 	// NoDescriptors: the pipes for its output could not be made (EMFILE,
 	// ENFILE): the descriptor table is full.
 	NoDescriptors Failure = "no-descriptors"
@@ -175,7 +180,7 @@ func RunIn(ctx context.Context, path string, environ []string, groups *child.Gro
 	case threadFailure(stderr) != "":
 		// Before the signal: cgo aborts (SIGABRT) when pthread_create
 		// fails, which is not a crash in the driver.
-		out.Failure, out.Detail = NoThreads, threadFailure(stderr)
+		out.Failure, out.Detail = threadCause(threadFailure(stderr), rlimit(unix.RLIMIT_AS), rlimit(unix.RLIMIT_STACK))
 	case ws != nil && ws.Signaled():
 		out.Failure, out.Detail = Crashed, "killed by signal "+signalName(ws.Signal())
 	case goSignal(stderr) != "":
@@ -237,15 +242,56 @@ func helperEnv(environ []string) []string {
 }
 
 // threadFailure returns the line of stderr in which the Go runtime (or cgo)
-// says that it could not create a thread for want of processes, or "".
+// says that it could not create a thread for want of processes or memory,
+// or "".
 func threadFailure(stderr string) string {
 	for _, line := range strings.Split(stderr, "\n") {
 		if strings.HasPrefix(line, "runtime: failed to create new OS thread") ||
-			strings.HasPrefix(line, "runtime/cgo: pthread_create failed: Resource temporarily unavailable") {
+			strings.HasPrefix(line, "runtime/cgo: pthread_create failed: Resource temporarily unavailable") ||
+			strings.HasPrefix(line, "runtime/cgo: pthread_create failed: Cannot allocate memory") {
 			return firstLine(line)
 		}
 	}
 	return ""
+}
+
+// threadCause says why the thread of line (threadFailure's) could not be
+// created, from the errno the line names and the helper's limits, which it
+// inherited from this process (RLIM_INFINITY: none): the Go runtime's
+// clone says errno=12 for memory and 11 for processes; glibc's
+// pthread_create says EAGAIN ("Resource temporarily unavailable") for
+// either, so a finite address-space limit or a stack limit of more than
+// 1 GiB (each thread's stack is that size) names memory.
+func threadCause(line string, addressSpace, stack uint64) (Failure, string) {
+	const infinity = ^uint64(0)
+	memory := strings.Contains(line, "errno=12") || strings.Contains(line, "Cannot allocate memory")
+	if strings.HasPrefix(line, "runtime/cgo: pthread_create failed: Resource temporarily unavailable") {
+		memory = addressSpace != infinity || stack != infinity && stack > 1<<30
+	}
+	if !memory {
+		return NoThreads, line
+	}
+	var limits []string
+	if addressSpace != infinity {
+		limits = append(limits, "ulimit -v is "+strconv.FormatUint(addressSpace>>10, 10)+" KiB")
+	}
+	if stack != infinity && stack > 1<<30 {
+		limits = append(limits, "ulimit -s is "+strconv.FormatUint(stack>>10, 10)+" KiB")
+	}
+	if len(limits) > 0 {
+		line += "; " + strings.Join(limits, ", ")
+	}
+	return ThreadMemory, line
+}
+
+// rlimit returns the soft limit of resource, or RLIM_INFINITY when it
+// cannot be read.
+func rlimit(resource int) uint64 {
+	var rl unix.Rlimit
+	if unix.Getrlimit(resource, &rl) != nil {
+		return ^uint64(0)
+	}
+	return rl.Cur
 }
 
 // goSignal finds the "SIGSEGV: segmentation violation" line of a Go crash

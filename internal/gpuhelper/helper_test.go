@@ -281,6 +281,36 @@ func TestProbeWithoutThreads(t *testing.T) {
 	}
 }
 
+// Why a thread could not be created: the errno the Go runtime names, or,
+// for cgo's EAGAIN (glibc says it for a stack it cannot map too), the
+// limits the probe inherited.
+func TestThreadCause(t *testing.T) {
+	const inf = ^uint64(0)
+	goAgain := "runtime: failed to create new OS thread (have 5 already; errno=11)"
+	goNoMem := "runtime: failed to create new OS thread (have 5 already; errno=12)"
+	cgoAgain := "runtime/cgo: pthread_create failed: Resource temporarily unavailable"
+	cgoNoMem := "runtime/cgo: pthread_create failed: Cannot allocate memory"
+	for _, tc := range []struct {
+		line      string
+		as, stack uint64
+		want      Failure
+		detail    string
+	}{
+		{goAgain, inf, 8 << 20, NoThreads, goAgain},
+		{goNoMem, inf, 8 << 20, ThreadMemory, goNoMem},
+		{cgoAgain, inf, 8 << 20, NoThreads, cgoAgain},
+		{cgoAgain, inf, inf, NoThreads, cgoAgain},
+		{cgoAgain, 730000 << 10, 8 << 20, ThreadMemory, cgoAgain + "; ulimit -v is 730000 KiB"},
+		{cgoAgain, inf, 500 << 30, ThreadMemory, cgoAgain + "; ulimit -s is 524288000 KiB"},
+		{cgoNoMem, inf, 8 << 20, ThreadMemory, cgoNoMem},
+	} {
+		got, detail := threadCause(tc.line, tc.as, tc.stack)
+		if got != tc.want || detail != tc.detail {
+			t.Errorf("threadCause(%q, %d, %d) = %q, %q; want %q, %q", tc.line, tc.as, tc.stack, got, detail, tc.want, tc.detail)
+		}
+	}
+}
+
 // A probe that prints without end is stopped at maxReport, however fast it
 // writes; one that delivers a report and exits while a process it started
 // keeps its output open is believed, and that process is killed.
