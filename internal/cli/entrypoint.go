@@ -45,12 +45,17 @@ const DiagnoseProgram = "nss-diagnose"
 // entrypoint mode Main returns only when the target could not be started;
 // with --diagnose first it execs nss-diagnose.
 func Main(args, environ []string) int {
-	if len(args) > 0 && args[0] == check.DelegateArgv0 {
+	if len(args) == 0 {
+		// An exec with an empty argv: Linux before 5.18 allows it (later
+		// kernels put "" in). The target is started all the same.
+		args = []string{""}
+	}
+	if args[0] == check.DelegateArgv0 {
 		if dl, ok := check.DelegateDeadline(environ); ok {
 			return delegated(args[1:], environ, dl)
 		}
 	}
-	if len(args) > 0 && args[0] == StderrWriterArgv0 {
+	if args[0] == StderrWriterArgv0 {
 		// The entrypoint gives its writer a deadline stderrBudget away; a
 		// later one was not set by it.
 		if dl, ok := check.DelegateDeadline(environ); ok && time.Until(dl) <= stderrBudget+helperGrace {
