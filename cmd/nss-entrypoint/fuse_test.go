@@ -571,3 +571,41 @@ func TestMissingTargetWithAHungWorkingDirectory(t *testing.T) {
 		t.Errorf("exit %d, want 127; stderr:\n%s", code, errs)
 	}
 }
+
+// A GPU probe whose file lies on a filesystem that stops answering (an
+// NSS_GPU_PROBE there, or an image whose layers are fetched lazily and
+// stall) cannot hold up the start. The probe is started with vfork: the
+// thread that starts it waits in the kernel until the probe's execve has
+// found the file, and it holds its P meanwhile; with the one P the entry
+// stub gives the runtime, nothing else ran, the deadline included, until
+// the daemon was killed.
+func TestProbeOnAHungMountCannotHoldUpTheStart(t *testing.T) {
+	mnt, release := mountHangFS(t, "-hang", "lookup")
+	r := root(t, true)
+	// The container's mount table is this machine's, which shows the FUSE
+	// mount.
+	if err := os.MkdirAll(filepath.Join(r, "proc/self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/proc/self/mountinfo", filepath.Join(r, "proc/self/mountinfo")); err != nil {
+		t.Fatal(err)
+	}
+	env := baseEnv(r, "NSS_ENTRYPOINT_TIMEOUT=1s", "NSS_GPU_PROBE="+filepath.Join(mnt, "nss-gpu-probe"))
+	cmd := exec.Command(bins.Entrypoint)
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	late, err := runWithin(t, cmd, 15*time.Second, release)
+	if late {
+		t.Fatalf("the entrypoint waited for the probe's exec until the FUSE daemon was killed; stderr %s", errb.String())
+	}
+	if err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	t.Logf("target started after %v", time.Since(start))
+	report(t, result{stdout: out.String(), stderr: errb.String()})
+	if want := "the GPU probe " + filepath.Join(mnt, "nss-gpu-probe") + " did not start or answer within 1s: it is on fuse.hangfs at " + mnt; !strings.Contains(errb.String(), want) {
+		t.Errorf("the hint does not name the probe's filesystem (%q):\n%s", want, errb.String())
+	}
+}

@@ -293,6 +293,9 @@ func WithBudget(ctx context.Context, d time.Duration) context.Context {
 // filesystems, read from mountinfo without touching them.
 func abandonedIn(e *Env, c Check, timeout time.Duration) Result {
 	r := abandoned(c)
+	if c.ID == "gpu" && e.ProbePath != nil {
+		return probeAbandoned(e, r, timeout)
+	}
 	if c.Paths == nil {
 		return r
 	}
@@ -311,6 +314,25 @@ func abandonedIn(e *Env, c Check, timeout time.Duration) Result {
 		}
 		r.Message = c.Title + ": " + strings.Join(where, ", ") + " did not answer" + within
 		r.Hint = "that filesystem is not answering or is very slow: check its disk, daemon or server; raise NSS_ENTRYPOINT_TIMEOUT if it is only slow"
+	}
+	return r
+}
+
+// probeAbandoned is the GPU check still running at the deadline: the
+// probe's own time-out ends it before then, so it was still being started
+// (its execve waits on its file) or its output still held. Its file's
+// filesystem, read from mountinfo, says which is likelier.
+func probeAbandoned(e *Env, r Result, timeout time.Duration) Result {
+	p := e.ProbePath()
+	within := ""
+	if timeout > 0 {
+		within = " within " + timeout.Round(time.Millisecond).String()
+	}
+	r.Message = "the GPU probe " + p + " did not start or answer" + within
+	r.Hint = "run nss-gpu-probe in the container and nvidia-smi on the host; raise NSS_ENTRYPOINT_TIMEOUT if it is only slow (an image whose layers are fetched on first use)"
+	if m, ok := MountFor(e.Mounts(), p); ok && Unsafe(m.FSType) {
+		r.Message += ": it is on " + m.FSType + " at " + m.Point + ", which is not responding"
+		r.Hint = "check that filesystem's daemon or server, or point NSS_GPU_PROBE at the image's own nss-gpu-probe"
 	}
 	return r
 }

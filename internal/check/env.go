@@ -49,6 +49,8 @@ type Env struct {
 	// GPU runs the GPU probe; the result is memoised, so concurrent checks
 	// share one helper run.
 	GPU func(ctx context.Context) gpuhelper.Outcome
+	// ProbePath returns the GPU probe's path, for messages (nil: unknown).
+	ProbePath func() string
 	// GPUArgs are nss-gpu-probe's flags: none (NVML only), --cuda (the
 	// CUDA stage too) or --diagnose (contexts and hardware health too).
 	GPUArgs []string
@@ -115,12 +117,14 @@ func NewEnv(environ []string, argv0 string) *Env {
 		Children: &child.Groups{},
 	}
 	e.Root = e.Get("NSS_ENTRYPOINT_ROOT")
-	e.GPU = func(ctx context.Context) gpuhelper.Outcome {
-		path := e.Get("NSS_GPU_PROBE")
-		if path == "" {
-			path = gpuhelper.SiblingPath("nss-gpu-probe", argv0)
+	e.ProbePath = func() string {
+		if path := e.Get("NSS_GPU_PROBE"); path != "" {
+			return path
 		}
-		return gpuhelper.RunIn(ctx, path, environ, e.Children, probeArgs(ctx, e.GPUArgs)...)
+		return gpuhelper.SiblingPath("nss-gpu-probe", argv0)
+	}
+	e.GPU = func(ctx context.Context) gpuhelper.Outcome {
+		return gpuhelper.RunIn(ctx, e.ProbePath(), environ, e.Children, probeArgs(ctx, e.GPUArgs)...)
 	}
 	e.Delegate = func(ctx context.Context, ids []string) DelegateOutcome {
 		dl, ok := ctx.Deadline()

@@ -160,13 +160,20 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	// When processes are scarce no helper is started (and os/signal, which
 	// costs two threads, is not used).
 	e.NoHelpers = processesScarce(helpers)
-	if e.NoHelpers != "" && !st.Captured {
+	switch {
+	case e.NoHelpers != "" && !st.Captured:
 		// One P: the scheduler then starts no thread to run a goroutine
 		// beside this one (a thread it cannot create aborts the runtime).
 		// The entry stub has given the runtime one P from the start
 		// (procstate's oneProc); without the stub, it is set here, late,
-		// at the cost of stopping the world (130 µs).
+		// at the cost of stopping the world.
 		runtime.GOMAXPROCS(1)
+	case helpers && e.NoHelpers == "" && runtime.GOMAXPROCS(0) < 2:
+		// Two Ps where a helper starts: it is started with vfork, and the
+		// thread that starts it keeps its P until the helper's execve has
+		// found the file, which a hung or lazily fetched filesystem can
+		// make take any time. The deadline runs on the other P.
+		runtime.GOMAXPROCS(2)
 	}
 	h.sig = startSignals(st, e.Children, helpers && e.NoHelpers == "")
 	ctx, cancel := context.WithTimeout(check.WithBudget(context.Background(), timeout), timeout)

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -267,6 +268,14 @@ func facts(e *check.Env) report.Facts {
 // argv[0], workerArgv0, and workerEnv together: a variable a user set
 // alone changes nothing (and is not passed on).
 func Main(argv, environ []string) int {
+	// At least two Ps, also in a container of one CPU: a helper (the
+	// report's worker, the GPU probe) is started with vfork, and the
+	// thread starting it keeps its P until the helper's execve has found
+	// its file, which a hung filesystem can make take for ever. The report's
+	// deadlines run on the other P.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	var args []string
 	if len(argv) > 0 {
 		args = argv[1:]
