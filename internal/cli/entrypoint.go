@@ -250,6 +250,8 @@ func (h *handover) run(lines []byte) int {
 	// No helper outlives the handover.
 	h.e.Children.Kill()
 	h.sig.awaitDeath()
+	// From here an ending signal acts as on the target.
+	h.sig.quiesce()
 	// Signals blocked and pending at entry, and those that arrived while
 	// blocked, are made pending again for the target.
 	pending := h.st.Pending

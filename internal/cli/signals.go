@@ -63,7 +63,19 @@ type signals struct {
 	// would see the probe killed and go on, and the signal would be lost
 	// with the entrypoint's image).
 	dying atomic.Bool
+	// reset are the signals routed through os/signal only so that the
+	// helpers die first: quiesce sets them back to their default action.
+	reset []int
+	// barrier is set while quiesce waits for its sentinel; passed is
+	// closed when the loop has taken it.
+	barrier atomic.Bool
+	passed  chan struct{}
 }
+
+// sentinel is the signal quiesce sends itself: the highest number, so that
+// the runtime hands os/signal every signal it caught before the sentinel
+// first (it delivers the ones waiting in increasing order).
+const sentinel = 64
 
 // startSignals sets up the check phase's signal handling. With helpers
 // to run (watch), every ending signal goes through os/signal, so that the
@@ -85,6 +97,9 @@ func startSignals(st procstate.State, kids *child.Groups, watch bool) *signals {
 			procstate.Ignore(sig)
 		case ign || watch || blk && unblockedByRuntime(sig):
 			notify = append(notify, syscall.Signal(sig))
+			if !ign && !blk && !runtimeNeeds(sig) {
+				s.reset = append(s.reset, sig)
+			}
 		case runtimeNeeds(sig):
 			// Left with the runtime: see README, "What the target inherits".
 		default:
@@ -114,6 +129,7 @@ func startSignals(st procstate.State, kids *child.Groups, watch bool) *signals {
 		}
 	}
 	if len(notify) > 0 {
+		s.passed = make(chan struct{})
 		ch := make(chan os.Signal, 8)
 		signal.Notify(ch, notify...)
 		go s.loop(ch)
@@ -125,6 +141,8 @@ func (s *signals) loop(ch chan os.Signal) {
 	for v := range ch {
 		sig := int(v.(syscall.Signal))
 		switch {
+		case sig == sentinel && s.barrier.CompareAndSwap(true, false):
+			close(s.passed)
 		case procstate.Has(s.st.Ignored, sig):
 		case procstate.Has(s.st.Mask, sig):
 			s.pending.Or(procstate.Bit(sig))
@@ -148,6 +166,39 @@ func die(sig int) {
 
 // Pending returns the signals to make pending again in the exec.
 func (s *signals) Pending() uint64 { return s.pending.Load() }
+
+// quiesce closes the window between a signal being caught and the loop
+// acting on it, which the exec would otherwise end with the signal lost (a
+// docker stop during the handover ignored): the signals in reset get their
+// default action back, so that one arriving from now on ends the process at
+// once, as it would the target; then the process sends itself the sentinel
+// and waits (at most 100 ms) for the loop to take it, by which time every
+// signal caught before has been acted on. It does not return when one is.
+func (s *signals) quiesce() {
+	if s == nil || s.passed == nil {
+		return
+	}
+	withSentinel := false
+	for _, sig := range s.reset {
+		if sig == sentinel {
+			withSentinel = true
+			continue
+		}
+		procstate.Default(sig)
+	}
+	if withSentinel {
+		s.barrier.Store(true)
+		unix.Kill(unix.Getpid(), sentinel)
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-s.passed:
+		case <-t.C:
+		}
+		t.Stop()
+		procstate.Default(sentinel)
+	}
+	s.awaitDeath()
+}
 
 // awaitDeath does not return when an ending signal is being acted on: the
 // goroutine that took it ends the process by it.
