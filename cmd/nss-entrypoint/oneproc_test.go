@@ -13,7 +13,7 @@ import (
 )
 
 // The Go runtime in nss-entrypoint runs with one P, whatever the machine
-// and whatever GOMAXPROCS the user set (procstate's oneProc): the runtime's
+// and whatever GOMAXPROCS the user set (procstate's runtimeEnv): the runtime's
 // scheduler trace says gomaxprocs=1. The user's GOMAXPROCS is 7 here, so a
 // runtime that missed the stub's entry would say 7, on any machine; and it
 // reaches the target as given, with argv and the rest of the environment
@@ -26,7 +26,10 @@ func TestTheRuntimeRunsWithOneP(t *testing.T) {
 	} else if os.Getenv("CI") != "" {
 		t.Error("no qemu-aarch64 (Debian's qemu-user): the arm64 entry stub is not checked")
 	}
-	env := baseEnv(root(t, false), "GOMAXPROCS=7", "GODEBUG=schedtrace=1", "DUP=1", "DUP=2")
+	// GOMEMLIMIT=4G is not a value the Go runtime can parse (it wants
+	// 4GiB): it would abort before main, but the stub hands the runtime
+	// the default ahead of it; the target gets it as given.
+	env := baseEnv(root(t, false), "GOMAXPROCS=7", "GODEBUG=schedtrace=1", "GOMEMLIMIT=4G", "GOGC=off", "DUP=1", "DUP=2")
 	args := []string{"run", "two words", ""}
 	trace := regexp.MustCompile(`gomaxprocs=(\d+)`)
 	for arch, argv := range binaries {

@@ -165,7 +165,7 @@ func entrypoint(args, environ []string, st procstate.State) int {
 		// One P: the scheduler then starts no thread to run a goroutine
 		// beside this one (a thread it cannot create aborts the runtime).
 		// The entry stub has given the runtime one P from the start
-		// (procstate's oneProc); without the stub, it is set here, late,
+		// (procstate's runtimeEnv); without the stub, it is set here, late,
 		// at the cost of stopping the world.
 		runtime.GOMAXPROCS(1)
 	case helpers && e.NoHelpers == "" && runtime.GOMAXPROCS(0) < 2:

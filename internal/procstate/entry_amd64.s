@@ -3,7 +3,7 @@
 // entry is the ELF entry point (go build -ldflags -E): it records the
 // process state the Go runtime is about to change, then jumps to the
 // runtime's own entry point with the stack as the kernel left it but for
-// argv's place: it moves two words down to make room for oneProc.
+// argv's place: it moves four words down to make room for runtimeEnv.
 TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	// The kernel's stack: argc, argv[0..argc-1], NULL, envp[0..], NULL.
 	MOVQ	0(SP), AX
@@ -101,14 +101,14 @@ fdnext:
 	MOVQ	$1, ·nofileOK(SB)
 done:
 	MOVQ	$1, ·captured(SB)
-	// One P for the Go runtime (see oneProc): argc, argv[0..argc-1] and
-	// argv's NULL move down two words, and the two words freed between
-	// argv's NULL and envp[0] both point at "GOMAXPROCS=1". The kernel's
-	// own envp vector (·envp above) is left as it was.
+	// The Go runtime's own settings (see runtimeEnv): argc, argv[0..argc-1]
+	// and argv's NULL move down four words, and the four words freed
+	// between argv's NULL and envp[0] point at runtimeEnv's four entries.
+	// The kernel's own envp vector (·envp above) is left as it was.
 	MOVQ	0(SP), CX
 	ADDQ	$2, CX
 	MOVQ	SP, SI
-	LEAQ	-16(SP), DI
+	LEAQ	-32(SP), DI
 shift:
 	MOVQ	0(SI), AX
 	MOVQ	AX, 0(DI)
@@ -116,10 +116,15 @@ shift:
 	ADDQ	$8, DI
 	DECQ	CX
 	JNE	shift
-	LEAQ	·oneProc(SB), AX
+	LEAQ	·runtimeEnv(SB), AX
 	MOVQ	AX, 0(DI)
+	ADDQ	$16, AX
 	MOVQ	AX, 8(DI)
-	SUBQ	$16, SP
+	ADDQ	$16, AX
+	MOVQ	AX, 16(DI)
+	ADDQ	$16, AX
+	MOVQ	AX, 24(DI)
+	SUBQ	$32, SP
 	XORQ	AX, AX
 	XORQ	CX, CX
 	XORQ	DX, DX

@@ -9,8 +9,9 @@
 // nss-entrypoint's ELF entry point is Entry, a few instructions of assembly
 // that record the signal mask, the ignored signals, the closed standard
 // descriptors and RLIMIT_NOFILE with raw system calls, put GOMAXPROCS=1
-// ahead of the environment the runtime reads (oneProc), and then jump to
-// the Go runtime's own entry point. The binary must be linked with
+// and the defaults of the runtime's other settings ahead of the environment
+// the runtime reads (runtimeEnv), and then jump to the Go runtime's own
+// entry point. The binary must be linked with
 // -ldflags=-E=<EntrySymbol>; Captured reports whether that happened.
 //
 // It is on the start path: it imports nothing but the standard library and
@@ -46,18 +47,29 @@ var (
 	sigact [8]uint64 // scratch for rt_sigaction's old action
 )
 
-// oneProc is the environment entry the entry stub puts ahead of the
-// kernel's environment in the vector the Go runtime reads (not in the one
-// Environ returns, which the target gets): the runtime then starts with
-// one P. With more, it starts threads to run goroutines that the start
-// path does not need run in parallel: each costs a clone and a wake-up on
-// every start, and a thread it cannot create (RLIMIT_NPROC, a container's
-// pids.max) aborts the runtime before main. The runtime reads the first
-// GOMAXPROCS in its vector, so a GOMAXPROCS of the user's reaches only the
-// target.
+// runtimeEnv holds the four environment entries the entry stub puts ahead
+// of the kernel's environment in the vector the Go runtime reads (not in
+// the one Environ returns, which the checks read and the target gets),
+// each in 16 bytes, NUL-terminated. The runtime reads the first of a name,
+// so the user's own values of these reach only the target.
+//
+// GOMAXPROCS=1: the runtime starts with one P. With more, it starts
+// threads to run goroutines that the start path does not need run in
+// parallel: each costs a clone and a wake-up on every start, and a thread
+// it cannot create (RLIMIT_NPROC, a container's pids.max) aborts the
+// runtime before main. (Where helpers run, the entrypoint raises it to 2.)
+//
+// GOMEMLIMIT=, GOGC=, GOTRACEBACK=: the defaults, whatever the user set
+// for their own programs: a GOMEMLIMIT the runtime cannot parse ("4G")
+// aborts it before main, GOGC=off lets the heap grow without bound.
 //
 //lint:ignore U1000 used by the assembly
-var oneProc = [16]byte{'G', 'O', 'M', 'A', 'X', 'P', 'R', 'O', 'C', 'S', '=', '1'}
+var runtimeEnv = [64]byte{
+	'G', 'O', 'M', 'A', 'X', 'P', 'R', 'O', 'C', 'S', '=', '1', 0, 0, 0, 0,
+	'G', 'O', 'M', 'E', 'M', 'L', 'I', 'M', 'I', 'T', '=', 0, 0, 0, 0, 0,
+	'G', 'O', 'G', 'C', '=', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	'G', 'O', 'T', 'R', 'A', 'C', 'E', 'B', 'A', 'C', 'K', '=', 0, 0, 0, 0,
+}
 
 // State is what the process started with.
 type State struct {
