@@ -193,3 +193,50 @@ func startRaw(t *testing.T, path string, argv, env []string) result {
 	}
 	return result{code: st.ExitCode(), stdout: out.String(), stderr: errb.String(), pid: p.Pid}
 }
+
+// State the kernel keeps per thread and does not give a new thread reaches
+// the target as a direct start gives it, whichever thread runs the exec:
+// the parent-death signal (setpriv --pdeathsig, a supervisor's prctl), and
+// a real-time policy with SCHED_RESET_ON_FORK and its nice value (chrt -R),
+// which a new thread gets reset to SCHED_OTHER and 0. Before, with a helper
+// running (a GPU), the exec ran on another thread in every start and the
+// target had none of them.
+func TestPerThreadStateReachesTheTarget(t *testing.T) {
+	type want struct{ pdeath, policy, prio, nice int }
+	wrappers := []struct {
+		name string
+		argv []string
+		want want
+	}{
+		{"setpriv --pdeathsig SIGTERM", []string{"setpriv", "--pdeathsig", "SIGTERM"}, want{15, 0, 0, 0}},
+	}
+	if os.Geteuid() == 0 && exec.Command("chrt", "-R", "-f", "10", "true").Run() == nil {
+		wrappers = append(wrappers, struct {
+			name string
+			argv []string
+			want want
+		}{"chrt -R -f 10 nice -n -5", []string{"chrt", "-R", "-f", "10", "nice", "-n", "-5"}, want{0, 0x40000000 | 1, 10, -5}})
+	} else {
+		t.Log("no SCHED_FIFO here (not root, or no real-time budget): only the parent-death signal is checked")
+	}
+	for _, gpu := range []bool{false, true} {
+		env := baseEnv(root(t, gpu), "NSS_FAKE_NVML=devices=1")
+		for _, w := range wrappers {
+			for try := 0; try < 5; try++ {
+				cmd := exec.Command(w.argv[0], append(w.argv[1:], bins.Entrypoint)...)
+				cmd.Env = env
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("%s: %v", w.name, err)
+				}
+				r, err := faketarget.Parse(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := (want{r.PDeathSig, r.SchedPolicy, r.SchedPriority, r.Nice}); got != w.want {
+					t.Errorf("GPU %v, %s: the target had %+v, want %+v", gpu, w.name, got, w.want)
+				}
+			}
+		}
+	}
+}

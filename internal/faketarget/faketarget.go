@@ -29,6 +29,12 @@ type Report struct {
 	ShdPnd string            `json:"shd_pnd"`
 	FDs    map[string]string `json:"fds"`
 	Rlimit [2]uint64         `json:"rlimit_nofile"`
+	// PDeathSig, SchedPolicy (with SCHED_RESET_ON_FORK, 0x40000000),
+	// SchedPriority and Nice are the exec'ing thread's own.
+	PDeathSig     int `json:"pdeathsig"`
+	SchedPolicy   int `json:"sched_policy"`
+	SchedPriority int `json:"sched_priority"`
+	Nice          int `json:"nice"`
 }
 
 // Parse decodes a report.

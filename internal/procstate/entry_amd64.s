@@ -100,6 +100,34 @@ fdnext:
 	JNE	done
 	MOVQ	$1, ·nofileOK(SB)
 done:
+	// Per-thread state a new thread does not get, which the exec, run on
+	// whichever thread, must hand on: prctl(PR_GET_PDEATHSIG, &pdeathSig);
+	// and, where the policy has SCHED_RESET_ON_FORK (0x40000000; threads
+	// then start at SCHED_OTHER, nice 0), sched_getparam and getpriority.
+	MOVQ	$157, AX
+	MOVQ	$2, DI
+	LEAQ	·pdeathSig(SB), SI
+	SYSCALL
+	MOVQ	$145, AX
+	MOVQ	$0, DI
+	SYSCALL
+	CMPQ	AX, $0
+	JLT	schedskip
+	MOVQ	AX, CX
+	ANDQ	$0x40000000, CX
+	JEQ	schedskip
+	MOVQ	AX, ·schedPolicy(SB)
+	MOVQ	$143, AX
+	MOVQ	$0, DI
+	LEAQ	·schedParam(SB), SI
+	SYSCALL
+	MOVQ	$140, AX
+	MOVQ	$0, DI
+	MOVQ	$0, SI
+	SYSCALL
+	MOVQ	AX, ·schedNice(SB)
+	MOVQ	$1, ·schedReset(SB)
+schedskip:
 	MOVQ	$1, ·captured(SB)
 	// The Go runtime's own settings (see runtimeEnv): argc, argv[0..argc-1]
 	// and argv's NULL move down four words, and the four words freed
@@ -177,6 +205,31 @@ pendnext:
 	CMPQ	R12, $65
 	JLT	pendloop
 exec:
+	// The main thread's parent-death signal and reset-on-fork scheduling
+	// (see entry): prctl(PR_SET_PDEATHSIG, sig), sched_setscheduler(0,
+	// policy, &param), setpriority(PRIO_PROCESS, 0, nice) (getpriority's
+	// raw value is 20 - nice).
+	MOVQ	·pdeathSig(SB), SI
+	CMPQ	SI, $0
+	JEQ	nopdeath
+	MOVQ	$157, AX
+	MOVQ	$1, DI
+	SYSCALL
+nopdeath:
+	CMPQ	·schedReset(SB), $0
+	JEQ	noresched
+	MOVQ	$144, AX
+	MOVQ	$0, DI
+	MOVQ	·schedPolicy(SB), SI
+	LEAQ	·schedParam(SB), DX
+	SYSCALL
+	MOVQ	$141, AX
+	MOVQ	$0, DI
+	MOVQ	$0, SI
+	MOVQ	$20, DX
+	SUBQ	·schedNice(SB), DX
+	SYSCALL
+noresched:
 	MOVQ	$59, AX
 	MOVQ	path+0(FP), DI
 	MOVQ	argv+8(FP), SI

@@ -107,6 +107,33 @@ fdnext:
 	MOVD	$1, R4
 	MOVD	R4, ·nofileOK(SB)
 done:
+	// Per-thread state a new thread does not get (see entry_amd64.s):
+	// prctl(PR_GET_PDEATHSIG, &pdeathSig); with SCHED_RESET_ON_FORK,
+	// sched_getparam and getpriority.
+	MOVD	$167, R8
+	MOVD	$2, R0
+	MOVD	$·pdeathSig(SB), R1
+	SVC
+	MOVD	$120, R8
+	MOVD	$0, R0
+	SVC
+	CMP	$0, R0
+	BLT	schedskip
+	AND	$0x40000000, R0, R1
+	CBZ	R1, schedskip
+	MOVD	R0, ·schedPolicy(SB)
+	MOVD	$121, R8
+	MOVD	$0, R0
+	MOVD	$·schedParam(SB), R1
+	SVC
+	MOVD	$141, R8
+	MOVD	$0, R0
+	MOVD	$0, R1
+	SVC
+	MOVD	R0, ·schedNice(SB)
+	MOVD	$1, R4
+	MOVD	R4, ·schedReset(SB)
+schedskip:
 	MOVD	$1, R4
 	MOVD	R4, ·captured(SB)
 	// The Go runtime's own settings (see runtimeEnv): argc, argv[0..argc-1]
@@ -184,6 +211,28 @@ pendnext:
 	CMP	$65, R12
 	BLT	pendloop
 exec:
+	// The main thread's parent-death signal and reset-on-fork scheduling.
+	MOVD	·pdeathSig(SB), R1
+	CBZ	R1, nopdeath
+	MOVD	$167, R8 // prctl(PR_SET_PDEATHSIG, sig)
+	MOVD	$1, R0
+	SVC
+nopdeath:
+	MOVD	·schedReset(SB), R4
+	CBZ	R4, noresched
+	MOVD	$119, R8 // sched_setscheduler
+	MOVD	$0, R0
+	MOVD	·schedPolicy(SB), R1
+	MOVD	$·schedParam(SB), R2
+	SVC
+	MOVD	$140, R8 // setpriority
+	MOVD	$0, R0
+	MOVD	$0, R1
+	MOVD	·schedNice(SB), R4
+	MOVD	$20, R2
+	SUB	R4, R2, R2
+	SVC
+noresched:
 	MOVD	$221, R8 // execve
 	MOVD	path+0(FP), R0
 	MOVD	argv+8(FP), R1

@@ -45,6 +45,18 @@ var (
 	envp unsafe.Pointer
 	//lint:ignore U1000 used by the assembly
 	sigact [8]uint64 // scratch for rt_sigaction's old action
+	// pdeathSig is the main thread's parent-death signal (prctl), which a
+	// new thread does not inherit: rawExec sets it on the exec's thread.
+	//lint:ignore U1000 used by the assembly
+	pdeathSig uint64
+	// schedReset is 1 when the main thread's policy has
+	// SCHED_RESET_ON_FORK (new threads then start at SCHED_OTHER, nice 0):
+	// rawExec sets schedPolicy, schedParam and schedNice (getpriority's
+	// raw 20 - nice) on the exec's thread.
+	//lint:ignore U1000 used by the assembly
+	schedReset, schedPolicy, schedNice uint64
+	//lint:ignore U1000 used by the assembly
+	schedParam [2]uint64
 )
 
 // runtimeEnv holds the four environment entries the entry stub puts ahead

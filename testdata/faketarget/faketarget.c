@@ -19,10 +19,12 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -127,6 +129,14 @@ static void report(FILE *f)
 	fputc('}', f);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		fprintf(f, ",\"rlimit_nofile\":[%llu,%llu]", (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	/* Per-thread state that a new thread does not inherit: the exec must
+	 * hand the target the main thread's. */
+	int pdeath = 0;
+	prctl(PR_GET_PDEATHSIG, &pdeath);
+	struct sched_param sp = {0};
+	sched_getparam(0, &sp);
+	fprintf(f, ",\"pdeathsig\":%d,\"sched_policy\":%d,\"sched_priority\":%d,\"nice\":%d",
+		pdeath, sched_getscheduler(0), sp.sched_priority, getpriority(PRIO_PROCESS, 0));
 	fputs("}\n", f);
 }
 
