@@ -1,9 +1,11 @@
 package main_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -259,5 +261,33 @@ func TestDiagnoseEndsInTime(t *testing.T) {
 	// before the fix this took minutes.
 	if res.took > 15*time.Second {
 		t.Errorf("took %v with --timeout 2s", res.took)
+	}
+}
+
+// nss-entrypoint --diagnose without nss-diagnose beside it says so with its
+// own path escaped: a folder name holding a terminal escape sequence does
+// not reach the terminal raw.
+func TestDiagnoseWithoutTheReportEscapesItsPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "x\x1b]0;PWNED\a\x1b[31m")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(bins.Entrypoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := filepath.Join(dir, "nss-entrypoint")
+	if err := os.WriteFile(ep, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ep, "--diagnose")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	cmd.Run()
+	if cmd.ProcessState.ExitCode() != 3 || !strings.Contains(errb.String(), "--diagnose needs nss-diagnose") {
+		t.Fatalf("exit %d: %q", cmd.ProcessState.ExitCode(), errb.String())
+	}
+	if strings.ContainsAny(errb.String(), "\x1b\a") {
+		t.Errorf("a raw escape sequence reached stderr: %q", errb.String())
 	}
 }

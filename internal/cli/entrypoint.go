@@ -102,7 +102,7 @@ func pastDeadline(deadline time.Time, grace time.Duration) time.Duration {
 func diagnose(args, environ []string) int {
 	path := gpuhelper.SiblingPath(DiagnoseProgram, args[0])
 	err := syscall.Exec(path, append([]string{DiagnoseProgram}, args[2:]...), environ)
-	writeBounded(2, []byte(hints.Prefix+"error: --diagnose needs "+DiagnoseProgram+" next to nss-entrypoint ("+path+"): "+err.Error()+"\n"), stderrBudget)
+	writeBounded(2, []byte(hints.Prefix+"error: --diagnose needs "+DiagnoseProgram+" next to nss-entrypoint ("+hints.Escape(path)+"): "+hints.Escape(err.Error())+"\n"), stderrBudget)
 	return 3
 }
 

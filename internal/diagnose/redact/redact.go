@@ -240,7 +240,8 @@ func (r *Redactor) replace(s string, spans []span) string {
 }
 
 // replacePathPrefix replaces dir where it stands as a whole path element
-// ("/home/ann" in "/home/ann/x" but not in "/home/anna").
+// at the start of a path ("/home/ann" in "/home/ann/x", but not in
+// "/home/anna" nor in "/mnt/home/ann").
 func replacePathPrefix(s, dir, with string) string {
 	var b strings.Builder
 	for {
@@ -250,7 +251,10 @@ func replacePathPrefix(s, dir, with string) string {
 			return b.String()
 		}
 		end := i + len(dir)
-		whole := end == len(s) || strings.ContainsRune("/ :;,\"')\n", rune(s[end]))
+		// A whole element at both ends: "/mnt/home/ann/hf" does not
+		// begin with /home/ann.
+		whole := (end == len(s) || strings.ContainsRune("/ :;,\"')\n", rune(s[end]))) &&
+			(i == 0 || strings.ContainsRune(" :;,\"'(=\n\t[<", rune(s[i-1])))
 		b.WriteString(s[:i])
 		if whole {
 			b.WriteString(with)

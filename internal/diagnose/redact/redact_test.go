@@ -37,6 +37,9 @@ func TestString(t *testing.T) {
 		{"AKIAIOSFODNN7EXAMPLE", "[redacted]"},
 		{"GPU-fa4e0000-0000-4000-8000-000000000000 on gpu-node-17", "GPU-[uuid] on [host]"},
 		{"/home/ann/.cache and /home/anna", "~/.cache and /home/anna"},
+		// Only where the path begins: not inside another path.
+		{"HF_HOME=/mnt/home/ann/hf does not exist", "HF_HOME=/mnt/home/ann/hf does not exist"},
+		{"HF_HOME=/home/ann/hf, -v /home/ann:/x (/home/ann)", "HF_HOME=~/hf, -v ~:/x (~)"},
 		// What must stay: paths, model ids, hashes, ordinary prose.
 		{"nothing secret", "nothing secret"},
 		{"/workspace/safe-synthesizer-artifacts/Llama3B/run-0001/checkpoints", "/workspace/safe-synthesizer-artifacts/Llama3B/run-0001/checkpoints"},
