@@ -197,8 +197,8 @@ func delegatedResult(c Check, loc Location, o DelegateOutcome, timeout time.Dura
 		r.ID, r.Title = c.ID, c.Title
 		return r
 	}
-	where := loc.Mount.FSType + " at " + loc.Mount.Point
-	if loc.Mount.Source != "" && loc.Mount.Source != "none" {
+	where := loc.Where()
+	if loc.Mount.Point != "" && loc.Mount.Source != "" && loc.Mount.Source != "none" {
 		where += " (" + loc.Mount.Source + ")"
 	}
 	data := map[string]any{"path": loc.Path, "fs_type": loc.Mount.FSType, "mount_point": loc.Mount.Point}

@@ -99,8 +99,10 @@ type Env struct {
 
 	gpuOnce    sync.Once
 	gpuOutcome gpuhelper.Outcome
-	rtOnce     sync.Once
-	rt         Runtime
+	// mountinfoCut is set when the mount table was longer than its bound.
+	mountinfoCut bool
+	rtOnce       sync.Once
+	rt           Runtime
 }
 
 // NewEnv returns the Env of the running process: the real filesystem (or

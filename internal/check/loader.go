@@ -132,7 +132,7 @@ func (e *Env) findLibrary(name, ldPath string, cache []LDCacheEntry) LibraryChoi
 		// Never touch a FUSE or network filesystem from the start path
 		// (see Env.Locate): a hung one would stop the exec.
 		if loc := e.Locate(p); loc.Unsafe {
-			c.Skipped = append(c.Skipped, p+" (on "+loc.Mount.FSType+" at "+loc.Mount.Point+": not searched, so that a hung mount cannot hold up the start)")
+			c.Skipped = append(c.Skipped, p+" (on "+loc.Where()+": not searched, so that a hung mount cannot hold up the start)")
 			return false
 		}
 		broken, ok := e.libraryFile(p)

@@ -3,6 +3,7 @@ package check
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -104,5 +105,41 @@ func TestLocateTakesDotDotAfterALink(t *testing.T) {
 		if loc.Unsafe != tc.unsafe || loc.Resolved != tc.resolved {
 			t.Errorf("Locate(%q) = resolved %q, unsafe %v; want %q, %v", tc.path, loc.Resolved, loc.Unsafe, tc.resolved, tc.unsafe)
 		}
+	}
+}
+
+// A mount table longer than the bound it is read to may hide the mount that
+// holds a path (the FUSE mount last of 15 000): no path is then known to be
+// safe, each is left to the separate process, and the message says the
+// filesystem cannot be named (it named "/"'s, ext4, before; the check
+// then ran in this process and hung the start).
+func TestACutMountTableMakesEveryPathUnsafe(t *testing.T) {
+	local := "21 1 254:1 / / rw,relatime - ext4 /dev/vda rw\n"
+	filler := "22 21 0:99 / /mnt/" + strings.Repeat("x", 200) + " rw - tmpfs tmpfs rw\n"
+	for _, tc := range []struct {
+		name   string
+		table  string
+		unsafe bool
+	}{
+		{"within the bound", local + strings.Repeat(filler, (maxMountinfo-len(local))/len(filler)-1), false},
+		{"longer than the bound", local + strings.Repeat(filler, maxMountinfo/len(filler)+1) + "30 21 0:45 / /workspace rw - fuse.gcsfuse b rw\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(r, "proc/self"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(r, "proc/self/mountinfo"), []byte(tc.table), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			e := &Env{Root: r}
+			loc := e.Locate("/workspace/data")
+			if loc.Unsafe != tc.unsafe {
+				t.Fatalf("Locate: unsafe %v, want %v (%+v)", loc.Unsafe, tc.unsafe, loc)
+			}
+			if tc.unsafe && loc.Where() != unknownFilesystem {
+				t.Errorf("Where() = %q, want %q", loc.Where(), unknownFilesystem)
+			}
+		})
 	}
 }

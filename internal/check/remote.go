@@ -85,6 +85,12 @@ func absolute(p string) string {
 func (e *Env) walk(given string) Location {
 	p := absolute(given)
 	loc := Location{Path: given, Resolved: p}
+	if e.mountTableCut() {
+		// Its mount may be one past the cut: not touched (Mount left
+		// empty: unknownFilesystem).
+		loc.Resolved, loc.Unsafe = path.Clean(p), true
+		return loc
+	}
 	mounts := e.Mounts()
 	rest := strings.Split(strings.TrimPrefix(p, "/"), "/")
 	cur := "/"
@@ -134,7 +140,7 @@ func (e *Env) walk(given string) Location {
 // the raw table without parsing it (parsing costs about 30 µs, a tenth of
 // the checks' time on a container start).
 func (e *Env) UnsafeMounts() bool {
-	e.unsafeOnce.Do(func() { e.unsafe = unsafeMounts(e.mountinfoBytes()) })
+	e.unsafeOnce.Do(func() { e.unsafe = unsafeMounts(e.mountinfoBytes()) || e.mountinfoCut })
 	return e.unsafe
 }
 
@@ -207,9 +213,30 @@ func (e *Env) fsTypeWhere(i int, value string) (string, bool) {
 func (e *Env) mountinfoBytes() []byte {
 	e.mountinfoOnce.Do(func() {
 		e.mountinfo, _ = ReadSmall(e.Path("/proc/self/mountinfo"), maxMountinfo)
+		e.mountinfoCut = len(e.mountinfo) >= maxMountinfo
 	})
 	return e.mountinfo
 }
+
+// mountTableCut reports whether the mount table was longer than
+// maxMountinfo: a mount past the cut is not known, so no path can be
+// known to lie on a filesystem that answers.
+func (e *Env) mountTableCut() bool {
+	e.mountinfoBytes()
+	return e.mountinfoCut
+}
+
+// Where names the filesystem that holds the location, for messages:
+// "nfs4 at /mnt/data", or unknownFilesystem when the mount table was cut.
+func (loc Location) Where() string {
+	if loc.Mount.Point == "" {
+		return unknownFilesystem
+	}
+	return loc.Mount.FSType + " at " + loc.Mount.Point
+}
+
+// unknownFilesystem is where a path lies when the mount table was cut.
+const unknownFilesystem = "a filesystem the entrypoint cannot name (the mount table is longer than 4 MiB, and the mounts past that were not read)"
 
 // Mounts returns the mount table (/proc/self/mountinfo under the root),
 // read and parsed once; nil when it cannot be read.
