@@ -354,11 +354,14 @@ func TestWorkspaceIgnoresTheWriteProbe(t *testing.T) {
 
 func TestReadSmall(t *testing.T) {
 	dir := t.TempDir()
-	for _, size := range []int{0, 1, 4095, 4096, 4097, 100000} {
+	// Limits that are not a size class too: the buffer's capacity, rounded
+	// up by append, must not become the bound (a 4 MiB mount table read
+	// 239 bytes more, so a mount past the bound was seen).
+	for _, size := range []int{0, 1, 4095, 4096, 4097, 100000, 5 << 20} {
 		p := dir + "/f"
 		want := strings.Repeat("x", size)
 		os.WriteFile(p, []byte(want), 0o644)
-		for _, limit := range []int{1, 4096, 1 << 20} {
+		for _, limit := range []int{1, 4096, 4097, 10000, 1 << 20, 3<<20 + 7, 4 << 20} {
 			got, err := check.ReadSmall(p, limit)
 			if err != nil {
 				t.Fatal(err)

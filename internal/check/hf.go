@@ -301,7 +301,9 @@ func ReadSmall(name string, limit int) ([]byte, error) {
 		if len(buf) == cap(buf) {
 			buf = append(buf, make([]byte, min(cap(buf), limit-len(buf)))...)[:len(buf)]
 		}
-		m, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		// Up to limit, not to the capacity append chose (rounded up to a
+		// size class, it can be larger).
+		m, err := unix.Read(fd, buf[len(buf):min(cap(buf), limit)])
 		if err == unix.EINTR {
 			continue
 		}
