@@ -71,6 +71,13 @@ var ourRules = sync.OnceValue(func() []*regexp.Regexp {
 		// strings, db_pass=, client_secret=; "password: x".
 		regexp.MustCompile(`(?i)(?:^|[^a-z0-9])(?:password|passwd|passphrase|pwd|pass|pw|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key|private[_-]?key|credentials?)\s*=\s*("[^"]*"|'[^']*'|[^\s;"'<>]+)`),
 		regexp.MustCompile(`(?i)(?:^|[^a-z0-9])(?:password|passwd|passphrase)\s*:\s*("[^"]*"|'[^']*'|[^\s;"'<>]+)`),
+		// The same names as a JSON key ({"apiKey": "x"}, {"password": 1}):
+		// quoted, so that prose ("no token: ...") is left alone.
+		regexp.MustCompile(`(?i)"(?:password|passwd|passphrase|pwd|pass|secret|token|api[_-]?key|access[_-]?token|refresh[_-]?token|access[_-]?key|secret[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth)"\s*:\s*("(?:[^"\\]|\\.)*"|[^\s,}\]]+)`),
+		// An API key header, a Java session id, a bearer token in a URL.
+		regexp.MustCompile(`(?i)\bx-api-key\s*:\s*([^\s;"']+)`),
+		regexp.MustCompile(`(?i)[;?&]jsessionid=([^;?#&\s"']+)`),
+		regexp.MustCompile(`(?i)\bbearer(?:%20|\+)([A-Za-z0-9._~+/=%-]{8,})`),
 		// Command-line flags: --db-password X, --token=X.
 		regexp.MustCompile(`(?i)(?:^|[\s"'=(\[{,;])--?[a-z0-9_-]*(?:password|passwd|passphrase|pwd|pass|secret|token)(?:=|\s+)("[^"]*"|'[^']*'|[^\s"']+)`),
 		// Scheme-less credentials, as proxies take them: user:pw@host.

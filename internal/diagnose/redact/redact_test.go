@@ -37,6 +37,15 @@ func TestString(t *testing.T) {
 		{"AKIAIOSFODNN7EXAMPLE", "[redacted]"},
 		{"GPU-fa4e0000-0000-4000-8000-000000000000 on gpu-node-17", "GPU-[uuid] on [host]"},
 		{"/home/ann/.cache and /home/anna", "~/.cache and /home/anna"},
+		// Secret names as JSON keys, an API key header, a session id, a
+		// bearer token in a URL; prose with the same words stays.
+		{`{"password": "Zq41abc"}`, `{"password": [redacted]}`},
+		{`{"apiKey":"Zq41abc","n":1}`, `{"apiKey":[redacted],"n":1}`},
+		{`{"access_token": "a\"b", "token": 12345}`, `{"access_token": [redacted], "token": [redacted]}`},
+		{"x-api-key: Zq14abc", "x-api-key: [redacted]"},
+		{"https://app.example/login;jsessionid=Zq9ABC?x=1", "https://app.example/login;jsessionid=[redacted]?x=[redacted]"},
+		{"auth header Bearer%20Zq14abcdefgh", "auth header Bearer%20[redacted]"},
+		{"no Hugging Face token: gated models will fail", "no Hugging Face token: gated models will fail"},
 		// Only where the path begins: not inside another path.
 		{"HF_HOME=/mnt/home/ann/hf does not exist", "HF_HOME=/mnt/home/ann/hf does not exist"},
 		{"HF_HOME=/home/ann/hf, -v /home/ann:/x (/home/ann)", "HF_HOME=~/hf, -v ~:/x (~)"},
