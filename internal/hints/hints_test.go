@@ -1,6 +1,7 @@
 package hints
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
@@ -110,4 +111,22 @@ func isOwnSGR(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// A message that quotes a megabyte (a GPU name the probe made up) is cut:
+// each line of hints stays a few KiB once escaped.
+func TestAHugeMessageIsCut(t *testing.T) {
+	huge := strings.Repeat("\xff", 1<<20)
+	out := Startup([]check.Result{{ID: "gpu", Title: "GPU", Status: check.Warn, Message: "name " + huge, Hint: huge}}, false)
+	for _, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+		if len(l) > 4*2048+100 {
+			t.Errorf("a line of %d bytes", len(l))
+		}
+		if !strings.Contains(l, "bytes more)") {
+			t.Errorf("the cut is not said: %q", l[len(l)-40:])
+		}
+	}
+	if len(out) > 20000 {
+		t.Errorf("%d bytes of hints", len(out))
+	}
 }
