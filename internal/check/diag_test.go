@@ -128,6 +128,16 @@ func TestHFToken(t *testing.T) {
 		{"a directory", []string{"HF_TOKEN_PATH=/d"}, map[string]string{"/d/": ""}, check.Warn, "token file /d cannot be inspected: is a directory", ""},
 		{"HF_HOME with a tilde", []string{"HOME=/home/u", "HF_HOME=~/hf"}, map[string]string{"/home/u/hf/token": "hf_abcdefgh"}, check.OK, "token found in /home/u/hf/token", "file"},
 		{"white space inside", []string{"HF_TOKEN=hf_abc def"}, nil, check.Warn, "white space inside", "HF_TOKEN"},
+		// As huggingface_hub reads a token: HF_TOKEN if not empty, else
+		// HUGGING_FACE_HUB_TOKEN, with CR and LF removed anywhere and the
+		// ends trimmed; nothing left, the token file. HF_TOKEN_PATH is
+		// expanded (~, $VAR); ~ is passwd's home where HOME is unset.
+		{"HF_TOKEN blank hides HUGGING_FACE_HUB_TOKEN", []string{"HF_TOKEN=  ", "HUGGING_FACE_HUB_TOKEN=" + secret, "HOME=/home/u"}, nil, check.Warn, "no Hugging Face token", ""},
+		{"a line break inside HF_TOKEN is removed", []string{"HF_TOKEN=hf_abcd\nefgh"}, nil, check.OK, "token found in HF_TOKEN (11 chars)", "HF_TOKEN"},
+		{"CR LF inside the token file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "hf_abcd\r\nefgh\r\n"}, check.OK, "(11 chars)", "file"},
+		{"HF_TOKEN_PATH with a tilde", []string{"HOME=/home/u", "HF_TOKEN_PATH=~/tok"}, map[string]string{"/home/u/tok": secret}, check.OK, "token found in /home/u/tok", "file"},
+		{"HF_TOKEN_PATH with $HOME", []string{"HOME=/home/u", "HF_TOKEN_PATH=$HOME/tok"}, map[string]string{"/home/u/tok": secret}, check.OK, "token found in /home/u/tok", "file"},
+		{"HOME unset: passwd's home", nil, map[string]string{"/etc/passwd": "u:x:1000:1000::/home/u:/bin/sh\n", "/home/u/.cache/huggingface/token": secret}, check.OK, "token found in /home/u/.cache/huggingface/token", "file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

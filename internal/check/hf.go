@@ -210,12 +210,10 @@ type TokenSource struct {
 // $HF_HOME/token, else $XDG_CACHE_HOME/huggingface/token, else
 // $HOME/.cache/huggingface/token. ok is false when none was found.
 func FindToken(e *Env) (ts TokenSource, ok bool) {
-	for _, name := range []string{"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"} {
-		ts.Searched = append(ts.Searched, name)
-		if v := strings.TrimSpace(e.Get(name)); v != "" {
-			ts.Source, ts.Length, ts.Whitespace = name, len(v), strings.ContainsAny(v, " \t\r\n")
-			return ts, true
-		}
+	ts.Searched = append(ts.Searched, "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+	if name, v := envToken(e); v != "" {
+		ts.Source, ts.Length, ts.Whitespace = name, len(v), strings.ContainsAny(v, " \t")
+		return ts, true
 	}
 	file := tokenPath(e)
 	if file == "" {
@@ -230,7 +228,7 @@ func FindToken(e *Env) (ts TokenSource, ok bool) {
 		}
 		return ts, false
 	}
-	v := strings.TrimSpace(string(b))
+	v := cleanToken(string(b))
 	clear(b)
 	switch {
 	case v == "":
@@ -240,15 +238,37 @@ func FindToken(e *Env) (ts TokenSource, ok bool) {
 		ts.Path, ts.Unusable = file, "holds NUL bytes or other control characters"
 		return ts, false
 	}
-	ts.Source, ts.Path, ts.Length, ts.Whitespace = "file", file, len(v), strings.ContainsAny(v, " \t\r\n")
+	ts.Source, ts.Path, ts.Length, ts.Whitespace = "file", file, len(v), strings.ContainsAny(v, " \t")
 	return ts, true
+}
+
+// envToken is the token huggingface_hub takes from the environment:
+// HF_TOKEN when it is not empty, else HUGGING_FACE_HUB_TOKEN, cleaned
+// (cleanToken); "" when that leaves nothing, and then the hub reads the
+// token file, even where HF_TOKEN was only blanks and
+// HUGGING_FACE_HUB_TOKEN holds a token.
+func envToken(e *Env) (name, token string) {
+	name = "HF_TOKEN"
+	v := e.Get(name)
+	if v == "" {
+		name = "HUGGING_FACE_HUB_TOKEN"
+		v = e.Get(name)
+	}
+	return name, cleanToken(v)
+}
+
+// cleanToken is a token as huggingface_hub cleans it: every CR and LF
+// removed, wherever they are, and blanks trimmed at both ends.
+func cleanToken(v string) string {
+	return strings.TrimSpace(strings.NewReplacer("\r", "", "\n", "").Replace(v))
 }
 
 // tokenPath is the token file huggingface_hub would read, or "" when it
 // cannot be derived.
 func tokenPath(e *Env) string {
 	if p := e.Get("HF_TOKEN_PATH"); p != "" {
-		return p
+		// Expanded as huggingface_hub does (~ and $VAR), like HF_HOME.
+		return Expand(e, p)
 	}
 	if h := HFHome(e); h != "" {
 		return textpath.Join(h, "token")
@@ -266,7 +286,9 @@ func HFHome(e *Env) string {
 	if x := e.Get("XDG_CACHE_HOME"); x != "" {
 		return Expand(e, textpath.Join(x, "huggingface"))
 	}
-	if h := e.Home(); h != "" {
+	// expanduser("~"): HOME, or where it is unset, the passwd entry of
+	// the user.
+	if h := Expand(e, "~"); h != "~" {
 		return textpath.Join(textpath.Join(h, ".cache"), "huggingface")
 	}
 	return ""
@@ -326,10 +348,8 @@ var ErrNotRegular = errors.New("not a regular file (a named pipe or a socket)")
 var HFToken = Check{
 	ID: "hf-token", Title: "Hugging Face token",
 	Paths: func(e *Env) []string {
-		for _, name := range []string{"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"} {
-			if strings.TrimSpace(e.Get(name)) != "" {
-				return nil
-			}
+		if _, v := envToken(e); v != "" {
+			return nil
 		}
 		if p := tokenPath(e); p != "" {
 			return []string{p}
