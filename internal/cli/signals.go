@@ -128,6 +128,13 @@ func startSignals(st procstate.State, kids *child.Groups, watch bool) *signals {
 			procstate.Ignore(int(sig))
 		}
 	}
+	// SIGCHLD blocked at start: the runtime unblocks it on its threads and
+	// its handler would take one that arrives (the helpers are siblings, so
+	// none of theirs comes here): kept to be made pending. (SIGURG is the
+	// runtime's preemption signal and SIGPROF its profiler's: see README.)
+	if procstate.Has(st.Mask, int(unix.SIGCHLD)) && !procstate.Has(st.Ignored, int(unix.SIGCHLD)) {
+		notify = append(notify, unix.SIGCHLD)
+	}
 	if len(notify) > 0 {
 		s.passed = make(chan struct{})
 		ch := make(chan os.Signal, 8)
