@@ -137,6 +137,10 @@ func TestHFToken(t *testing.T) {
 		{"CR LF inside the token file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "hf_abcd\r\nefgh\r\n"}, check.OK, "(11 chars)", "file"},
 		{"HF_TOKEN_PATH with a tilde", []string{"HOME=/home/u", "HF_TOKEN_PATH=~/tok"}, map[string]string{"/home/u/tok": secret}, check.OK, "token found in /home/u/tok", "file"},
 		{"HF_TOKEN_PATH with $HOME", []string{"HOME=/home/u", "HF_TOKEN_PATH=$HOME/tok"}, map[string]string{"/home/u/tok": secret}, check.OK, "token found in /home/u/tok", "file"},
+		// What huggingface_hub would send with the token, not trim.
+		{"HF_TOKEN in quotes (--env-file)", []string{`HF_TOKEN="hf_abcdefgh"`}, nil, check.Warn, "wrapped in quotes", "HF_TOKEN"},
+		{"a byte-order mark in the token file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "\ufeffhf_abcdefgh\n"}, check.Warn, "wrapped in a byte-order mark", "file"},
+		{"an assignment in the token file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "HF_TOKEN=hf_abcdefgh\n"}, check.Warn, "wrapped in an assignment (HF_TOKEN=)", "file"},
 		{"HOME unset: passwd's home", nil, map[string]string{"/etc/passwd": "u:x:1000:1000::/home/u:/bin/sh\n", "/home/u/.cache/huggingface/token": secret}, check.OK, "token found in /home/u/.cache/huggingface/token", "file"},
 	}
 	for _, tc := range tests {

@@ -195,6 +195,10 @@ type TokenSource struct {
 	Length int
 	// Whitespace is true when the token has white space inside it.
 	Whitespace bool
+	// Wrapped says what surrounds a token that huggingface_hub would send
+	// as part of it ("quotes", "a byte-order mark", "HF_TOKEN="); "" when
+	// nothing does.
+	Wrapped string
 	// Searched lists the places looked at, in order.
 	Searched []string
 	// Unusable says why a token file that exists holds no usable token
@@ -212,7 +216,7 @@ type TokenSource struct {
 func FindToken(e *Env) (ts TokenSource, ok bool) {
 	ts.Searched = append(ts.Searched, "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 	if name, v := envToken(e); v != "" {
-		ts.Source, ts.Length, ts.Whitespace = name, len(v), strings.ContainsAny(v, " \t")
+		ts.Source, ts.Length, ts.Whitespace, ts.Wrapped = name, len(v), strings.ContainsAny(v, " \t"), wrapped(v)
 		return ts, true
 	}
 	file := tokenPath(e)
@@ -238,8 +242,25 @@ func FindToken(e *Env) (ts TokenSource, ok bool) {
 		ts.Path, ts.Unusable = file, "holds NUL bytes or other control characters"
 		return ts, false
 	}
-	ts.Source, ts.Path, ts.Length, ts.Whitespace = "file", file, len(v), strings.ContainsAny(v, " \t")
+	ts.Source, ts.Path, ts.Length, ts.Whitespace, ts.Wrapped = "file", file, len(v), strings.ContainsAny(v, " \t"), wrapped(v)
 	return ts, true
+}
+
+// wrapped says what surrounds a token that is not part of it, which
+// huggingface_hub would send all the same (it only trims blanks): quotes
+// (docker run --env-file and Compose keep them), a byte-order mark (a
+// file saved by a Windows editor), or an assignment ("HF_TOKEN=hf_..."
+// in a token file); "" for none.
+func wrapped(v string) string {
+	switch {
+	case strings.HasPrefix(v, "\ufeff"):
+		return "a byte-order mark"
+	case len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\''):
+		return "quotes"
+	case strings.HasPrefix(v, "HF_TOKEN=") || strings.HasPrefix(v, "HUGGING_FACE_HUB_TOKEN="):
+		return "an assignment (" + v[:strings.IndexByte(v, '=')+1] + ")"
+	}
+	return ""
 }
 
 // envToken is the token huggingface_hub takes from the environment:
@@ -387,6 +408,16 @@ var HFToken = Check{
 		if ts.Source == "file" {
 			data["path"] = ts.Path
 			where = ts.Path
+		}
+		if ts.Wrapped != "" {
+			data["wrapped"] = ts.Wrapped
+			hint := "set " + where + " again, the token alone (docker run --env-file and Compose keep quotes: leave them out there)"
+			if ts.Source == "file" {
+				hint = "write the token alone in " + where + " (hf auth login does), or pass it in: " + e.Runtime().EnvHint("HF_TOKEN")
+			}
+			return Result{Status: Warn, Data: data,
+				Message: "the Hugging Face token from " + where + " is wrapped in " + ts.Wrapped + ", which huggingface_hub sends as part of it: gated models will fail to download",
+				Hint:    hint}
 		}
 		if ts.Whitespace {
 			return Result{Status: Warn, Data: data,
