@@ -203,19 +203,16 @@ func startRaw(t *testing.T, path string, argv, env []string) result {
 // target had none of them.
 func TestPerThreadStateReachesTheTarget(t *testing.T) {
 	type want struct{ pdeath, policy, prio, nice int }
-	wrappers := []struct {
+	type wrapper struct {
 		name string
 		argv []string
 		want want
-	}{
+	}
+	wrappers := []wrapper{
 		{"setpriv --pdeathsig SIGTERM", []string{"setpriv", "--pdeathsig", "SIGTERM"}, want{15, 0, 0, 0}},
 	}
 	if os.Geteuid() == 0 && exec.Command("chrt", "-R", "-f", "10", "true").Run() == nil {
-		wrappers = append(wrappers, struct {
-			name string
-			argv []string
-			want want
-		}{"chrt -R -f 10 nice -n -5", []string{"chrt", "-R", "-f", "10", "nice", "-n", "-5"}, want{0, 0x40000000 | 1, 10, -5}})
+		wrappers = append(wrappers, wrapper{"chrt -R -f 10 nice -n -5", []string{"chrt", "-R", "-f", "10", "nice", "-n", "-5"}, want{0, 0x40000000 | 1, 10, -5}})
 	} else {
 		t.Log("no SCHED_FIFO here (not root, or no real-time budget): only the parent-death signal is checked")
 	}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/nvidia-nemo/nss-entrypoint/internal/procstate"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/testbuild"
 )
 
@@ -75,7 +74,7 @@ func TestTheRuntimeRunsWithOneP(t *testing.T) {
 func buildArm64Entrypoint(t *testing.T) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "nss-entrypoint")
-	cmd := exec.Command(testbuild.Go(), "build", "-trimpath", "-ldflags=-E="+procstate.EntrySymbol, "-o", out, "./cmd/nss-entrypoint")
+	cmd := exec.Command(testbuild.Go(), testbuild.EntrypointBuild(out)...)
 	cmd.Dir = testbuild.RepoRoot()
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH=arm64")
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -69,6 +69,10 @@ type Check struct {
 	// RunInline runs a check whose path lies on an unsafe filesystem in a
 	// separate process (Env.Delegate), and deadline messages name them.
 	Paths func(e *Env) []string
+	// Stuck, when set, says why the check may still be running at the
+	// start path's deadline (timeout), for its message and fix ("" when
+	// it cannot tell); otherwise the deadline message names Paths.
+	Stuck func(e *Env, timeout time.Duration) (message, hint string)
 	Run   func(ctx context.Context, e *Env) Result
 }
 
@@ -293,8 +297,11 @@ func WithBudget(ctx context.Context, d time.Duration) context.Context {
 // filesystems, read from mountinfo without touching them.
 func abandonedIn(e *Env, c Check, timeout time.Duration) Result {
 	r := abandoned(c)
-	if c.ID == "gpu" && e.ProbePath != nil {
-		return probeAbandoned(e, r, timeout)
+	if c.Stuck != nil {
+		if msg, hint := c.Stuck(e, timeout); msg != "" {
+			r.Message, r.Hint = msg, hint
+			return r
+		}
 	}
 	if c.Paths == nil {
 		return r
@@ -314,25 +321,6 @@ func abandonedIn(e *Env, c Check, timeout time.Duration) Result {
 		}
 		r.Message = c.Title + ": " + strings.Join(where, ", ") + " did not answer" + within
 		r.Hint = "that filesystem is not answering or is very slow: check its disk, daemon or server; raise NSS_ENTRYPOINT_TIMEOUT if it is only slow"
-	}
-	return r
-}
-
-// probeAbandoned is the GPU check still running at the deadline: the
-// probe's own time-out ends it before then, so it was still being started
-// (its execve waits on its file) or its output still held. Its file's
-// filesystem, read from mountinfo, says which is likelier.
-func probeAbandoned(e *Env, r Result, timeout time.Duration) Result {
-	p := e.ProbePath()
-	within := ""
-	if timeout > 0 {
-		within = " within " + timeout.Round(time.Millisecond).String()
-	}
-	r.Message = "the GPU probe " + p + " did not start or answer" + within
-	r.Hint = "run nss-gpu-probe in the container and nvidia-smi on the host; raise NSS_ENTRYPOINT_TIMEOUT if it is only slow (an image whose layers are fetched on first use)"
-	if m, ok := MountFor(e.Mounts(), p); ok && Unsafe(m.FSType) {
-		r.Message += ": it is on " + m.FSType + " at " + m.Point + ", which is not responding"
-		r.Hint = "check that filesystem's daemon or server, or point NSS_GPU_PROBE at the image's own nss-gpu-probe"
 	}
 	return r
 }

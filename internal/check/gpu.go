@@ -29,7 +29,7 @@ var GPUNVML = gpuCheck(false)
 const shortBudget = 100 * time.Millisecond
 
 func gpuCheck(cudaLevel bool) Check {
-	return Check{ID: "gpu", Title: "GPU", Run: func(ctx context.Context, e *Env) Result {
+	return Check{ID: "gpu", Title: "GPU", Stuck: probeStuck, Run: func(ctx context.Context, e *Env) Result {
 		rt := e.Runtime
 		ctl, drv, wsl := e.NVIDIACtl(), e.Exists("/proc/driver/nvidia"), e.WSL()
 		data := map[string]any{"dev_nvidiactl": ctl, "proc_driver_nvidia": drv}
@@ -332,4 +332,25 @@ func GPUSummary(rep *gpureport.Report) string {
 		fmt.Fprintf(&b, ", CUDA %s", v)
 	}
 	return b.String()
+}
+
+// probeStuck is the GPU check still running at the deadline: the probe's
+// own time-out ends it before then, so it was still being started (its
+// execve waits on its file) or its output still held. Its file's
+// filesystem, read from mountinfo, says which is likelier.
+func probeStuck(e *Env, timeout time.Duration) (message, hint string) {
+	if e.ProbePath == nil {
+		return "", ""
+	}
+	p := e.ProbePath()
+	within := ""
+	if timeout > 0 {
+		within = " within " + timeout.Round(time.Millisecond).String()
+	}
+	message = "the GPU probe " + p + " did not start or answer" + within
+	if m, ok := MountFor(e.Mounts(), p); ok && Unsafe(m.FSType) {
+		return message + ": it is on " + m.FSType + " at " + m.Point + ", which is not responding",
+			"check that filesystem's daemon or server, or point NSS_GPU_PROBE at the image's own nss-gpu-probe"
+	}
+	return message, "run nss-gpu-probe in the container and nvidia-smi on the host; raise NSS_ENTRYPOINT_TIMEOUT if it is only slow (an image whose layers are fetched on first use)"
 }

@@ -74,7 +74,7 @@ func processesScarce(helpers bool) string {
 	if !helpers {
 		return ""
 	}
-	tight, ok := pidsHeadroom(func(name string, limit int) ([]byte, error) { return check.ReadSmall(name, limit) })
+	tight, ok := pidsHeadroom(check.ReadSmall)
 	if !ok || tight.max-tight.current >= minFreeTasks {
 		return ""
 	}

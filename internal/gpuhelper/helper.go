@@ -176,11 +176,12 @@ func RunIn(ctx context.Context, path string, environ []string, groups *child.Gro
 		return out
 	}
 	ws := res.Status
+	noThread := threadFailure(stderr)
 	switch {
-	case threadFailure(stderr) != "":
+	case noThread != "":
 		// Before the signal: cgo aborts (SIGABRT) when pthread_create
 		// fails, which is not a crash in the driver.
-		out.Failure, out.Detail = threadCause(threadFailure(stderr), rlimit(unix.RLIMIT_AS), rlimit(unix.RLIMIT_STACK))
+		out.Failure, out.Detail = threadCause(noThread, rlimit(unix.RLIMIT_AS), rlimit(unix.RLIMIT_STACK))
 	case ws != nil && ws.Signaled():
 		out.Failure, out.Detail = Crashed, "killed by signal "+signalName(ws.Signal())
 	case goSignal(stderr) != "":

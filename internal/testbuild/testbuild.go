@@ -92,7 +92,7 @@ func BuildInto(dir string) (*Set, error) {
 		env  []string
 		args []string
 	}{
-		{[]string{"CGO_ENABLED=0"}, []string{gobin, "build", "-trimpath", "-ldflags=-E=" + procstate.EntrySymbol, "-o", s.Entrypoint, "./cmd/nss-entrypoint"}},
+		{[]string{"CGO_ENABLED=0"}, append([]string{gobin}, EntrypointBuild(s.Entrypoint)...)},
 		{[]string{"CGO_ENABLED=0"}, []string{gobin, "build", "-trimpath", "-o", s.Diagnose, "./cmd/nss-diagnose"}},
 		{[]string{"CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations"},
 			[]string{gobin, "build", "-trimpath", "-ldflags=-extldflags=-Wl,-z,lazy", "-o", s.Probe, "./cmd/nss-gpu-probe"}},
@@ -113,6 +113,13 @@ func BuildInto(dir string) (*Set, error) {
 		}
 	}
 	return s, nil
+}
+
+// EntrypointBuild is the go command's arguments that build nss-entrypoint
+// at out as the Makefile does: static (run with CGO_ENABLED=0) and linked
+// with the entry stub.
+func EntrypointBuild(out string) []string {
+	return []string{"build", "-trimpath", "-ldflags=-E=" + procstate.EntrySymbol, "-o", out, "./cmd/nss-entrypoint"}
 }
 
 // goBinary is the go command that runs these tests: $GOROOT/bin/go when the
