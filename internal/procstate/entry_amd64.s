@@ -3,7 +3,7 @@
 // entry is the ELF entry point (go build -ldflags -E): it records the
 // process state the Go runtime is about to change, then jumps to the
 // runtime's own entry point with the stack as the kernel left it but for
-// argv's place: it moves four words down to make room for runtimeEnv.
+// argv's place: it moves six words down to make room for runtimeEnv.
 TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	// The kernel's stack: argc, argv[0..argc-1], NULL, envp[0..], NULL.
 	MOVQ	0(SP), AX
@@ -130,13 +130,14 @@ done:
 schedskip:
 	MOVQ	$1, ·captured(SB)
 	// The Go runtime's own settings (see runtimeEnv): argc, argv[0..argc-1]
-	// and argv's NULL move down four words, and the four words freed
-	// between argv's NULL and envp[0] point at runtimeEnv's four entries.
-	// The kernel's own envp vector (·envp above) is left as it was.
+	// and argv's NULL move down six words (the stack stays 16-byte
+	// aligned), and the six words freed between argv's NULL and envp[0]
+	// point at runtimeEnv's six entries. The kernel's own envp vector
+	// (·envp above) is left as it was.
 	MOVQ	0(SP), CX
 	ADDQ	$2, CX
 	MOVQ	SP, SI
-	LEAQ	-32(SP), DI
+	LEAQ	-48(SP), DI
 shift:
 	MOVQ	0(SI), AX
 	MOVQ	AX, 0(DI)
@@ -145,14 +146,14 @@ shift:
 	DECQ	CX
 	JNE	shift
 	LEAQ	·runtimeEnv(SB), AX
+	MOVQ	$6, CX
+envloop:
 	MOVQ	AX, 0(DI)
 	ADDQ	$16, AX
-	MOVQ	AX, 8(DI)
-	ADDQ	$16, AX
-	MOVQ	AX, 16(DI)
-	ADDQ	$16, AX
-	MOVQ	AX, 24(DI)
-	SUBQ	$32, SP
+	ADDQ	$8, DI
+	DECQ	CX
+	JNE	envloop
+	SUBQ	$48, SP
 	XORQ	AX, AX
 	XORQ	CX, CX
 	XORQ	DX, DX

@@ -3,7 +3,7 @@
 // entry is the ELF entry point (go build -ldflags -E): it records the
 // process state the Go runtime is about to change, then jumps to the
 // runtime's own entry point with the stack as the kernel left it but for
-// argv's place: it moves four words down to make room for runtimeEnv.
+// argv's place: it moves six words down to make room for runtimeEnv.
 TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
 	// The kernel's stack: argc, argv[0..argc-1], NULL, envp[0..], NULL.
 	MOVD	0(RSP), R0
@@ -137,14 +137,14 @@ schedskip:
 	MOVD	$1, R4
 	MOVD	R4, ·captured(SB)
 	// The Go runtime's own settings (see runtimeEnv): argc, argv[0..argc-1]
-	// and argv's NULL move down four words (the stack stays 16-byte
-	// aligned), and the four words freed between argv's NULL and envp[0]
-	// point at runtimeEnv's four entries. The kernel's own envp vector
+	// and argv's NULL move down six words (the stack stays 16-byte
+	// aligned), and the six words freed between argv's NULL and envp[0]
+	// point at runtimeEnv's six entries. The kernel's own envp vector
 	// (·envp above) is left as it was.
 	MOVD	0(RSP), R2
 	ADD	$2, R2, R2
 	MOVD	RSP, R3
-	SUB	$32, R3, R4
+	SUB	$48, R3, R4
 shift:
 	MOVD	(R3), R5
 	MOVD	R5, (R4)
@@ -153,15 +153,15 @@ shift:
 	SUBS	$1, R2, R2
 	BNE	shift
 	MOVD	$·runtimeEnv(SB), R5
-	MOVD	R5, 0(R4)
+	MOVD	$6, R2
+envloop:
+	MOVD	R5, (R4)
 	ADD	$16, R5, R5
-	MOVD	R5, 8(R4)
-	ADD	$16, R5, R5
-	MOVD	R5, 16(R4)
-	ADD	$16, R5, R5
-	MOVD	R5, 24(R4)
+	ADD	$8, R4, R4
+	SUBS	$1, R2, R2
+	BNE	envloop
 	MOVD	RSP, R3
-	SUB	$32, R3, R3
+	SUB	$48, R3, R3
 	MOVD	R3, RSP
 	MOVD	$0, R0
 	MOVD	$0, R1

@@ -59,7 +59,7 @@ var (
 	schedParam [2]uint64
 )
 
-// runtimeEnv holds the four environment entries the entry stub puts ahead
+// runtimeEnv holds the six environment entries the entry stub puts ahead
 // of the kernel's environment in the vector the Go runtime reads (not in
 // the one Environ returns, which the checks read and the target gets),
 // each in 16 bytes, NUL-terminated. The runtime reads the first of a name,
@@ -71,16 +71,23 @@ var (
 // it cannot create (RLIMIT_NPROC, a container's pids.max) aborts the
 // runtime before main. (Where helpers run, the entrypoint raises it to 2.)
 //
-// GOMEMLIMIT=, GOGC=, GOTRACEBACK=: the defaults, whatever the user set
-// for their own programs: a GOMEMLIMIT the runtime cannot parse ("4G")
-// aborts it before main, GOGC=off lets the heap grow without bound.
+// GOMEMLIMIT=, GOGC=, GOTRACEBACK=, GODEBUG=: the defaults, whatever the
+// user set for their own programs: a GOMEMLIMIT the runtime cannot parse
+// ("4G") aborts it before main, GOGC=off lets the heap grow without bound,
+// and GODEBUG's traces (inittrace, gctrace, schedtrace) write to stderr
+// from the runtime, where a full stderr pipe would block the start.
+//
+// The sixth entry is empty: it names nothing and is there so that the
+// stack the stub hands on moves by a multiple of 16 bytes.
 //
 //lint:ignore U1000 used by the assembly
-var runtimeEnv = [64]byte{
+var runtimeEnv = [96]byte{
 	'G', 'O', 'M', 'A', 'X', 'P', 'R', 'O', 'C', 'S', '=', '1', 0, 0, 0, 0,
 	'G', 'O', 'M', 'E', 'M', 'L', 'I', 'M', 'I', 'T', '=', 0, 0, 0, 0, 0,
 	'G', 'O', 'G', 'C', '=', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	'G', 'O', 'T', 'R', 'A', 'C', 'E', 'B', 'A', 'C', 'K', '=', 0, 0, 0, 0,
+	'G', 'O', 'D', 'E', 'B', 'U', 'G', '=', 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 }
 
 // State is what the process started with.
