@@ -35,8 +35,10 @@ $(BIN)/nss-entrypoint: FORCE
 
 # nss-diagnose: static; the report behind nss-entrypoint --diagnose, kept out
 # of nss-entrypoint so that its packages never initialise on the start path.
+# Linked with the same stub, so that its runtime starts with its own settings
+# (the user's GOMEMLIMIT=4G would abort it) and it reports the user's.
 $(BIN)/nss-diagnose: FORCE
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(STAMP)" -o $@ ./cmd/nss-diagnose
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(ENTRY) $(STAMP)" -o $@ ./cmd/nss-diagnose
 
 # nss-gpu-probe: cgo over go-nvml, lazily bound (go-nvml leaves nvml* symbols
 # undefined until first call), glibc its only runtime dependency.

@@ -208,6 +208,30 @@ func TestDiagnoseJSON(t *testing.T) {
 	}
 }
 
+// nss-diagnose and the helpers it runs are Go programs: the user's Go
+// settings, meant for the user's programs, reach neither runtime (the entry
+// stub for nss-diagnose, gpuhelper's helperEnv for the helpers). A
+// GOMEMLIMIT=4G aborted nss-diagnose before its main.
+func TestDiagnoseRunsWhateverTheUsersGoSettings(t *testing.T) {
+	_, env, _ := plantedRoot(t)
+	env = append(env, "GOMEMLIMIT=4G", "GODEBUG=inittrace=1", "GOGC=off", "GOMAXPROCS=64")
+	res := runEP(t, env, "--diagnose", "--format", "json")
+	if res.code != 0 || runtimeTrace.MatchString(res.stderr) {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	var doc struct {
+		Checks []struct{ ID, Status, Message string }
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, res.stdout)
+	}
+	for _, c := range doc.Checks {
+		if c.ID == "gpu" && (c.Status != "ok" || !strings.Contains(c.Message, "1 GPU: NVIDIA H200")) {
+			t.Errorf("gpu check: %s %s", c.Status, c.Message)
+		}
+	}
+}
+
 func TestDiagnoseNamesASlowCheck(t *testing.T) {
 	env := baseEnv(root(t, true), "NSS_FAKE_NVML=hang")
 	res := runEP(t, env, "--diagnose", "--timeout", "4s")

@@ -73,3 +73,22 @@ func buildArm64Entrypoint(t *testing.T) string {
 	}
 	return out
 }
+
+// The helpers are Go programs too, and the user's Go settings are not meant
+// for them: GOMEMLIMIT=4G aborted the GPU probe before its main, and the
+// hint blamed the probe. They run with the Go runtime's defaults (gpuhelper's
+// helperEnv), so the checks come out as without those settings.
+func TestTheUsersGoSettingsDoNotReachTheHelpers(t *testing.T) {
+	for _, setting := range []string{"GOMEMLIMIT=4G", "GODEBUG=inittrace=1", "GOGC=bad", "GOTRACEBACK=crash", "GOMAXPROCS=0"} {
+		t.Run(setting, func(t *testing.T) {
+			res := runEP(t, baseEnv(root(t, true), "NSS_FAKE_NVML=devices=2", setting))
+			if res.code != 0 {
+				t.Fatalf("exit %d: %s", res.code, res.stderr)
+			}
+			want := "nss-entrypoint: ok: 5 checks passed; 2 GPUs: 2x NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0\n"
+			if res.stderr != want {
+				t.Errorf("stderr %q\nwant   %q", res.stderr, want)
+			}
+		})
+	}
+}

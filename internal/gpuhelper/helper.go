@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -230,17 +231,27 @@ func startFailure(path string, err error) (Failure, string) {
 	return StartFailed, err.Error()
 }
 
-// helperEnv copies environ without LD_BIND_NOW.
+// helperEnv copies environ without LD_BIND_NOW and without the Go
+// runtime's settings (runtimeSettings): they are the user's, for the user's
+// programs, and a helper is a Go program run for the checks, with the
+// runtime's defaults. A GOMEMLIMIT=4G (the runtime wants 4GiB) aborts a Go
+// program before main; GOGC=off lets its heap grow without bound;
+// GOTRACEBACK=crash dumps core where it crashes.
 func helperEnv(environ []string) []string {
 	env := make([]string, 0, len(environ))
 	for _, kv := range environ {
-		if strings.HasPrefix(kv, "LD_BIND_NOW=") {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "LD_BIND_NOW" || slices.Contains(runtimeSettings, name) {
 			continue
 		}
 		env = append(env, kv)
 	}
 	return env
 }
+
+// runtimeSettings are the environment variables the Go runtime reads as it
+// starts.
+var runtimeSettings = []string{"GOMAXPROCS", "GOMEMLIMIT", "GOGC", "GOTRACEBACK", "GODEBUG"}
 
 // threadFailure returns the line of stderr in which the Go runtime (or cgo)
 // says that it could not create a thread for want of processes or memory,

@@ -93,7 +93,7 @@ func BuildInto(dir string) (*Set, error) {
 		args []string
 	}{
 		{[]string{"CGO_ENABLED=0"}, append([]string{gobin}, EntrypointBuild(s.Entrypoint)...)},
-		{[]string{"CGO_ENABLED=0"}, []string{gobin, "build", "-trimpath", "-o", s.Diagnose, "./cmd/nss-diagnose"}},
+		{[]string{"CGO_ENABLED=0"}, []string{gobin, "build", "-trimpath", "-ldflags=-E=" + procstate.EntrySymbol, "-o", s.Diagnose, "./cmd/nss-diagnose"}},
 		{[]string{"CGO_ENABLED=1", "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations"},
 			[]string{gobin, "build", "-trimpath", "-ldflags=-extldflags=-Wl,-z,lazy", "-o", s.Probe, "./cmd/nss-gpu-probe"}},
 		{nil, []string{"gcc", "-static", "-O2", "-Wall", "-o", s.Target, "testdata/faketarget/faketarget.c"}},
