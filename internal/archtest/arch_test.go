@@ -44,6 +44,7 @@ var entrypointLinks = []string{
 	module + "/internal/gpureport",
 	module + "/internal/child",
 	module + "/internal/procstate",
+	module + "/internal/secret",
 	// Other modules.
 	"golang.org/x/sys/unix",
 	// The standard library.

@@ -20,6 +20,7 @@ import (
 	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/hints"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/procstate"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/secret"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/target"
 )
 
@@ -202,6 +203,8 @@ type handover struct {
 	stderr       check.FDStat
 	stderrErr    error
 	stderrStated bool
+	// scrub takes secrets out of what is written (write).
+	scrub *secret.Scrubber
 }
 
 // stderrStat is check.StatFD(2), asked once.
@@ -222,6 +225,12 @@ func (h *handover) write(b []byte) {
 	if len(b) == 0 {
 		return
 	}
+	// Every line quotes what the user set or the probe said: secrets are
+	// taken out here, once for every message.
+	if h.scrub == nil {
+		h.scrub = secret.NewScrubber(h.environ, hints.Escape)
+	}
+	b = []byte(h.scrub.String(string(b)))
 	if h.st.Captured && !procstate.Has(h.st.Ignored, int(unix.SIGTTOU)) {
 		procstate.Ignore(int(unix.SIGTTOU))
 		defer procstate.Default(int(unix.SIGTTOU))

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/secret"
 )
 
 // Redactor scrubs strings and counts what it scrubbed.
@@ -326,49 +328,9 @@ func allowedName(name string) bool {
 	return false
 }
 
-// secretWords mark a variable name whose value is never shown wherever
-// they stand in it (PASSW covers PASSWORD and PASSWD).
-var secretWords = []string{"TOKEN", "SECRET", "PASSW", "PASSPHRASE", "CREDENTIAL", "PRIVATE", "COOKIE", "APIKEY"}
-
-// secretParts mark it when they are a whole component of the name
-// (between "_", "-" or "."), so that short words do not hide harmless
-// names (PIN in PINNED, SIG in SIGNAL, KEY in KEYBOARD).
-var secretParts = []string{"KEY", "KEYS", "PASS", "PWD", "PW", "PIN", "SIG", "SIGNATURE", "SIGNING", "CERT", "CERTS",
-	"CRED", "CREDS", "AUTH", "SESSION", "SAS", "SALT", "OTP", "DSN"}
-
-// secretSuffixes mark a component that ends with them (APIKEY, ACCESSKEY,
-// DBPWD, OAUTH); secretPrefixes one that starts with them (AUTHORIZATION,
-// SESSIONID, CERTIFICATE, PASSCODE).
-var (
-	secretSuffixes = []string{"KEY", "PWD", "AUTH"}
-	secretPrefixes = []string{"AUTH", "SESSION", "CERT", "PASS"}
-)
-
-// SecretName reports whether a variable name looks like it holds a secret.
-func SecretName(name string) bool {
-	up := strings.ToUpper(name)
-	for _, w := range secretWords {
-		if strings.Contains(up, w) {
-			return true
-		}
-	}
-	for _, part := range strings.FieldsFunc(up, func(c rune) bool { return c == '_' || c == '-' || c == '.' }) {
-		if slices.Contains(secretParts, part) {
-			return true
-		}
-		for _, w := range secretSuffixes {
-			if strings.HasSuffix(part, w) {
-				return true
-			}
-		}
-		for _, w := range secretPrefixes {
-			if strings.HasPrefix(part, w) {
-				return true
-			}
-		}
-	}
-	return false
-}
+// SecretName reports whether a variable name looks like it holds a secret:
+// the start path's rule (secret.Name), one list for both.
+func SecretName(name string) bool { return secret.Name(name) }
 
 // Allowed reports whether a variable may be shown at all.
 func Allowed(name string) bool {

@@ -1,0 +1,45 @@
+package main_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// The start-up lines quote what the user set and what the probe said, and
+// they land in container logs: no secret may be printed, whichever message
+// quotes it (internal/secret, applied where every line is written). Each
+// case puts a secret where one message or another quotes it.
+func TestStartupLinesNeverShowASecret(t *testing.T) {
+	const hfToken = "hf_AbCdEfGhIjKlMnOpQrStUvWx12"
+	const nvKey = "nvapi-AbCdEfGhIjKlMnOpQrStUvWx12"
+	cases := []struct {
+		name   string
+		gpu    bool
+		code   int
+		secret string
+		extra  []string
+	}{
+		{"a token pasted into HF_HOME", false, 0, hfToken, []string{"HF_HOME=" + hfToken}},
+		{"a password in a URL in HF_HOME", false, 0, "s3cretPW", []string{"HF_HOME=https://alice:s3cretPW@proxy.example/hf"}},
+		{"a secret variable's value as the workspace", false, 0, "correct-horse-battery", []string{"DB_PASSWORD=correct-horse-battery", "NSS_WORKSPACE=/mnt/correct-horse-battery"}},
+		{"an escaped secret value", false, 0, "pa\x1bss-word-9", []string{"MY_API_KEY=pa\x1bss-word-9", "HF_HOME=/x/pa\x1bss-word-9"}},
+		{"a key in the probe's driver version", true, 0, nvKey, []string{"NSS_FAKE_NVML=driver=" + nvKey}},
+		{"a token as the timeout", false, 0, hfToken, []string{"NSS_ENTRYPOINT_TIMEOUT=" + hfToken}},
+		{"a token as the target", false, 127, hfToken, []string{"NSS_ENTRYPOINT_TARGET=" + hfToken}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := runEP(t, baseEnv(root(t, c.gpu), c.extra...))
+			if res.code != c.code {
+				t.Fatalf("exit %d, want %d\n%s", res.code, c.code, res.stderr)
+			}
+			shown := strings.NewReplacer(`\x1b`, "\x1b").Replace(res.stderr)
+			if strings.Contains(shown, c.secret) || strings.Contains(res.stderr, c.secret) {
+				t.Errorf("the secret %q is shown:\n%s", c.secret, res.stderr)
+			}
+			if !strings.Contains(res.stderr, "[redacted]") {
+				t.Errorf("no [redacted] where the secret was:\n%s", res.stderr)
+			}
+		})
+	}
+}

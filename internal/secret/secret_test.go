@@ -1,0 +1,76 @@
+package secret
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestScrubber(t *testing.T) {
+	environ := []string{
+		"HF_TOKEN= hf_valueOfTheTokenVariable \n",
+		"DB_PASSWORD=correct-horse",
+		"MY_API_KEY=ab\x1bcdefgh",
+		"SHORT_TOKEN=12345",         // too short to look for
+		"KEYBOARD=us-international", // not a secret's name
+		"NO_EQUALS_TOKEN",
+	}
+	quote := func(s string) string { return strconv.Quote(s)[1 : len(strconv.Quote(s))-1] }
+	s := NewScrubber(environ, quote)
+	cases := []struct{ in, want string }{
+		{"HF_HOME=hf_valueOfTheTokenVariable does not exist", "HF_HOME=[redacted] does not exist"},
+		{"dir /mnt/correct-horse/x", "dir /mnt/[redacted]/x"},
+		{`path "ab\x1bcdefgh"`, `path "[redacted]"`},
+		{"pin 12345 stays", "pin 12345 stays"},
+		{"layout us-international stays", "layout us-international stays"},
+		{"https://alice:pw@host.example/x and http://bob@h2?q", "https://[redacted]@host.example/x and http://[redacted]@h2?q"},
+		{"https://host.example/a@b stays", "https://host.example/a@b stays"},
+		{"ssh://a@b@c:22/x", "ssh://[redacted]@c:22/x"},
+		{"no url @ here://", "no url @ here://"},
+		{"token hf_ABCDEFGHIJKLMNOPQRSTUVWXYZ, next", "token [redacted], next"},
+		{"NSS_hf_ABCDEFGHIJKLMNOPQRSTUVWXYZ", "NSS_[redacted]"},
+		{"shf_ABCDEFGHIJKLMNOPQRSTUVWXYZ stays (after a letter)", "shf_ABCDEFGHIJKLMNOPQRSTUVWXYZ stays (after a letter)"},
+		{"hf_short stays", "hf_short stays"},
+		{"hf_hf_ABCDEFGHIJKLMNOPQRSTUVWXYZ", "hf_[redacted]"},
+		{"key nvapi-abc_DEF-0123456789abcdefghij!", "key [redacted]!"},
+		{"", ""},
+	}
+	for _, c := range cases {
+		if got := s.String(c.in); got != c.want {
+			t.Errorf("String(%q)\n got %q\nwant %q", c.in, got, c.want)
+		}
+	}
+	var none *Scrubber
+	if got := none.String("x https://u:p@h hf_ABCDEFGHIJKLMNOPQRSTUVWXYZ correct-horse"); got != "x https://[redacted]@h [redacted] correct-horse" {
+		t.Errorf("nil Scrubber: %q", got)
+	}
+	// Text without a secret comes back as it is, without copying.
+	in := strings.Repeat("plain text ", 100)
+	if got := s.String(in); got != in {
+		t.Errorf("plain text changed: %q", got)
+	}
+}
+
+func TestName(t *testing.T) {
+	for _, n := range []string{"HF_TOKEN", "DB_PASSWORD", "AWS_SECRET_ACCESS_KEY", "my-api-key", "OAUTH", "SESSIONID", "X_PIN"} {
+		if !Name(n) {
+			t.Errorf("Name(%q) = false", n)
+		}
+	}
+	for _, n := range []string{"HF_HOME", "PATH", "KEYBOARD", "SIGNAL", "PINNED", "NSS_WORKSPACE"} {
+		if Name(n) {
+			t.Errorf("Name(%q) = true", n)
+		}
+	}
+}
+
+func BenchmarkScrubAStartLine(b *testing.B) {
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=3f2a1b", "HOME=/root", "HF_HOME=/workspace/.hf_cache",
+		"HF_TOKEN=hf_AbCdEfGhIjKlMnOpQrStUvWx12", "NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=compute,utility", "LANG=C.UTF-8",
+		"CUDA_VERSION=13.0.1", "NV_CUDA_LIB_VERSION=13.0.1-1", "LD_LIBRARY_PATH=/usr/local/nvidia/lib:/usr/local/nvidia/lib64", "TERM=xterm",
+		"NSS_CONFIG=/workspace/config.yaml", "PYTHONUNBUFFERED=1", "VIRTUAL_ENV=/opt/venv", "NCCL_VERSION=2.27.7-1", "WANDB_MODE=offline",
+		"NVIDIA_REQUIRE_CUDA=cuda>=13.0", "NV_LIBCUBLAS_VERSION=13.0.2.14-1", "TZ=UTC"}
+	for b.Loop() {
+		NewScrubber(env).String("nss-entrypoint: ok: 5 checks passed; 2 GPUs: 2x NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0\n")
+	}
+}
