@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -73,7 +74,12 @@ func TestHFCache(t *testing.T) {
 		hint   string
 	}{
 		{"unset", nil, nil, nil, check.Warn, "HF_HOME is not set", `-e HF_HOME=/workspace/.hf_cache`},
-		{"empty", []string{"HF_HOME="}, nil, nil, check.Warn, "HF_HOME is not set", "HF_HOME="},
+		// Set but empty is not unset: huggingface_hub takes "" as it is,
+		// a cache in the working directory itself (here /wd).
+		{"empty", []string{"HF_HOME="}, nil, nil, check.Warn, "HF_HOME is set but empty: huggingface_hub then keeps its cache in the working directory itself (/wd)", "HF_HOME=/workspace/.hf_cache"},
+		{"empty once expanded", []string{"HF_HOME=$EMPTY", "EMPTY="}, nil, nil, check.Warn, "HF_HOME=$EMPTY is empty once expanded: huggingface_hub then keeps its cache in the working directory itself (/wd)", "HF_HOME=/workspace/.hf_cache"},
+		{"unset, XDG_CACHE_HOME empty", []string{"XDG_CACHE_HOME="}, nil, nil, check.Warn, "HF_HOME is not set and XDG_CACHE_HOME is set but empty: huggingface_hub then keeps its cache in the relative folder huggingface of the working directory (/wd/huggingface)", "HF_HOME=/workspace/.hf_cache"},
+		{"unset, XDG_CACHE_HOME relative", []string{"XDG_CACHE_HOME=cache"}, nil, nil, check.Warn, "HF_HOME is not set and XDG_CACHE_HOME=cache is a relative path: huggingface_hub then keeps its cache in the relative folder cache/huggingface of the working directory (/wd/cache/huggingface)", "HF_HOME=/workspace/.hf_cache"},
 		{"missing", []string{"HF_HOME=/hf"}, nil, nil, check.Warn, "HF_HOME=/hf does not exist", `:/hf"`},
 		{"a file", []string{"HF_HOME=/hf"}, map[string]string{"/hf": "x"}, nil, check.Warn, "is not a directory", "HF_HOME"},
 		{"under a file", []string{"HF_HOME=/f/hf"}, map[string]string{"/f": "x"}, nil, check.Warn, "HF_HOME=/f/hf does not exist: /f on its way is a file, not a directory", "HF_HOME"},
@@ -91,6 +97,7 @@ func TestHFCache(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := checktest.FakeEnv(t, tc.env...)
+			e.Dir = "/wd"
 			checktest.Mk(t, e, tc.files)
 			if tc.access != nil {
 				e.Access = tc.access
@@ -142,10 +149,28 @@ func TestHFToken(t *testing.T) {
 		{"a byte-order mark in the token file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "\ufeffhf_abcdefgh\n"}, check.Warn, "wrapped in a byte-order mark", "file"},
 		{"an assignment in the token file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "HF_TOKEN=hf_abcdefgh\n"}, check.Warn, "wrapped in an assignment (HF_TOKEN=)", "file"},
 		{"HOME unset: passwd's home", nil, map[string]string{"/etc/passwd": "u:x:1000:1000::/home/u:/bin/sh\n", "/home/u/.cache/huggingface/token": secret}, check.OK, "token found in /home/u/.cache/huggingface/token", "file"},
+		// Set but empty is not unset (huggingface_hub's os.getenv with a
+		// default), and a relative path is read from the working
+		// directory, here /wd: HF_HOME="" makes the token file "token",
+		// XDG_CACHE_HOME="" makes it "huggingface/token", and
+		// HF_TOKEN_PATH="" is "", which pathlib reads as "." (a
+		// directory: huggingface_hub raises IsADirectoryError).
+		{"HF_HOME empty: the token file is token in the working directory", []string{"HF_HOME=", "HOME=/home/u"}, map[string]string{"/wd/token": secret, "/home/u/.cache/huggingface/token": "hf_other"}, check.OK, "token found in /wd/token", "file"},
+		{"HF_HOME empty hides ~/.cache/huggingface/token", []string{"HF_HOME=", "HOME=/home/u"}, map[string]string{"/wd/": "", "/home/u/.cache/huggingface/token": secret}, check.Warn, "no Hugging Face token", ""},
+		{"XDG_CACHE_HOME empty: huggingface/token in the working directory", []string{"XDG_CACHE_HOME=", "HOME=/home/u"}, map[string]string{"/wd/huggingface/token": secret}, check.OK, "token found in /wd/huggingface/token", "file"},
+		{"HF_TOKEN_PATH empty: the working directory is read as the token file", []string{"HF_TOKEN_PATH=", "HOME=/home/u"}, map[string]string{"/wd/": "", "/home/u/.cache/huggingface/token": secret}, check.Warn, "HF_TOKEN_PATH is set but empty: huggingface_hub then reads the working directory /wd as its token file, which fails (is a directory)", ""},
+		{"HF_TOKEN_PATH empty once expanded", []string{"HF_TOKEN_PATH=$EMPTY", "EMPTY=", "HOME=/home/u"}, map[string]string{"/wd/": "", "/home/u/.cache/huggingface/token": secret}, check.Warn, "HF_TOKEN_PATH=$EMPTY is empty once expanded: huggingface_hub then reads the working directory /wd as its token file", ""},
+		{"HF_TOKEN_PATH relative", []string{"HF_TOKEN_PATH=tok"}, map[string]string{"/wd/tok": secret}, check.OK, "token found in /wd/tok", "file"},
+		// HF_HOME is expanded once, then the token path built on it once
+		// more: a variable that holds "~/hf" ends as the home's hf.
+		{"the token path is expanded again", []string{"HOME=/home/u", "HF_HOME=$H", "H=~/hf"}, map[string]string{"/home/u/hf/token": secret}, check.OK, "token found in /home/u/hf/token", "file"},
+		// No HOME and no passwd entry: "~" stays, a relative path.
+		{"no home at all: ~ stays, relative", nil, map[string]string{"/wd/~/.cache/huggingface/token": secret}, check.OK, "token found in /wd/~/.cache/huggingface/token", "file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := checktest.FakeEnv(t, tc.env...)
+			e.Dir = "/wd"
 			checktest.Mk(t, e, tc.files)
 			r := checktest.Run(t, check.HFToken, e)
 			hint := ""
@@ -160,6 +185,22 @@ func TestHFToken(t *testing.T) {
 				t.Errorf("the token leaked into the result: %+v", r)
 			}
 		})
+	}
+}
+
+// With no Dir and no root, as in the entrypoint, a relative token file
+// (HF_HOME="" makes it "token") is read from the process's own working
+// directory, which the target inherits.
+func TestHFTokenInTheProcessWorkingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &check.Env{Environ: []string{"HF_HOME=", "HOME=" + t.TempDir()}, UID: -1, GID: -1}
+	r := check.HFToken.Run(t.Context(), e)
+	if r.Status != check.OK || r.Message != "token found in "+filepath.Join(dir, "token")+" (35 chars)" {
+		t.Errorf("%+v", r)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/child"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/gpuhelper"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/textpath"
 )
 
 // HostInfo is what the host (not the container's limits) has.
@@ -63,8 +64,9 @@ type Env struct {
 	// leaves them out.
 	Host func() (HostInfo, error)
 	// Dir is the working directory (a container path), which the loader
-	// searches for an empty or relative LD_LIBRARY_PATH entry; "" means
-	// the process's own.
+	// searches for an empty or relative LD_LIBRARY_PATH entry and against
+	// which a relative Hugging Face cache or token path is read (see
+	// InWorkDir); "" means the process's own.
 	Dir string
 	// CUDAVariant is the image's CUDA variant, such as "cu129"; "" if unknown.
 	CUDAVariant string
@@ -299,6 +301,43 @@ func (e *Env) WorkDir() string {
 		return ""
 	}
 	return wd
+}
+
+// InWorkDir is the container path a program started here (the target
+// inherits the working directory) reads for p: p itself when absolute,
+// else p joined as text onto WorkDir, and for "" the working directory
+// itself (Python's pathlib reads "" as "."). ok is false when p is
+// relative and the working directory is not known.
+func (e *Env) InWorkDir(p string) (abs string, ok bool) {
+	if strings.HasPrefix(p, "/") {
+		return p, true
+	}
+	wd := e.WorkDir()
+	if wd == "" {
+		return "", false
+	}
+	if p == "" {
+		return wd, true
+	}
+	return textpath.Join(wd, p), true
+}
+
+// ShowPath names p for a message, with abs, what InWorkDir made of it:
+// an absolute p as it is, a relative one as "hf (relative: /wd/hf)", ""
+// as `"" (the working directory /wd)`; abs "" is a working directory
+// that is not known here.
+func ShowPath(p, abs string) string {
+	switch {
+	case strings.HasPrefix(p, "/"):
+		return p
+	case p == "" && abs == "":
+		return `"" (the working directory, not known here)`
+	case p == "":
+		return `"" (the working directory ` + abs + ")"
+	case abs == "":
+		return p + " (relative to a working directory not known here)"
+	}
+	return p + " (relative: " + abs + ")"
 }
 
 // Time is the time now by the Env's clock.

@@ -16,12 +16,16 @@ import (
 const SuggestedHFHome = "/workspace/.hf_cache"
 
 // HFCache checks HF_HOME: set, an existing directory, writable. HF_HOME is
-// expanded as huggingface_hub expands it ("~" and $VARIABLES).
+// expanded as huggingface_hub expands it ("~" and $VARIABLES). An HF_HOME
+// that is set but empty is not unset: huggingface_hub keeps its cache in
+// the working directory then; nor is an empty XDG_CACHE_HOME, which makes
+// the cache the relative folder "huggingface" (see HFHome).
 var HFCache = Check{
 	ID: "hf-cache", Title: "Hugging Face cache",
 	Paths: func(e *Env) []string {
-		if raw := e.Get("HF_HOME"); raw != "" {
-			return []string{Expand(e, raw)}
+		// Only an absolute HF_HOME is looked at.
+		if home := Expand(e, e.Get("HF_HOME")); strings.HasPrefix(home, "/") {
+			return []string{home}
 		}
 		return nil
 	},
@@ -30,12 +34,28 @@ var HFCache = Check{
 			return e.Runtime().MountHint(`$HOME/.cache/huggingface`, SuggestedHFHome, "HF_HOME="+SuggestedHFHome)
 		}
 		raw, set := e.Getenv("HF_HOME")
-		if !set || raw == "" {
+		if !set {
+			if r, ok := relativeXDGCache(e, mount()); ok {
+				return r
+			}
 			return Result{Status: Warn,
 				Message: "HF_HOME is not set: models are downloaded inside the container and lost when it exits",
 				Hint:    "mount a cache and point HF_HOME at it: " + mount()}
 		}
 		home := Expand(e, raw)
+		if home == "" {
+			what := "HF_HOME is set but empty"
+			if raw != "" {
+				what = "HF_HOME=" + raw + " is empty once expanded"
+			}
+			where := "the working directory itself"
+			if wd, ok := e.InWorkDir(""); ok {
+				where += " (" + wd + ")"
+			}
+			return Result{Status: Warn, Data: map[string]any{"path": home},
+				Message: what + ": huggingface_hub then keeps its cache in " + where + ", not in a folder of its own",
+				Hint:    "point HF_HOME at a mounted folder (HF_HOME= with nothing after the = sets it empty, which is not unset): " + mount()}
+		}
 		shown := "HF_HOME=" + raw
 		if home != raw {
 			shown += " (" + home + ")"
@@ -75,6 +95,28 @@ var HFCache = Check{
 		}
 		return Result{Status: OK, Data: data, Message: shown + " is a writable directory"}
 	},
+}
+
+// relativeXDGCache is HFCache's result where HF_HOME is unset and
+// XDG_CACHE_HOME, set, makes the cache a relative folder: "huggingface"
+// when it is empty, "x/huggingface" when it is "x". ok is false otherwise.
+func relativeXDGCache(e *Env, mount string) (r Result, ok bool) {
+	x, set := e.Getenv("XDG_CACHE_HOME")
+	home := HFHome(e)
+	if !set || strings.HasPrefix(home, "/") {
+		return Result{}, false
+	}
+	what := "XDG_CACHE_HOME is set but empty"
+	if x != "" {
+		what = "XDG_CACHE_HOME=" + x + " is a relative path"
+	}
+	where := "the working directory"
+	if abs, ok := e.InWorkDir(home); ok {
+		where += " (" + abs + ")"
+	}
+	return Result{Status: Warn, Data: map[string]any{"path": home},
+		Message: "HF_HOME is not set and " + what + ": huggingface_hub then keeps its cache in the relative folder " + home + " of " + where,
+		Hint:    "point HF_HOME at a mounted folder: " + mount}, true
 }
 
 // PathError words an error met on a path: a read-only filesystem, a loop of
@@ -189,8 +231,15 @@ func passwdHome(e *Env, name string, uid int) string {
 type TokenSource struct {
 	// Source is "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN" or "file".
 	Source string
-	// Path is the token file, for Source "file".
+	// Path is the token file as read: Given, joined onto the working
+	// directory when relative; "" for a token from the environment, or
+	// where Given is relative and the working directory is not known.
 	Path string
+	// Given is the token file as huggingface_hub names it, before a
+	// relative one is read from the working directory: "" for an
+	// HF_TOKEN_PATH that is set but empty. Set when no token came from
+	// the environment.
+	Given string
 	// Length is the token's length after trimming surrounding white space.
 	Length int
 	// Whitespace is true when the token has white space inside it.
@@ -212,23 +261,25 @@ type TokenSource struct {
 // FindToken looks for a Hugging Face token the way huggingface_hub does:
 // HF_TOKEN, HUGGING_FACE_HUB_TOKEN, then the token file at HF_TOKEN_PATH, else
 // $HF_HOME/token, else $XDG_CACHE_HOME/huggingface/token, else
-// $HOME/.cache/huggingface/token. ok is false when none was found.
+// $HOME/.cache/huggingface/token (tokenPath), a relative one read from the
+// working directory. ok is false when none was found.
 func FindToken(e *Env) (ts TokenSource, ok bool) {
 	ts.Searched = append(ts.Searched, "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 	if name, v := envToken(e); v != "" {
 		ts.Source, ts.Length, ts.Whitespace, ts.Wrapped = name, len(v), strings.ContainsAny(v, " \t"), wrapped(v)
 		return ts, true
 	}
-	file := tokenPath(e)
-	if file == "" {
-		ts.Searched = append(ts.Searched, "token file (HOME is not set)")
+	ts.Given = tokenPath(e)
+	file, known := e.InWorkDir(ts.Given)
+	ts.Searched = append(ts.Searched, ShowPath(ts.Given, file))
+	if !known {
 		return ts, false
 	}
-	ts.Searched = append(ts.Searched, file)
+	ts.Path = file
 	b, err := ReadSmall(e.Path(file), 4096)
 	if err != nil {
 		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
-			ts.Path, ts.ReadErr = file, err
+			ts.ReadErr = err
 		}
 		return ts, false
 	}
@@ -236,13 +287,13 @@ func FindToken(e *Env) (ts TokenSource, ok bool) {
 	clear(b)
 	switch {
 	case v == "":
-		ts.Path, ts.Unusable = file, "holds only white space"
+		ts.Unusable = "holds only white space"
 		return ts, false
 	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != ' ' && r != '\t' && r != '\n' && r != '\r' || r == 0x7f }):
-		ts.Path, ts.Unusable = file, "holds NUL bytes or other control characters"
+		ts.Unusable = "holds NUL bytes or other control characters"
 		return ts, false
 	}
-	ts.Source, ts.Path, ts.Length, ts.Whitespace, ts.Wrapped = "file", file, len(v), strings.ContainsAny(v, " \t"), wrapped(v)
+	ts.Source, ts.Length, ts.Whitespace, ts.Wrapped = "file", len(v), strings.ContainsAny(v, " \t"), wrapped(v)
 	return ts, true
 }
 
@@ -284,35 +335,38 @@ func cleanToken(v string) string {
 	return strings.TrimSpace(strings.NewReplacer("\r", "", "\n", "").Replace(v))
 }
 
-// tokenPath is the token file huggingface_hub would read, or "" when it
-// cannot be derived.
+// tokenPath is the token file huggingface_hub reads, as its constants
+// derive it: HF_TOKEN_PATH when it is set, even to "", else HFHome's
+// "token"; then expanded (Expand), the second path a second time, as
+// huggingface_hub expands HF_HOME and then the path built on it. It may be
+// relative (read from the working directory) or "" (pathlib reads ".").
 func tokenPath(e *Env) string {
-	if p := e.Get("HF_TOKEN_PATH"); p != "" {
-		// Expanded as huggingface_hub does (~ and $VAR), like HF_HOME.
-		return Expand(e, p)
+	p, set := e.Getenv("HF_TOKEN_PATH")
+	if !set {
+		p = textpath.Join(HFHome(e), "token")
 	}
-	if h := HFHome(e); h != "" {
-		return textpath.Join(h, "token")
-	}
-	return ""
+	return Expand(e, p)
 }
 
-// HFHome is the Hugging Face home as huggingface_hub derives it: HF_HOME,
-// else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface; "" when none
-// of these is set.
+// HFHome is the Hugging Face home as huggingface_hub's constants derive
+// it: HF_HOME when it is set, even to "" (the cache is then the working
+// directory itself), else $XDG_CACHE_HOME/huggingface when XDG_CACHE_HOME
+// is set, even to "" (then the relative "huggingface"), else
+// ~/.cache/huggingface; the result expanded (Expand). A "~" with no home
+// (HOME unset and no passwd entry) stays, as in Python, a relative path.
+// A relative home is read from the working directory (Env.InWorkDir).
 func HFHome(e *Env) string {
-	if h := e.Get("HF_HOME"); h != "" {
-		return Expand(e, h)
+	h, set := e.Getenv("HF_HOME")
+	if !set {
+		cache, set := e.Getenv("XDG_CACHE_HOME")
+		if !set {
+			// expanduser("~"): HOME, or where it is unset, the
+			// passwd entry of the user.
+			cache = textpath.Join(Expand(e, "~"), ".cache")
+		}
+		h = textpath.Join(cache, "huggingface")
 	}
-	if x := e.Get("XDG_CACHE_HOME"); x != "" {
-		return Expand(e, textpath.Join(x, "huggingface"))
-	}
-	// expanduser("~"): HOME, or where it is unset, the passwd entry of
-	// the user.
-	if h := Expand(e, "~"); h != "~" {
-		return textpath.Join(textpath.Join(h, ".cache"), "huggingface")
-	}
-	return ""
+	return Expand(e, h)
 }
 
 // ReadSmall reads at most limit bytes of a file, with raw system calls so
@@ -372,7 +426,7 @@ var HFToken = Check{
 		if _, v := envToken(e); v != "" {
 			return nil
 		}
-		if p := tokenPath(e); p != "" {
+		if p, ok := e.InWorkDir(tokenPath(e)); ok {
 			return []string{p}
 		}
 		return nil
@@ -380,6 +434,9 @@ var HFToken = Check{
 	Run: func(ctx context.Context, e *Env) Result {
 		ts, ok := FindToken(e)
 		data := map[string]any{"searched": ts.Searched}
+		if !ok && ts.Given == "" && (ts.ReadErr != nil || ts.Path == "") {
+			return emptyTokenPath(e, ts, data)
+		}
 		if !ok && ts.ReadErr != nil {
 			data["path"], data["error"] = ts.Path, ts.ReadErr.Error()
 			msg, hint := PathError(e, "the Hugging Face token file "+ts.Path, ts.ReadErr, false)
@@ -426,4 +483,23 @@ var HFToken = Check{
 		}
 		return Result{Status: OK, Data: data, Message: "token found in " + where + " (" + strconv.Itoa(ts.Length) + " chars)"}
 	},
+}
+
+// emptyTokenPath is HFToken's result for an HF_TOKEN_PATH that is empty,
+// set so or expanded to nothing: huggingface_hub reads Path("") as ".", the
+// working directory, and only a missing file is "no token" to it; reading
+// a directory raises IsADirectoryError where it looks for a token.
+func emptyTokenPath(e *Env, ts TokenSource, data map[string]any) Result {
+	what := "HF_TOKEN_PATH is set but empty"
+	if raw := e.Get("HF_TOKEN_PATH"); raw != "" {
+		what = "HF_TOKEN_PATH=" + raw + " is empty once expanded"
+	}
+	wd, why := "the working directory", "it is a directory"
+	if ts.ReadErr != nil {
+		data["path"], data["error"] = ts.Path, ts.ReadErr.Error()
+		wd, why = "the working directory "+ts.Path, UnwrapPath(ts.ReadErr).Error()
+	}
+	return Result{Status: Warn, Data: data,
+		Message: what + ": huggingface_hub then reads " + wd + " as its token file, which fails (" + why + "), and it raises that error where it looks for a token, downloads included",
+		Hint:    "unset HF_TOKEN_PATH or point it at a token file (HF_TOKEN_PATH= with nothing after the = sets it empty, which is not unset), or pass the token in: " + e.Runtime().EnvHint("HF_TOKEN")}
 }
