@@ -132,6 +132,10 @@ func TestMounts(t *testing.T) {
 			map[string]string{"/workspace/x": "1", "/hf/": ""}, []string{"HF_HOME=/hf"}, check.OK, "workspace: bind, HF_HOME: bind, artifacts: bind", ""},
 		{"HF_HOME with a tilde, expanded as the hf-cache check does", "22 1 0:50 / / rw - overlay overlay rw\n40 22 8:1 /srv/ws /workspace rw - ext4 /dev/sda1 rw\n41 22 8:1 /srv/hf /home/u/hf rw - ext4 /dev/sda1 rw\n",
 			map[string]string{"/workspace/x": "1", "/home/u/hf/": ""}, []string{"HF_HOME=~/hf", "HOME=/home/u"}, check.OK, "workspace: bind, HF_HOME: bind, artifacts: bind", ""},
+		// HF_HOME="" is a cache in the working directory itself (here
+		// /wd), as huggingface_hub reads it, not an unset HF_HOME.
+		{"HF_HOME empty is the working directory", "22 1 0:50 / / rw - overlay overlay rw\n40 22 8:1 /srv/ws /workspace rw - ext4 /dev/sda1 rw\n",
+			map[string]string{"/workspace/x": "1", "/wd/": ""}, []string{"HF_HOME="}, check.Warn, "HF_HOME (/wd) is on the container's own filesystem", `-v "$(pwd)/wd:/wd"`},
 		{"a workspace through link/.. is where the link leads", "22 1 0:50 / / rw - overlay overlay rw\n40 22 8:1 /srv/data /data rw - ext4 /dev/sda1 rw\n",
 			map[string]string{"/data/sub/": "", "/data/x": "1", "/workspace/link": "->../data/sub"}, []string{"NSS_WORKSPACE=/workspace/link/.."}, check.OK, "workspace: bind", ""},
 		{"workspace on the container layer", "22 1 0:50 / / rw - overlay overlay rw\n", map[string]string{"/workspace/x": "1"}, nil, check.Warn,
@@ -144,6 +148,7 @@ func TestMounts(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := checktest.FakeEnv(t, tc.env...)
+			e.Dir = "/wd"
 			checktest.Mk(t, e, map[string]string{"/proc/self/mountinfo": tc.info})
 			checktest.Mk(t, e, tc.files)
 			r := checktest.Run(t, checks.Mounts, e)
@@ -259,6 +264,43 @@ func TestHFOfflineAndGated(t *testing.T) {
 	e = checktest.FakeEnv(t, "NSS_CONFIG=/cfg.yaml")
 	checktest.Mk(t, e, map[string]string{"/cfg.yaml": "model: HuggingFaceTB/SmolLM2-135M\n"})
 	checktest.Expect(t, checktest.Run(t, checks.HFGated, e), check.OK, "no gated model", "")
+}
+
+// TestHFOfflineHubCache: the hub cache is derived as huggingface_hub
+// derives it: a variable set but empty is taken as it is (not skipped as
+// if unset), a relative cache is read from the working directory (here
+// /wd), and HF_HUB_CACHE is expanded (~, $VAR).
+func TestHFOfflineHubCache(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    []string
+		files  map[string]string
+		status check.Status
+		msg    string
+	}{
+		{"HF_HUB_CACHE empty is the working directory", []string{"HF_HUB_CACHE=", "HF_HOME=/hf"}, map[string]string{"/hf/hub/models--a--b/": "", "/wd/": ""},
+			check.Fail, `the hub cache "" (the working directory /wd) holds no models`},
+		{"HUGGINGFACE_HUB_CACHE empty is the working directory", []string{"HUGGINGFACE_HUB_CACHE=", "HF_HOME=/hf"}, map[string]string{"/hf/hub/models--a--b/": "", "/wd/": ""},
+			check.Fail, `the hub cache "" (the working directory /wd) holds no models`},
+		{"HF_HOME empty: hub in the working directory", []string{"HF_HOME=", "HOME=/home/u"}, map[string]string{"/wd/hub/models--a--b/": ""},
+			check.OK, "the hub cache hub (relative: /wd/hub) holds 1 models"},
+		{"XDG_CACHE_HOME empty: huggingface/hub in the working directory", []string{"XDG_CACHE_HOME=", "HOME=/home/u"}, map[string]string{"/wd/huggingface/hub/models--a--b/": ""},
+			check.OK, "the hub cache huggingface/hub (relative: /wd/huggingface/hub) holds 1 models"},
+		{"HF_HUB_CACHE with a tilde", []string{"HF_HUB_CACHE=~/c", "HOME=/home/u"}, map[string]string{"/home/u/c/models--a--b/": ""},
+			check.OK, "the hub cache /home/u/c holds 1 models"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := checktest.FakeEnv(t, append([]string{"HF_HUB_OFFLINE=1"}, tc.env...)...)
+			e.Dir = "/wd"
+			checktest.Mk(t, e, tc.files)
+			hint := ""
+			if tc.status != check.OK {
+				hint = "unset HF_HUB_OFFLINE"
+			}
+			checktest.Expect(t, checktest.Run(t, checks.HFOffline, e), tc.status, tc.msg, hint)
+		})
+	}
 }
 
 // aliasBomb is a 262 KB config whose 35,500 aliases of one 120 KB scalar

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,18 +24,20 @@ func truthy(v string) bool {
 	return false
 }
 
-// hubCache is the Hugging Face hub cache directory huggingface_hub would use.
+// hubCache is the Hugging Face hub cache directory huggingface_hub would
+// use, as its constants derive it: HF_HUB_CACHE when it is set, even to
+// "", else HUGGINGFACE_HUB_CACHE when set, else check.HFHome's "hub"; then
+// expanded (check.Expand). It may be relative, or "" (the working
+// directory itself).
 func hubCache(e *check.Env) string {
-	if c := e.Get("HF_HUB_CACHE"); c != "" {
-		return c
+	c, set := e.Getenv("HF_HUB_CACHE")
+	if !set {
+		c, set = e.Getenv("HUGGINGFACE_HUB_CACHE")
 	}
-	if c := e.Get("HUGGINGFACE_HUB_CACHE"); c != "" {
-		return c
+	if !set {
+		c = textpath.Join(check.HFHome(e), "hub")
 	}
-	if h := check.HFHome(e); h != "" {
-		return textpath.Join(h, "hub")
-	}
-	return ""
+	return check.Expand(e, c)
 }
 
 // HFOffline fails when offline mode is on but the hub cache holds nothing:
@@ -43,6 +46,8 @@ var HFOffline = check.Check{
 	ID: "hf-offline", Title: "Hugging Face offline mode", Timeout: defaultCheckTimeout,
 	Run: func(ctx context.Context, e *check.Env) check.Result {
 		cache := hubCache(e)
+		abs, known := e.InWorkDir(cache)
+		shown := check.ShowPath(cache, abs)
 		data := map[string]any{"hub_cache": cache}
 		var on []string
 		for _, v := range []string{"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"} {
@@ -51,10 +56,16 @@ var HFOffline = check.Check{
 			}
 		}
 		if len(on) == 0 {
-			return check.Result{Status: check.OK, Data: data, Message: "online; hub cache " + cache}
+			return check.Result{Status: check.OK, Data: data, Message: "online; hub cache " + shown}
 		}
 		data["offline_by"] = on
-		entries, err := readDir(e.Path(cache))
+		// A relative cache with no known working directory holds
+		// nothing that can be counted.
+		var entries []os.DirEntry
+		var err error
+		if known {
+			entries, err = readDir(e.Path(abs))
+		}
 		models := 0
 		for _, d := range entries {
 			if strings.HasPrefix(d.Name(), "models--") {
@@ -64,10 +75,10 @@ var HFOffline = check.Check{
 		data["cached_models"] = models
 		if err != nil || models == 0 {
 			return check.Result{Status: check.Fail, Data: data,
-				Message: strings.Join(on, " and ") + " set, but the hub cache " + cache + " holds no models: every download will fail",
+				Message: strings.Join(on, " and ") + " set, but the hub cache " + shown + " holds no models: every download will fail",
 				Hint:    "mount a cache that holds the models (" + e.Runtime().MountHint(`$HOME/.cache/huggingface`, check.SuggestedHFHome, "HF_HOME="+check.SuggestedHFHome) + "), or unset " + strings.Join(on, " and ")}
 		}
-		return check.Result{Status: check.OK, Data: data, Message: strings.Join(on, " and ") + " set; the hub cache holds " + strconv.Itoa(models) + " models"}
+		return check.Result{Status: check.OK, Data: data, Message: strings.Join(on, " and ") + " set; the hub cache " + shown + " holds " + strconv.Itoa(models) + " models"}
 	},
 }
 

@@ -22,12 +22,18 @@ type mountTarget struct {
 
 // mountTargets lists the paths as the start-up checks and the target read
 // them: a relative NSS_WORKSPACE against the working directory, HF_HOME
-// expanded as huggingface_hub expands it ("~/hf", "$HOME/hf").
+// expanded as huggingface_hub expands it ("~/hf", "$HOME/hf") and, when
+// relative or set but empty, read from the working directory (an empty
+// HF_HOME is the working directory itself).
 func mountTargets(e *check.Env) []mountTarget {
 	ws := check.WorkspaceDir(e)
 	ts := []mountTarget{{"workspace", ws, true}}
-	if h := e.Get("HF_HOME"); h != "" {
-		ts = append(ts, mountTarget{"HF_HOME", check.Expand(e, h), true})
+	if _, set := e.Getenv("HF_HOME"); set {
+		h := check.HFHome(e)
+		if abs, ok := e.InWorkDir(h); ok {
+			h = abs
+		}
+		ts = append(ts, mountTarget{"HF_HOME", h, true})
 	}
 	art := e.Get("NSS_ARTIFACTS_PATH")
 	if art == "" {
