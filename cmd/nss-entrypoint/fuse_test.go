@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -535,27 +536,40 @@ func TestWorkingDirectoryOnAHungMount(t *testing.T) {
 // nss-diagnose finishes when paths it checks are on a mount that never
 // answers: the checks time out, the report comes out, and the first
 // process returns its status though the report's process, with threads
-// stuck in the kernel, cannot exit until the mount answers.
+// stuck in the kernel, cannot exit until the mount answers. Whether a
+// check's own time limit (the default --timeout) or the report's --timeout
+// (2s) ends it, the report names the path that did not answer and its
+// filesystem, and a fix in its own words: not the start path's
+// NSS_ENTRYPOINT_TIMEOUT, which nss-diagnose does not read.
 func TestReportFinishesWithPathsOnAHungMount(t *testing.T) {
-	mnt, release := mountHangFS(t, "-hang", "lookup")
-	cmd := exec.Command(bins.Diagnose, "--timeout", "2s")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/root", "HF_TOKEN=hf_x",
-		"NSS_WORKSPACE=" + mnt + "/x", "HF_HOME=" + mnt + "/hf", "HF_TOKEN_PATH=" + mnt + "/tok"}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	late, _ := runWithin(t, cmd, 40*time.Second, release)
-	if late {
-		t.Fatalf("nss-diagnose did not return within 40s (2s per check) until the FUSE daemon was killed; stderr:\n%s", errb.String())
-	}
-	t.Logf("the report returned after %v", time.Since(start))
-	if code := cmd.ProcessState.ExitCode(); code != 0 && code != 1 {
-		t.Errorf("exit %d, want a report (0 or 1); stderr:\n%s", code, errb.String())
-	}
-	// The checks that read the mount name it as not answering (the
-	// temporary paths themselves may be redacted).
-	if !regexp.MustCompile(`WARN workspace +workspace: \S+ \(fuse\.hangfs at \S+\) did not answer`).MatchString(out.String()) {
-		t.Errorf("the report does not name the path that did not answer:\n%s", out.String())
+	for _, args := range [][]string{{"--timeout", "2s"}, nil} {
+		t.Run(fmt.Sprint(args), func(t *testing.T) {
+			mnt, release := mountHangFS(t, "-hang", "lookup")
+			cmd := exec.Command(bins.Diagnose, args...)
+			cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/root", "HF_TOKEN=hf_x",
+				"NSS_WORKSPACE=" + mnt + "/x", "HF_HOME=" + mnt + "/hf", "HF_TOKEN_PATH=" + mnt + "/tok"}
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			start := time.Now()
+			late, _ := runWithin(t, cmd, 40*time.Second, release)
+			if late {
+				t.Fatalf("nss-diagnose did not return within 40s (2s per check) until the FUSE daemon was killed; stderr:\n%s", errb.String())
+			}
+			t.Logf("the report returned after %v", time.Since(start))
+			if code := cmd.ProcessState.ExitCode(); code != 0 && code != 1 {
+				t.Errorf("exit %d, want a report (0 or 1); stderr:\n%s", code, errb.String())
+			}
+			// The checks that read the mount name it as not answering (the
+			// temporary paths themselves may be redacted).
+			for _, id := range []string{"workspace", "hf-cache"} {
+				if !regexp.MustCompile(`WARN ` + id + ` +[^\n]*: \S+ \(fuse\.hangfs at \S+\) did not answer`).MatchString(out.String()) {
+					t.Errorf("the report does not name the path %s did not get an answer from:\n%s", id, out.String())
+				}
+			}
+			if strings.Contains(out.String(), "NSS_ENTRYPOINT_TIMEOUT") || strings.Contains(out.String(), "run the check again") {
+				t.Errorf("the report's fixes are not its own:\n%s", out.String())
+			}
+		})
 	}
 }
 

@@ -62,7 +62,12 @@ func CUDAVerdict(e *Env, rep *gpureport.Report, loader *LoaderReport, data map[s
 	case ce.Name == "TIMEOUT":
 		r.Status = Warn
 		r.Message = fmt.Sprintf("CUDA did not answer in time (%s, in %s): a busy or unhealthy driver, or GPUs without persistence mode", ce.Message, ce.Function)
-		r.Hint = "run nvidia-smi on the host; enable persistence mode (sudo nvidia-smi -pm 1); or raise NSS_ENTRYPOINT_TIMEOUT (e.g. 20s)"
+		r.Hint = "run nvidia-smi on the host; enable persistence mode (sudo nvidia-smi -pm 1)"
+		if e.RaiseTimeoutFix == "" {
+			// On the start path the probe's time is NSS_ENTRYPOINT_TIMEOUT;
+			// the report gives the GPU checks a time of its own.
+			r.Hint += "; or " + e.RaiseTimeout("20s")
+		}
 	case ce.Name == "GARBAGE":
 		r.Status = Warn
 		r.Message = fmt.Sprintf("the CUDA driver library (%s) gave an answer that makes no sense in %s (%s)", libDesc(cudaLib), ce.Function, ce.Message)

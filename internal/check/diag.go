@@ -292,19 +292,32 @@ func WithBudget(ctx context.Context, d time.Duration) context.Context {
 	return context.WithValue(ctx, budgetKey{}, d)
 }
 
-// abandonedIn is the result of a check still running at the deadline on
-// the start path: it names the paths the check was reading and their
-// filesystems, read from mountinfo without touching them.
+// abandonedIn is the result of a check still running at the deadline of
+// the whole check phase: it names the paths the check was reading and
+// their filesystems (stuckAt), or what the check was doing.
 func abandonedIn(e *Env, c Check, timeout time.Duration) Result {
-	r := abandoned(c)
+	r := Result{ID: c.ID, Title: c.Title, Status: Warn,
+		Message: c.Title + " did not finish in time (" + c.doing() + ") and was abandoned",
+		Hint:    e.RaiseTimeout("10s") + " if this host is slow"}
+	if msg, hint, ok := stuckAt(e, c, timeout, "; "+e.RaiseTimeout("10s")+" if it is only slow"); ok {
+		r.Message, r.Hint = msg, hint
+	}
+	return r
+}
+
+// stuckAt says why check c may still be running after timeout: its own
+// Stuck, or the paths it reads and their filesystems, read from mountinfo
+// without touching them (a hung mount, not a slow host, is the usual
+// cause). The hint says what to look at, then slowFix; ok is false when c
+// has neither.
+func stuckAt(e *Env, c Check, timeout time.Duration, slowFix string) (message, hint string, ok bool) {
 	if c.Stuck != nil {
 		if msg, hint := c.Stuck(e, timeout); msg != "" {
-			r.Message, r.Hint = msg, hint
-			return r
+			return msg, hint, true
 		}
 	}
 	if c.Paths == nil {
-		return r
+		return "", "", false
 	}
 	var where []string
 	for _, p := range c.Paths(e) {
@@ -314,22 +327,15 @@ func abandonedIn(e *Env, c Check, timeout time.Duration) Result {
 			where = append(where, p+" (on a filesystem unknown: the mount table could not be read)")
 		}
 	}
-	if len(where) > 0 {
-		within := ""
-		if timeout > 0 {
-			within = " within " + timeout.Round(time.Millisecond).String()
-		}
-		r.Message = c.Title + ": " + strings.Join(where, ", ") + " did not answer" + within
-		r.Hint = "that filesystem is not answering or is very slow: check its disk, daemon or server; raise NSS_ENTRYPOINT_TIMEOUT if it is only slow"
+	if len(where) == 0 {
+		return "", "", false
 	}
-	return r
-}
-
-// abandoned is the result of a check still running at the deadline.
-func abandoned(c Check) Result {
-	return Result{ID: c.ID, Title: c.Title, Status: Warn,
-		Message: c.Title + " did not finish in time (" + c.doing() + ") and was abandoned",
-		Hint:    "raise NSS_ENTRYPOINT_TIMEOUT (a Go duration such as 10s) if this host is slow"}
+	within := ""
+	if timeout > 0 {
+		within = " within " + timeout.Round(time.Millisecond).String()
+	}
+	return c.Title + ": " + strings.Join(where, ", ") + " did not answer" + within,
+		"that filesystem is not answering or is very slow: check its disk, daemon or server" + slowFix, true
 }
 
 // doing describes what a check is busy with.
@@ -363,7 +369,7 @@ func runOne(ctx context.Context, e *Env, c Check) Result {
 			select {
 			case r = <-ch:
 			case <-grace.C:
-				r = timedOut(c, limit)
+				r = timedOut(e, c, limit)
 			}
 			grace.Stop()
 		}
@@ -375,12 +381,18 @@ func runOne(ctx context.Context, e *Env, c Check) Result {
 	return r
 }
 
-// timedOut is the result of a check abandoned at its deadline.
-func timedOut(c Check, after time.Duration) Result {
-	return Result{Status: Warn,
+// timedOut is the result of a check abandoned at its own time limit (a
+// Timeout of the report's, which no setting raises): named by its paths
+// and their filesystems where it has paths (stuckAt).
+func timedOut(e *Env, c Check, after time.Duration) Result {
+	r := Result{Status: Warn,
 		Message: fmt.Sprintf("%s timed out after %s (%s)", c.Title, after, c.doing()),
 		Hint:    "run the check again; if it keeps timing out, what it waits on is hanging on this host",
 		Data:    map[string]any{"timed_out": true}}
+	if msg, hint, ok := stuckAt(e, c, after, ""); ok {
+		r.Message, r.Hint = msg, hint
+	}
+	return r
 }
 
 // guarded runs the check, turning a panic into a warning.

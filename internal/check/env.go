@@ -85,6 +85,10 @@ type Env struct {
 	// an unsafe filesystem: set in the process that does the delegated
 	// checks.
 	NoDelegate bool
+	// RaiseTimeoutFix is how the user gives the checks more time, for the
+	// hints of a check that did not finish: "" is the start path's
+	// NSS_ENTRYPOINT_TIMEOUT; nss-diagnose names its --timeout.
+	RaiseTimeoutFix string
 	// Delegate runs the checks named by ids in a separate process that can
 	// be abandoned (see RunInline); nil runs them here.
 	Delegate func(ctx context.Context, ids []string) DelegateOutcome
@@ -373,4 +377,14 @@ func (e *Env) Home() string {
 func (e *Env) EffectiveUID() int {
 	u, _ := e.IDs()
 	return u
+}
+
+// RaiseTimeout is the fix that gives the checks more time, in the words of
+// the program that runs them (RaiseTimeoutFix); example is the start
+// path's value to suggest.
+func (e *Env) RaiseTimeout(example string) string {
+	if e.RaiseTimeoutFix != "" {
+		return e.RaiseTimeoutFix
+	}
+	return "raise NSS_ENTRYPOINT_TIMEOUT (a Go duration such as " + example + ")"
 }

@@ -352,5 +352,5 @@ func probeStuck(e *Env, timeout time.Duration) (message, hint string) {
 		return message + ": it is on " + m.FSType + " at " + m.Point + ", which is not responding",
 			"check that filesystem's daemon or server, or point NSS_GPU_PROBE at the image's own nss-gpu-probe"
 	}
-	return message, "run nss-gpu-probe in the container and nvidia-smi on the host; raise NSS_ENTRYPOINT_TIMEOUT if it is only slow (an image whose layers are fetched on first use)"
+	return message, "run nss-gpu-probe in the container and nvidia-smi on the host; " + e.RaiseTimeout("10s") + " if it is only slow (an image whose layers are fetched on first use)"
 }

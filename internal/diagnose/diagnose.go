@@ -141,6 +141,7 @@ func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stder
 
 	e := check.NewEnv(environ, "")
 	e.Online = o.Online
+	e.RaiseTimeoutFix = "run the report with a longer --timeout (it had " + o.Timeout.String() + ")"
 	e.CUDAVariant = version.CUDAVariant
 	e.Host = hostInfo
 	// The report asks the probe for the CUDA stage with a context on each

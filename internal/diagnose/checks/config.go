@@ -100,6 +100,9 @@ func closes(s string, quote byte) bool {
 // values, and lists the keys of /workspace/.env.
 var Config = check.Check{
 	ID: "config", Title: "configuration", Timeout: defaultCheckTimeout,
+	Paths: func(e *check.Env) []string {
+		return readPaths(e, e.Get("NSS_CONFIG"), textpath.Join(check.WorkspaceDir(e), ".env"))
+	},
 	Run: func(ctx context.Context, e *check.Env) check.Result {
 		data := map[string]any{}
 		var problems, hints, notes []string

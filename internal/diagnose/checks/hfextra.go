@@ -44,6 +44,7 @@ func hubCache(e *check.Env) string {
 // every model load would fail.
 var HFOffline = check.Check{
 	ID: "hf-offline", Title: "Hugging Face offline mode", Timeout: defaultCheckTimeout,
+	Paths: func(e *check.Env) []string { return readPaths(e, hubCache(e)) },
 	Run: func(ctx context.Context, e *check.Env) check.Result {
 		cache := hubCache(e)
 		abs, known := e.InWorkDir(cache)
@@ -153,6 +154,7 @@ func validID(s string) bool {
 // token is available.
 var HFGated = check.Check{
 	ID: "hf-gated-model", Title: "gated model access", Timeout: defaultCheckTimeout,
+	Paths: func(e *check.Env) []string { return readPaths(e, e.Get("NSS_CONFIG")) },
 	Run: func(ctx context.Context, e *check.Env) check.Result {
 		cfg := e.Get("NSS_CONFIG")
 		if cfg == "" {

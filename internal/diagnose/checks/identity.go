@@ -50,6 +50,7 @@ func UserName(e *check.Env) (string, bool) {
 // HOME that is set and writable (an unknown --user gets HOME=/).
 var Identity = check.Check{
 	ID: "identity", Title: "user and HOME", Timeout: defaultCheckTimeout,
+	Paths: func(e *check.Env) []string { return readPaths(e, e.Home()) },
 	Run: func(ctx context.Context, e *check.Env) check.Result {
 		uid, gid := e.IDs()
 		data := map[string]any{"uid": uid, "gid": gid}

@@ -54,6 +54,13 @@ func mountTargets(e *check.Env) []mountTarget {
 // written (a real create-and-remove probe) and how much space is free.
 var Mounts = check.Check{
 	ID: "mounts", Title: "mounts", Timeout: 3 * defaultCheckTimeout, Doing: "inspecting mounts and probing writes",
+	Paths: func(e *check.Env) []string {
+		var ps []string
+		for _, t := range mountTargets(e) {
+			ps = append(ps, t.path)
+		}
+		return readPaths(e, ps...)
+	},
 	Run: func(ctx context.Context, e *check.Env) check.Result {
 		b, err := check.ReadSmall(e.Path("/proc/self/mountinfo"), maxMountinfo)
 		if err != nil {

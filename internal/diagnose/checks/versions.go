@@ -87,6 +87,13 @@ func metadataVersion(path string) string {
 // packages are a warning only when safe-synthesizer itself is missing.
 var Versions = check.Check{
 	ID: "versions", Title: "installed packages", Timeout: defaultCheckTimeout,
+	Paths: func(e *check.Env) []string {
+		venv := e.Get("NSS_VENV")
+		if venv == "" {
+			venv = DefaultVenv
+		}
+		return readPaths(e, venv)
+	},
 	Run: func(ctx context.Context, e *check.Env) check.Result {
 		venv := e.Get("NSS_VENV")
 		if venv == "" {
