@@ -542,26 +542,7 @@ func TestScarceProcessesStillStartTheTarget(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("RLIMIT_NPROC does not bind root; the test switches to another uid and needs root for that")
 	}
-	dir, err := os.MkdirTemp("", "nss-nproc-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	for _, f := range []struct{ from, to string }{{bins.Entrypoint, "nss-entrypoint"}, {bins.Probe, "nss-gpu-probe"}, {bins.Target, "safe-synthesizer"}} {
-		b, err := os.ReadFile(f.from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f.to), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r := filepath.Join(dir, "root")
-	for _, d := range []string{"workspace/data", "dev", "proc/driver/nvidia"} {
-		os.MkdirAll(filepath.Join(r, d), 0o755)
-	}
-	os.WriteFile(filepath.Join(r, "dev/nvidiactl"), nil, 0o644)
+	dir, r := nprocSetup(t)
 	// ulimit -u 4 ten times: with the runtime's default P count, one start
 	// in fifty on this 2-CPU machine needed a fifth thread and aborted
 	// before main (TestTheRuntimeRunsWithOneP checks the cause directly).
@@ -582,6 +563,80 @@ func TestScarceProcessesStillStartTheTarget(t *testing.T) {
 			t.Errorf("ulimit -u %d: no hint: %s", n, errb.String())
 		}
 	}
+}
+
+// nprocSetup copies nss-entrypoint, the probe and the target into a folder
+// every uid can read, with a root that has a GPU device node, for tests
+// that run them as another uid under RLIMIT_NPROC.
+func nprocSetup(t *testing.T) (dir, root string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nss-nproc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	for _, f := range []struct{ from, to string }{{bins.Entrypoint, "nss-entrypoint"}, {bins.Probe, "nss-gpu-probe"}, {bins.Target, "safe-synthesizer"}} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.to), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root = filepath.Join(dir, "root")
+	for _, d := range []string{"workspace/data", "dev", "proc/driver/nvidia"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(root, "dev/nvidiactl"), nil, 0o644)
+	return dir, root
+}
+
+// RLIMIT_NPROC counts the tasks a uid already has: a limit of 300 with
+// 290 of them taken leaves the helpers too few, though the limit alone
+// looks ample. And it does not bind uid 0 of the initial user namespace
+// (Docker's root under --ulimit nproc=10): there the GPU check runs.
+func TestProcessLimitCountsTheUsersTasks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switches to another uid")
+	}
+	if b, _ := os.ReadFile("/proc/self/uid_map"); strings.Join(strings.Fields(string(b)), " ") != "0 0 4294967295" {
+		t.Skip("not in the initial user namespace: root is limited here")
+	}
+	dir, r := nprocSetup(t)
+	env := []string{"PATH=" + dir, "NSS_ENTRYPOINT_ROOT=" + r, "LD_LIBRARY_PATH=" + bins.NVMLDir,
+		"NSS_FAKE_NVML=devices=1", "FAKE_TARGET_STDOUT=target ran", "FAKE_TARGET_EXIT=7"}
+	t.Run("uid with 290 of 300 tasks", func(t *testing.T) {
+		const uid = 61235
+		cmd := exec.Command("/bin/bash", "-c", "for ((i = 0; i < 290; i++)); do /bin/sleep 120 >/dev/null 2>&1 & done; ulimit -u 300 && exec "+filepath.Join(dir, "nss-entrypoint"))
+		cmd.Env = env
+		// The sleepers are in the shell's process group; they end with the test.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}, Setpgid: true}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Run()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if code := cmd.ProcessState.ExitCode(); code != 7 || out.String() != "target ran" {
+			t.Errorf("exit %d, stdout %q; stderr %s", code, out.String(), errb.String())
+		}
+		if !strings.Contains(errb.String(), "processes are scarce") || !strings.Contains(errb.String(), "uid 61235 has 29") {
+			t.Errorf("no hint naming the uid's tasks: %s", errb.String())
+		}
+	})
+	t.Run("root under ulimit -u 10", func(t *testing.T) {
+		cmd := exec.Command("/bin/bash", "-c", "ulimit -u 10 && exec "+filepath.Join(dir, "nss-entrypoint"))
+		cmd.Env = env
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != 7 || out.String() != "target ran" {
+			t.Errorf("exit %d, stdout %q; stderr %s", code, out.String(), errb.String())
+		}
+		if strings.Contains(errb.String(), "scarce") || !strings.Contains(errb.String(), "NVML sees the GPUs") {
+			t.Errorf("the GPU check did not run for root: %s", errb.String())
+		}
+	})
 }
 
 // nss-diagnose exits 2 for a usage error and for nothing else: a report

@@ -61,15 +61,17 @@ func descriptorsFree(need int) (free int, limit uint64, ok bool) {
 const minFreeTasks = 32
 
 // processesScarce says why the checks must not start helper processes, or
-// "" when they may: RLIMIT_NPROC (counted per user, threads included) below
-// a few hundred, or, when helpers would start, a pids cgroup (pids.max)
-// nearly used up (pidsHeadroom; read only then, as it costs a few reads).
-// Where no thread can be created at all the Go runtime cannot start, and
-// nothing here runs (see README).
+// "" when they may: RLIMIT_NPROC nearly used up (nprocScarce), or, when
+// helpers would start, a pids cgroup (pids.max) nearly used up
+// (pidsHeadroom; read only then, as it costs a few reads). Where no thread
+// can be created at all the Go runtime cannot start, and nothing here runs
+// (see README).
 func processesScarce(helpers bool) string {
 	var rl unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NPROC, &rl) == nil && rl.Cur < 256 {
-		return "RLIMIT_NPROC (ulimit -u) is " + strconv.FormatUint(rl.Cur, 10)
+	if unix.Getrlimit(unix.RLIMIT_NPROC, &rl) == nil && rl.Cur != unix.RLIM_INFINITY {
+		if why := nprocScarce(helpers, rl.Cur, unix.Getuid(), nprocExempt, allTasks, uidTasks); why != "" {
+			return why
+		}
 	}
 	if !helpers {
 		return ""
@@ -79,6 +81,111 @@ func processesScarce(helpers bool) string {
 		return ""
 	}
 	return "pids.max is " + strconv.Itoa(tight.max) + " with " + strconv.Itoa(tight.current) + " in use, in " + tight.dir
+}
+
+// nprocScarce says why RLIMIT_NPROC (limit, a finite soft limit) leaves too
+// few tasks for the helpers, or "". The kernel counts every task (thread or
+// process) of the real uid against it, host-wide, and does not apply it to
+// uid 0 of the initial user namespace or to a process with CAP_SYS_RESOURCE
+// or CAP_SYS_ADMIN there (exempt): Docker's root is not limited by
+// --ulimit nproc. A limit below a few hundred is scarce as it is. Above
+// that, only when helpers would start: where all the system's tasks
+// (allTasks: /proc/loadavg) leave minFreeTasks under the limit, the uid's
+// cannot use it up; otherwise the uid's tasks are counted (uidTasks: all of
+// them in the host's PID namespace, those visible in a container's).
+func nprocScarce(helpers bool, limit uint64, uid int, exempt func() bool, allTasks func() (int, bool), uidTasks func(uid int) int) string {
+	if exempt() {
+		return ""
+	}
+	if limit < 256 {
+		return "RLIMIT_NPROC (ulimit -u) is " + strconv.FormatUint(limit, 10)
+	}
+	if !helpers {
+		return ""
+	}
+	if all, ok := allTasks(); ok && uint64(all)+minFreeTasks <= limit {
+		return ""
+	}
+	if used := uidTasks(uid); uint64(used)+minFreeTasks > limit {
+		return "RLIMIT_NPROC (ulimit -u) is " + strconv.FormatUint(limit, 10) + " and uid " + strconv.Itoa(uid) + " has " + strconv.Itoa(used) + " tasks"
+	}
+	return ""
+}
+
+// nprocExempt reports whether RLIMIT_NPROC does not bind this process: its
+// user namespace is the initial one (uid_map maps every uid to itself) and
+// it runs as uid 0 or holds CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
+func nprocExempt() bool {
+	b, err := check.ReadSmall("/proc/self/uid_map", 4096)
+	if err != nil || strings.Join(strings.Fields(string(b)), " ") != "0 0 4294967295" {
+		return false
+	}
+	if unix.Getuid() == 0 {
+		return true
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return false
+	}
+	const sysAdmin, sysResource = 21, 24
+	return data[0].Effective&(1<<sysAdmin|1<<sysResource) != 0
+}
+
+// allTasks returns the number of tasks on the system, /proc/loadavg's
+// fourth field after its "/".
+func allTasks() (int, bool) {
+	b, err := check.ReadSmall("/proc/loadavg", 256)
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 4 {
+		return 0, false
+	}
+	_, total, ok := strings.Cut(f[3], "/")
+	n, err := strconv.Atoi(total)
+	return n, ok && err == nil
+}
+
+// uidTasks counts the tasks of the processes that uid owns among those in
+// /proc: each /proc/PID owned by uid (its effective uid, which is the real
+// one but for set-uid programs) adds its threads, the link count of
+// /proc/PID/task less two. It costs two stat calls a process, so it is
+// asked only when the limit is near the system's whole task count.
+func uidTasks(uid int) int {
+	fd, err := unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	defer unix.Close(fd)
+	n := 0
+	buf := make([]byte, 16<<10)
+	for {
+		got, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || got <= 0 {
+			return n
+		}
+		var names []string
+		_, _, names = unix.ParseDirent(buf[:got], -1, names)
+		for _, name := range names {
+			if name == "" || name[0] < '1' || name[0] > '9' {
+				continue
+			}
+			var st unix.Stat_t
+			if unix.Stat("/proc/"+name, &st) != nil || int(st.Uid) != uid {
+				continue
+			}
+			if unix.Stat("/proc/"+name+"/task", &st) == nil && st.Nlink > 2 {
+				n += int(st.Nlink) - 2
+			} else {
+				n++
+			}
+		}
+	}
 }
 
 // pidsCgroup is one pids cgroup's limit and use.

@@ -105,3 +105,51 @@ func TestPidsHeadroom(t *testing.T) {
 		})
 	}
 }
+
+func TestNprocScarce(t *testing.T) {
+	cases := []struct {
+		name     string
+		helpers  bool
+		limit    uint64
+		exempt   bool
+		all      int
+		allOK    bool
+		uidTasks int
+		want     string
+	}{
+		{"exempt: root of the initial user namespace", true, 10, true, 500, true, 400, ""},
+		{"a limit below 256", false, 100, false, 50, true, 1, "RLIMIT_NPROC (ulimit -u) is 100"},
+		{"ample without helpers", false, 300, false, 5000, true, 299, ""},
+		{"the whole system leaves room", true, 4096, false, 1000, true, -1, ""},
+		{"the uid's tasks leave room", true, 4096, false, 5000, true, 100, ""},
+		{"the uid's tasks leave too little", true, 300, false, 400, true, 290, "RLIMIT_NPROC (ulimit -u) is 300 and uid 1000 has 290 tasks"},
+		{"exactly minFreeTasks left", true, 300, false, 400, true, 300 - minFreeTasks, ""},
+		{"one fewer", true, 300, false, 400, true, 301 - minFreeTasks, "RLIMIT_NPROC (ulimit -u) is 300 and uid 1000 has 269 tasks"},
+		{"loadavg unreadable: counted", true, 300, false, 0, false, 295, "RLIMIT_NPROC (ulimit -u) is 300 and uid 1000 has 295 tasks"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := nprocScarce(c.helpers, c.limit, 1000, func() bool { return c.exempt },
+				func() (int, bool) { return c.all, c.allOK },
+				func(uid int) int {
+					if c.uidTasks < 0 {
+						t.Error("the uid's tasks were counted where the whole system leaves room")
+					}
+					return c.uidTasks
+				})
+			if got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// uidTasks counts this process's own threads among its uid's, and allTasks
+// reads a number at least as large.
+func TestTaskCounts(t *testing.T) {
+	mine := uidTasks(os.Geteuid())
+	all, ok := allTasks()
+	if mine < 1 || !ok || all < mine {
+		t.Errorf("uidTasks = %d, allTasks = %d, %v", mine, all, ok)
+	}
+}
