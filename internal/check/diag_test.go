@@ -590,6 +590,9 @@ func TestScarcityHintsSpeakTheRuntime(t *testing.T) {
 		// then the runtime's memory fix.
 		rt.want[gpuhelper.ThreadMemory] = "drop ulimit -v or set it far higher"
 		rt.want[gpuhelper.ThreadMemory+"/runtime"] = rt.want[gpuhelper.NoMemory]
+		// One whose Go runtime could not reserve its heap: the same.
+		rt.want[gpuhelper.RuntimeMemory] = "drop ulimit -v or set it far higher"
+		rt.want[gpuhelper.RuntimeMemory+"/runtime"] = rt.want[gpuhelper.NoMemory]
 		for failure, want := range rt.want {
 			t.Run(rt.name+"/"+string(failure), func(t *testing.T) {
 				e := checktest.FakeEnv(t, rt.env...)

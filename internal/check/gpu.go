@@ -189,6 +189,10 @@ func helperFailure(out gpuhelper.Outcome, rt func() Runtime, data map[string]any
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: the GPU probe started but could not map a new thread's stack (" + out.Detail + "); safe-synthesizer will need far more",
 			Hint:    "drop ulimit -v or set it far higher (the Go runtime and the CUDA libraries reserve far more address space than they use) and keep ulimit -s at a few MiB (8192 KiB is the usual default); if neither is set, " + rt().MemoryHint()}
+	case gpuhelper.RuntimeMemory:
+		return Result{Status: Warn, Data: data,
+			Message: "cannot check the GPUs: the GPU probe's Go runtime could not reserve memory as it started (" + out.Detail + "); safe-synthesizer will need far more",
+			Hint:    "drop ulimit -v or set it far higher (the Go runtime and the CUDA libraries reserve far more address space than they use); if it is not set, " + rt().MemoryHint()}
 	case gpuhelper.NoDescriptors:
 		return Result{Status: Warn, Data: data,
 			Message: "cannot check the GPUs: the open-file limit is reached (" + out.Detail + ")",

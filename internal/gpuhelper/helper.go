@@ -56,6 +56,10 @@ const (
 	// mapped: an address-space limit (ulimit -v), a huge stack limit
 	// (ulimit -s, the default size of a thread's stack), or memory.
 	ThreadMemory Failure = "thread-memory"
+	// RuntimeMemory: the helper's Go runtime could not reserve the address
+	// space it starts with (a Go "fatal error: ... out of memory" before
+	// main): an address-space limit (ulimit -v), or memory.
+	RuntimeMemory Failure = "runtime-memory"
 	// NoDescriptors: the pipes for its output could not be made (EMFILE,
 	// ENFILE): the descriptor table is full.
 	NoDescriptors Failure = "no-descriptors"
@@ -183,6 +187,8 @@ func RunIn(ctx context.Context, path string, environ []string, groups *child.Gro
 		// Before the signal: cgo aborts (SIGABRT) when pthread_create
 		// fails, which is not a crash in the driver.
 		out.Failure, out.Detail = threadCause(noThread, rlimit(unix.RLIMIT_AS), rlimit(unix.RLIMIT_STACK))
+	case runtimeMemoryFailure(stderr) != "":
+		out.Failure, out.Detail = RuntimeMemory, withAddressSpace(runtimeMemoryFailure(stderr), rlimit(unix.RLIMIT_AS))
 	case ws != nil && ws.Signaled():
 		out.Failure, out.Detail = Crashed, "killed by signal "+signalName(ws.Signal())
 	case goSignal(stderr) != "":
@@ -265,6 +271,33 @@ func threadFailure(stderr string) string {
 		}
 	}
 	return ""
+}
+
+// runtimeMemoryFailure returns the line of stderr in which the Go runtime
+// says that it could not get memory ("fatal error: out of memory",
+// "fatal error: pageAlloc: out of memory", "fatal error: runtime: cannot
+// allocate memory", "fatal error: failed to reserve page summary memory"),
+// or "". Under a ulimit -v of a few hundred MiB to about 1.3 GiB the
+// runtime fails so as it reserves its heap's address space, before main.
+func runtimeMemoryFailure(stderr string) string {
+	for _, line := range strings.Split(stderr, "\n") {
+		if !strings.HasPrefix(line, "fatal error: ") {
+			continue
+		}
+		if low := strings.ToLower(line); strings.Contains(low, "out of memory") || strings.Contains(low, "cannot allocate memory") || strings.Contains(low, "failed to reserve") {
+			return firstLine(line)
+		}
+		return ""
+	}
+	return ""
+}
+
+// withAddressSpace adds the address-space limit to line where one is set.
+func withAddressSpace(line string, addressSpace uint64) string {
+	if addressSpace == ^uint64(0) {
+		return line
+	}
+	return line + "; ulimit -v is " + strconv.FormatUint(addressSpace>>10, 10) + " KiB"
 }
 
 // threadCause says why the thread of line (threadFailure's) could not be
