@@ -148,11 +148,12 @@ func allTasks() (int, bool) {
 	return n, ok && err == nil
 }
 
-// uidTasks counts the tasks of the processes that uid owns among those in
-// /proc: each /proc/PID owned by uid (its effective uid, which is the real
-// one but for set-uid programs) adds its threads, the link count of
-// /proc/PID/task less two. It costs two stat calls a process, so it is
-// asked only when the limit is near the system's whole task count.
+// uidTasks counts the tasks (threads) of the processes in /proc whose real
+// uid is uid, which is what RLIMIT_NPROC counts: each /proc/PID/status
+// gives its "Uid:" (real uid first; the owner of /proc/PID is the
+// effective one, which set-uid programs and setresuid change) and its
+// "Threads:". It reads a file a process, so it is asked only when the
+// limit is near the system's whole task count.
 func uidTasks(uid int) int {
 	fd, err := unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -160,6 +161,7 @@ func uidTasks(uid int) int {
 	}
 	defer unix.Close(fd)
 	n := 0
+	want := strconv.Itoa(uid)
 	buf := make([]byte, 16<<10)
 	for {
 		got, err := unix.Getdents(fd, buf)
@@ -175,17 +177,31 @@ func uidTasks(uid int) int {
 			if name == "" || name[0] < '1' || name[0] > '9' {
 				continue
 			}
-			var st unix.Stat_t
-			if unix.Stat("/proc/"+name, &st) != nil || int(st.Uid) != uid {
+			b, err := check.ReadSmall("/proc/"+name+"/status", 8<<10)
+			if err != nil {
 				continue
 			}
-			if unix.Stat("/proc/"+name+"/task", &st) == nil && st.Nlink > 2 {
-				n += int(st.Nlink) - 2
-			} else {
-				n++
+			if real, threads := statusUidThreads(string(b)); real == want {
+				n += max(threads, 1)
 			}
 		}
 	}
+}
+
+// statusUidThreads returns the real uid and the thread count that a
+// /proc/PID/status text gives.
+func statusUidThreads(status string) (realUID string, threads int) {
+	for line := range strings.Lines(status) {
+		switch {
+		case strings.HasPrefix(line, "Uid:"):
+			if f := strings.Fields(line[4:]); len(f) > 0 {
+				realUID = f[0]
+			}
+		case strings.HasPrefix(line, "Threads:"):
+			threads, _ = strconv.Atoi(strings.TrimSpace(line[8:]))
+		}
+	}
+	return realUID, threads
 }
 
 // pidsCgroup is one pids cgroup's limit and use.

@@ -153,3 +153,16 @@ func TestTaskCounts(t *testing.T) {
 		t.Errorf("uidTasks = %d, allTasks = %d, %v", mine, all, ok)
 	}
 }
+
+// RLIMIT_NPROC counts by real uid: the first of "Uid:"'s four, not the
+// effective one that owns /proc/PID (a process after setresuid(0, 65534,
+// 0) counts for 0, not for 65534).
+func TestStatusUidThreads(t *testing.T) {
+	status := "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t0\t65534\t0\t65534\nGid:\t0\t0\t0\t0\nThreads:\t3\n"
+	if uid, threads := statusUidThreads(status); uid != "0" || threads != 3 {
+		t.Errorf("statusUidThreads = %q, %d; want 0, 3", uid, threads)
+	}
+	if uid, threads := statusUidThreads("Name:\tx\n"); uid != "" || threads != 0 {
+		t.Errorf("statusUidThreads without the lines = %q, %d", uid, threads)
+	}
+}
