@@ -1,6 +1,8 @@
 package main_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,6 +28,12 @@ func TestStartupLinesNeverShowASecret(t *testing.T) {
 		{"a key in the probe's driver version", true, 0, nvKey, []string{"NSS_FAKE_NVML=driver=" + nvKey}},
 		{"a token as the timeout", false, 0, hfToken, []string{"NSS_ENTRYPOINT_TIMEOUT=" + hfToken}},
 		{"a token as the target", false, 127, hfToken, []string{"NSS_ENTRYPOINT_TARGET=" + hfToken}},
+		// The line is cut at 2 KiB of text: a secret across the cut was
+		// found by neither half.
+		{"a token across the line's cut", false, 0, hfToken[:12], []string{"HF_HOME=/" + strings.Repeat("a", 2020) + "/" + hfToken}},
+		// The timeout's warning quotes the value as Go's %q does.
+		{"a quoted secret value", false, 0, `Pa"ss\word123`, []string{`HF_TOKEN=Pa"ss\word123`, `NSS_ENTRYPOINT_TIMEOUT=Pa"ss\word123`}},
+		{"a URL password holding '#'", false, 0, "Pa#ss", []string{"NSS_WORKSPACE=/mnt/https://svc:Pa#ss@nas.example/data"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -33,12 +41,36 @@ func TestStartupLinesNeverShowASecret(t *testing.T) {
 			if res.code != c.code {
 				t.Fatalf("exit %d, want %d\n%s", res.code, c.code, res.stderr)
 			}
-			shown := strings.NewReplacer(`\x1b`, "\x1b").Replace(res.stderr)
+			shown := strings.NewReplacer(`\x1b`, "\x1b", `\"`, `"`, `\\`, `\`).Replace(res.stderr)
 			if strings.Contains(shown, c.secret) || strings.Contains(res.stderr, c.secret) {
 				t.Errorf("the secret %q is shown:\n%s", c.secret, res.stderr)
 			}
 			if !strings.Contains(res.stderr, "[redacted]") {
 				t.Errorf("no [redacted] where the secret was:\n%s", res.stderr)
+			}
+		})
+	}
+}
+
+// The scrubber takes out secrets, not places: the shell's PWD and a
+// variable that says where a token is (HF_TOKEN_PATH) are shown as they
+// are, though their names hold PWD and TOKEN.
+func TestStartupLinesShowPlacesAsTheyAre(t *testing.T) {
+	r := root(t, false)
+	if err := os.WriteFile(filepath.Join(r, "hf", "mytoken"), []byte("  \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, want string
+		extra      []string
+	}{
+		{"PWD", "/missing-ws does not exist", []string{"NSS_WORKSPACE=/missing-ws", "PWD=/missing-ws", "OLDPWD=/missing-ws"}},
+		{"HF_TOKEN_PATH", "/hf/mytoken holds only white space", []string{"HF_TOKEN=", "HF_TOKEN_PATH=/hf/mytoken"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := runEP(t, baseEnv(r, c.extra...))
+			if !strings.Contains(res.stderr, c.want) {
+				t.Errorf("want %q in:\n%s", c.want, res.stderr)
 			}
 		})
 	}

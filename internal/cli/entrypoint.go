@@ -153,7 +153,15 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	}
 	lines := func(results []check.Result) []byte {
 		st, err := h.stderrStat()
-		return append(notes, hints.Startup(results, hints.ColourWanted(e.Get, hints.IsTerminalStat(2, st, err)))...)
+		// Secrets out before hints cuts a long message (a secret cut in
+		// two would be found by neither half); write scrubs what it is
+		// given once more.
+		scrubbed := make([]check.Result, len(results))
+		for i, r := range results {
+			r.Message, r.Hint = h.scrubber().String(r.Message), h.scrubber().String(r.Hint)
+			scrubbed[i] = r
+		}
+		return append(notes, hints.Startup(scrubbed, hints.ColourWanted(e.Get, hints.IsTerminalStat(2, st, err)))...)
 	}
 	if check.StartupCUDA(e) {
 		e.GPUArgs = []string{"--cuda"}
@@ -216,6 +224,23 @@ func (h *handover) stderrStat() (check.FDStat, error) {
 	return h.stderr, h.stderrErr
 }
 
+// scrubber takes secrets out of what the entrypoint writes: the values of
+// the environment's secret-named variables as they are, as hints.Escape
+// writes them and as a Go %q quotes them (the timeout's warning), URL
+// passwords and token shapes.
+func (h *handover) scrubber() *secret.Scrubber {
+	if h.scrub == nil {
+		h.scrub = secret.NewScrubber(h.environ, hints.Escape, quoted)
+	}
+	return h.scrub
+}
+
+// quoted is s as Go's %q writes it, without the quotes.
+func quoted(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
 // write writes b on stderr within stderrBudget. SIGTTOU is ignored
 // meanwhile (and set back to its default after): from a background process
 // group on a terminal with tostop, the write would otherwise stop the whole
@@ -227,10 +252,7 @@ func (h *handover) write(b []byte) {
 	}
 	// Every line quotes what the user set or the probe said: secrets are
 	// taken out here, once for every message.
-	if h.scrub == nil {
-		h.scrub = secret.NewScrubber(h.environ, hints.Escape)
-	}
-	b = []byte(h.scrub.String(string(b)))
+	b = []byte(h.scrubber().String(string(b)))
 	if h.st.Captured && !procstate.Has(h.st.Ignored, int(unix.SIGTTOU)) {
 		procstate.Ignore(int(unix.SIGTTOU))
 		defer procstate.Default(int(unix.SIGTTOU))

@@ -29,6 +29,7 @@ import (
 	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/redact"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/diagnose/report"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/hints"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/secret"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/version"
 )
 
@@ -164,7 +165,7 @@ func Diagnose(args, environ []string, stdout, stderr io.Writer, stdoutTTY, stder
 		if least := time.Now().Add(redactGrace); deadline.Before(least) {
 			deadline = least
 		}
-		r = &redact.Redactor{Home: e.Get("HOME"), Hostname: host, User: user, Deadline: deadline}
+		r = &redact.Redactor{Home: e.Get("HOME"), Hostname: host, User: user, Deadline: deadline, Secrets: secret.NewScrubber(environ)}
 	}
 	tool := report.Tool{Name: "nss-entrypoint", Version: version.Version, Commit: version.Commit, CUDAVariant: version.CUDAVariant}
 	doc := report.Build(tool, time.Now(), results, facts(e), environ, r)

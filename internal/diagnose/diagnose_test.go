@@ -5,22 +5,22 @@ import (
 	"testing"
 )
 
-// secret stands for a token pasted in the wrong place on the command line.
-const secret = "hf_PASTEDbyMISTAKEabcdefghijklmn"
+// pasted stands for a token pasted in the wrong place on the command line.
+const pasted = "hf_PASTEDbyMISTAKEabcdefghijklmn"
 
 func TestUsageErrorsDoNotEchoArguments(t *testing.T) {
 	tests := []struct {
 		args []string
 		msg  string
 	}{
-		{[]string{"--format", secret}, "--format must be text, json or markdown"},
-		{[]string{"--format=" + secret}, "--format must be text, json or markdown"},
-		{[]string{"--timeout", secret}, "--timeout must be a positive duration"},
+		{[]string{"--format", pasted}, "--format must be text, json or markdown"},
+		{[]string{"--format=" + pasted}, "--format must be text, json or markdown"},
+		{[]string{"--timeout", pasted}, "--timeout must be a positive duration"},
 		{[]string{"--timeout=-1s"}, "--timeout must be a positive duration"},
-		{[]string{"--verbose=" + secret}, "--verbose: not a valid value"},
-		{[]string{"--" + secret}, "unknown flag (argument 1)"},
-		{[]string{"--verbose", "-" + secret + "=x"}, "unknown flag (argument 2)"},
-		{[]string{"--strict", secret}, "unexpected argument (argument 2)"},
+		{[]string{"--verbose=" + pasted}, "--verbose: not a valid value"},
+		{[]string{"--" + pasted}, "unknown flag (argument 1)"},
+		{[]string{"--verbose", "-" + pasted + "=x"}, "unknown flag (argument 2)"},
+		{[]string{"--strict", pasted}, "unexpected argument (argument 2)"},
 		{[]string{"--format"}, "--format needs a value"},
 	}
 	for _, tc := range tests {

@@ -9,6 +9,7 @@
 package secret
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 )
@@ -34,8 +35,13 @@ var (
 	prefixes = []string{"AUTH", "SESSION", "CERT", "PASS"}
 )
 
-// Name reports whether a variable name looks like it holds a secret.
+// Name reports whether a variable name looks like it holds a secret. PWD
+// and OLDPWD, the shell's working directories, do not (PWD as a part of a
+// name is a password's abbreviation: DB_PWD).
 func Name(name string) bool {
+	if name == "PWD" || name == "OLDPWD" {
+		return false
+	}
 	up := strings.ToUpper(name)
 	for _, w := range words {
 		if strings.Contains(up, w) {
@@ -77,13 +83,17 @@ func partIsSecret(part string) bool {
 	return false
 }
 
+// scanBudget bounds the bytes Scrub searches value by value (the number
+// of variables times the text's length): past it, names are judged first.
+const scanBudget = 16 << 20
+
 // minValue is the shortest value of a secret-named variable that Scrubber
 // looks for in text: a shorter one ("1", "true", "none") is more likely a
 // switch than a secret, and would blank ordinary words.
 const minValue = 6
 
 // Scrubber removes secrets from text: the values of the environment's
-// secret-named variables (Name) wherever they appear, the user
+// secret-named variables (ValueIsSecret) wherever they appear, the user
 // information of URLs (scheme://user:password@host), and Hugging Face
 // tokens and NVIDIA API keys by their shape, whatever variable held them.
 type Scrubber struct {
@@ -99,49 +109,108 @@ func NewScrubber(environ []string, forms ...func(string) string) *Scrubber {
 	return &Scrubber{environ: environ, forms: forms}
 }
 
+// ValueIsSecret reports whether the value of the variable name is to be
+// kept out of text: its name marks a secret (Name) and does not name a
+// place (HF_TOKEN_PATH, SSL_CERT_DIR, DB_PASSWORD_FILE hold where a secret
+// is, which hints must be able to show).
+func ValueIsSecret(name string) bool {
+	up := strings.ToUpper(name)
+	for _, place := range []string{"_PATH", "_FILE", "_DIR", "_DIRS", "_HOME"} {
+		if strings.HasSuffix(up, place) {
+			return false
+		}
+	}
+	return Name(name)
+}
+
 // String returns text with its secrets replaced by Redacted. A nil
 // Scrubber still removes URL user information and token shapes.
-//
-// Each value is looked for in text before its variable's name is judged:
-// the text is a few lines and most values are not in it, so a start pays
-// a short search a variable instead of Name's.
 func (s *Scrubber) String(text string) string {
+	text, _ = s.Scrub(text)
+	return text
+}
+
+// Scrub is String that also says how many secrets it replaced (each
+// value found counts once, however often it stands in text; in a very
+// large environment, one for all of them).
+//
+// In an ordinary environment each value is looked for in text before its
+// variable's name is judged: the text is a few lines and most values are
+// not in it, so a start pays a short search a variable instead of Name's.
+// Where the environment times the text passes scanBudget bytes, that would
+// be slow (tens of thousands of variables), and the names are judged
+// first instead, all secret values replaced in one pass.
+func (s *Scrubber) Scrub(text string) (string, int) {
+	count := 0
 	if s != nil {
-		var found []string
+		found := map[string]bool{}
+		large := len(s.environ)*len(text) > scanBudget
 		for _, kv := range s.environ {
 			name, value, ok := strings.Cut(kv, "=")
 			if !ok || len(value) < minValue {
 				continue
 			}
-			trimmed := strings.TrimSpace(value)
-			for i := -2; i < 2*len(s.forms); i++ {
-				// value, trimmed, then each form of value and of trimmed.
-				var v string
-				switch {
-				case i == -2:
-					v = value
-				case i == -1:
-					v = trimmed
-				case i%2 == 0:
-					v = s.forms[i/2](value)
-				default:
-					v = s.forms[i/2](trimmed)
+			if large && !ValueIsSecret(name) {
+				continue
+			}
+			judged, secret := large, large
+			look := func(v string) {
+				if len(v) < minValue || found[v] || !large && !strings.Contains(text, v) {
+					return
 				}
-				if len(v) >= minValue && strings.Contains(text, v) && Name(name) && !slices.Contains(found, v) {
-					found = append(found, v)
+				if !judged {
+					judged, secret = true, ValueIsSecret(name)
+				}
+				if secret {
+					found[v] = true
+				}
+			}
+			look(value)
+			trimmed := strings.TrimSpace(value)
+			if trimmed != value {
+				look(trimmed)
+			}
+			for _, form := range s.forms {
+				if f := form(value); f != value {
+					look(f)
+				}
+				if trimmed != value {
+					if f := form(trimmed); f != trimmed {
+						look(f)
+					}
 				}
 			}
 		}
-		// Longest first, so that a value that holds another goes whole.
-		slices.SortFunc(found, func(a, b string) int { return len(b) - len(a) })
-		for _, v := range found {
-			text = strings.ReplaceAll(text, v, Redacted)
+		if len(found) > 0 {
+			// Longest first, so that where two values start at one place
+			// the longer goes whole; one pass of a Replacer over text
+			// whatever their number (a ReplaceAll each would cost their
+			// number times the text).
+			values := make([]string, 0, len(found))
+			for v := range found {
+				values = append(values, v)
+			}
+			slices.SortFunc(values, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
+			pairs := make([]string, 0, 2*len(values))
+			for _, v := range values {
+				pairs = append(pairs, v, Redacted)
+			}
+			replaced := strings.NewReplacer(pairs...).Replace(text)
+			switch {
+			case !large:
+				count += len(values)
+			case replaced != text:
+				count++
+			}
+			text = replaced
 		}
 	}
-	text = userinfo(text)
-	text = tokenShapes(text, "hf_", 20, alnum)
-	text = tokenShapes(text, "nvapi-", 20, func(c byte) bool { return alnum(c) || c == '_' || c == '-' })
-	return text
+	text, n := URLUserinfo(text)
+	count += n
+	text, n = tokenShapes(text, "hf_", 20, alnum)
+	count += n
+	text, n = tokenShapes(text, "nvapi-", 20, func(c byte) bool { return alnum(c) || c == '_' || c == '-' })
+	return text, count + n
 }
 
 func alnum(c byte) bool {
@@ -151,12 +220,12 @@ func alnum(c byte) bool {
 // tokenShapes replaces each prefix followed by at least min bytes of tail,
 // where the prefix does not follow a letter or digit (but may follow "_":
 // NSS_hf_...).
-func tokenShapes(text, prefix string, min int, tail func(byte) bool) string {
+func tokenShapes(text, prefix string, min int, tail func(byte) bool) (string, int) {
 	if !strings.Contains(text, prefix) {
-		return text
+		return text, 0
 	}
 	var b strings.Builder
-	last := 0
+	last, count := 0, 0
 	for i := 0; i+len(prefix) <= len(text); {
 		j := strings.Index(text[i:], prefix)
 		if j < 0 {
@@ -179,59 +248,100 @@ func tokenShapes(text, prefix string, min int, tail func(byte) bool) string {
 		}
 		b.WriteString(text[last:start])
 		b.WriteString(Redacted)
+		count++
 		last = end
 		i = end
 	}
-	if last == 0 {
-		return text
+	if count == 0 {
+		return text, 0
 	}
 	b.WriteString(text[last:])
-	return b.String()
+	return b.String(), count
 }
 
-// userinfo replaces the user information of every URL in text
-// ("https://user:pw@host" becomes "https://[redacted]@host"): what lies
-// between "://" and the last "@" before the host's end ("/", "?", "#", a
-// space or a quote).
-func userinfo(text string) string {
-	if !strings.Contains(text, "://") || !strings.Contains(text, "@") {
-		return text
+// URLUserinfo returns s with the user information of every URL replaced
+// by Redacted, and how many it replaced. After each "://" (or JSON's
+// escaped ":\/\/"), the URL's authority runs to white space, a quote or
+// the next "://"; everything before its last "@" is user information (a
+// password may hold "/", "?", "#", "@" and anything else), unless a "/",
+// "?" or "#" comes first after a bare host name, which puts that "@" in
+// the path. What follows the host does not matter: "(URL):", a comma, an
+// IPv6 zone, a non-ASCII host or path. It reads s once, whatever it holds.
+// The report's redaction uses it too.
+func URLUserinfo(s string) (string, int) {
+	if !strings.Contains(s, "@") {
+		return s, 0
 	}
 	var b strings.Builder
-	last := 0
-	for i := 0; ; {
-		j := strings.Index(text[i:], "://")
-		if j < 0 {
-			break
+	last, count := 0, 0
+	for i := 0; i < len(s); {
+		if s[i] != ':' {
+			i++
+			continue
 		}
-		auth := i + j + 3
-		end := auth
-		at := -1
-		for end < len(text) && !authorityEnd(text[end]) {
-			if text[end] == '@' {
-				at = end
-			}
+		n := schemeAt(s, i)
+		if n == 0 {
+			i++
+			continue
+		}
+		start := i + n
+		end := start
+		for end < len(s) && !URLDelimiter(s[end]) && (s[end] != ':' || schemeAt(s, end) == 0) {
 			end++
 		}
-		if at > auth {
-			b.WriteString(text[last:auth])
+		if at := userinfoEnd(s[start:end]); at > 0 && s[start:start+at] != Redacted {
+			b.WriteString(s[last:start])
 			b.WriteString(Redacted)
-			last = at
+			count++
+			last = start + at
 		}
 		i = end
 	}
-	if last == 0 {
-		return text
+	if count == 0 {
+		return s, 0
 	}
-	b.WriteString(text[last:])
-	return b.String()
+	b.WriteString(s[last:])
+	return b.String(), count
 }
 
-// authorityEnd reports the bytes that end a URL's authority in text.
-func authorityEnd(c byte) bool {
+// URLDelimiter reports the bytes that end a URL in text.
+func URLDelimiter(c byte) bool {
 	switch c {
-	case '/', '?', '#', ' ', '\t', '\n', '\r', '"', '\'', '<', '>', '`':
+	case ' ', '\t', '\n', '\r', '\v', '\f', '"', '\'', '`', '<', '>':
 		return true
 	}
 	return false
+}
+
+// schemeAt returns the length of the scheme separator at s[i:], "://" or
+// JSON's escaped ":\/\/", or 0.
+func schemeAt(s string, i int) int {
+	switch {
+	case strings.HasPrefix(s[i:], "://"):
+		return 3
+	case strings.HasPrefix(s[i:], `:\/\/`):
+		return 5
+	}
+	return 0
+}
+
+// userinfoEnd returns the index in auth (what follows "://" up to the end
+// of the URL) of the "@" that ends the user information, or -1.
+func userinfoEnd(auth string) int {
+	at := strings.LastIndexByte(auth, '@')
+	if at <= 0 {
+		return -1
+	}
+	ui := auth[:at]
+	if p := strings.IndexAny(ui, `/\?#`); p >= 0 {
+		head := ui[:p]
+		if h := strings.LastIndexByte(head, '@'); h >= 0 {
+			return h // user@host/path@more: the first "@" ends it
+		}
+		if !strings.Contains(head, ":") {
+			return -1 // host/path@more: "@" in the path
+		}
+		// user:pass/with/slashes@host: a password holding "/".
+	}
+	return at
 }

@@ -14,6 +14,12 @@ func TestScrubber(t *testing.T) {
 		"SHORT_TOKEN=12345",         // too short to look for
 		"KEYBOARD=us-international", // not a secret's name
 		"NO_EQUALS_TOKEN",
+		// Places, not secrets: the shell's working directories and
+		// variables that say where a secret is.
+		"PWD=/workspace",
+		"OLDPWD=/workspace/old",
+		"HF_TOKEN_PATH=/hf/mytoken",
+		"SSL_CERT_DIR=/etc/ssl/certs",
 	}
 	quote := func(s string) string { return strconv.Quote(s)[1 : len(strconv.Quote(s))-1] }
 	s := NewScrubber(environ, quote)
@@ -34,6 +40,13 @@ func TestScrubber(t *testing.T) {
 		{"hf_hf_ABCDEFGHIJKLMNOPQRSTUVWXYZ", "hf_[redacted]"},
 		{"key nvapi-abc_DEF-0123456789abcdefghij!", "key [redacted]!"},
 		{"", ""},
+		{"/workspace is empty; /workspace/old; /hf/mytoken holds white space; /etc/ssl/certs", "/workspace is empty; /workspace/old; /hf/mytoken holds white space; /etc/ssl/certs"},
+		// A password may hold "#", "?", "/" and "@": the last "@" before
+		// the URL's end ends it.
+		{"/mnt/https://svc:Pa#ss@nas.example/data", "/mnt/https://[redacted]@nas.example/data"},
+		{"s3://svc:S3cr3t/pw@bucket/hf", "s3://[redacted]@bucket/hf"},
+		{"https://user:pa?ss@host/x", "https://[redacted]@host/x"},
+		{`{"u":"https:\/\/u:p@h"}`, `{"u":"https:\/\/[redacted]@h"}`},
 	}
 	for _, c := range cases {
 		if got := s.String(c.in); got != c.want {
@@ -72,5 +85,39 @@ func BenchmarkScrubAStartLine(b *testing.B) {
 		"NVIDIA_REQUIRE_CUDA=cuda>=13.0", "NV_LIBCUBLAS_VERSION=13.0.2.14-1", "TZ=UTC"}
 	for b.Loop() {
 		NewScrubber(env).String("nss-entrypoint: ok: 5 checks passed; 2 GPUs: 2x NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0\n")
+	}
+}
+
+// Many secret-named variables whose values all appear in the text: each is
+// replaced, by either way of looking (a few, value by value; thousands,
+// names first), and the work grows with their number, not its square
+// (BenchmarkScrubManySecrets: 5000 took a second before, 5 ms now).
+func TestScrubManySecrets(t *testing.T) {
+	for _, n := range []int{20, 5000} {
+		env, text := manySecrets(n)
+		got, count := NewScrubber(env).Scrub(text)
+		if strings.Contains(got, "value") || n == 20 && count != n || count < 1 {
+			t.Errorf("%d variables: %d replaced; %q...", n, count, got[:min(len(got), 200)])
+		}
+	}
+}
+
+// manySecrets returns n secret-named variables with distinct values and a
+// text that holds each value once.
+func manySecrets(n int) (env []string, text string) {
+	var b strings.Builder
+	for i := range n {
+		v := "value" + strconv.Itoa(i) + "x"
+		env = append(env, "K"+strconv.Itoa(i)+"_KEY="+v)
+		b.WriteString(v + " ")
+	}
+	return env, b.String()
+}
+
+func BenchmarkScrubManySecrets(b *testing.B) {
+	env, text := manySecrets(5000)
+	s := NewScrubber(env)
+	for b.Loop() {
+		s.Scrub(text)
 	}
 }

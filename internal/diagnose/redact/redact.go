@@ -32,6 +32,10 @@ type Redactor struct {
 	// after it is left out whole, so that the report ends in time whatever
 	// it holds.
 	Deadline time.Time
+	// Secrets, when set, finds the values of the environment's
+	// secret-named variables wherever they appear (a DB_PASSWORD reused
+	// as a path), as the start-up lines do.
+	Secrets *secret.Scrubber
 	// Count is how many values were redacted so far.
 	Count int
 }
@@ -111,6 +115,11 @@ func (r *Redactor) String(s string) string {
 	if r.late() {
 		r.Count++
 		return outOfTime
+	}
+	if r.Secrets != nil {
+		var n int
+		s, n = r.Secrets.Scrub(s)
+		r.Count += n
 	}
 	s = r.urls(s)
 	rs, err := gitleaksRules()
@@ -349,19 +358,22 @@ func Allowed(name string) bool {
 // secret-named ones as "set, N chars" and every value scanned; and how many
 // variables it left out. The last definition of a name wins.
 func (r *Redactor) Environment(environ []string) (shown map[string]string, hidden int) {
-	last := map[string]string{}
+	// The first definition of a name, which getenv(3) and Python read.
+	first := map[string]string{}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
-		last[k] = v
+		if _, seen := first[k]; !seen {
+			first[k] = v
+		}
 	}
-	names := make([]string, 0, len(last))
-	for k := range last {
+	names := make([]string, 0, len(first))
+	for k := range first {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	shown = map[string]string{}
 	for _, k := range names {
-		v := last[k]
+		v := first[k]
 		switch {
 		case !Allowed(k):
 			hidden++
@@ -377,12 +389,15 @@ func (r *Redactor) Environment(environ []string) (shown map[string]string, hidde
 	return shown, hidden
 }
 
-// Environment without redaction, for --no-redact: every variable as it is.
+// Plain is Environment without redaction, for --no-redact: every variable
+// as it is. The first definition of a name is shown, as in Environment.
 func Plain(environ []string) map[string]string {
 	out := map[string]string{}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
-		out[k] = v
+		if _, seen := out[k]; !seen {
+			out[k] = v
+		}
 	}
 	return out
 }

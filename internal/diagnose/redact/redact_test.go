@@ -114,7 +114,12 @@ func TestEnvironment(t *testing.T) {
 			want[name] = "[redacted]" + s.Text[strings.IndexByte(s.Text, '@'):]
 		}
 	}
+	// A second definition: the target reads the first (getenv(3), Python).
+	environ = append(environ, "HF_HOME=/second", "WANDB_MODE=online")
 	shown, hidden := (&Redactor{}).Environment(environ)
+	if plain := Plain(environ); plain["HF_HOME"] != "/hf" || plain["WANDB_MODE"] != "offline" {
+		t.Errorf("Plain shows the later definitions: %q, %q", plain["HF_HOME"], plain["WANDB_MODE"])
+	}
 	if len(shown) != len(want) {
 		t.Errorf("shown %v", shown)
 	}

@@ -3,6 +3,8 @@ package redact
 import (
 	"slices"
 	"strings"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/secret"
 )
 
 // harmlessParams are the URL query and fragment parameters whose values are
@@ -13,95 +15,18 @@ var harmlessParams = []string{
 	"stream", "tag", "timeout", "v", "version",
 }
 
-// urlDelimiter ends a URL in text.
-func urlDelimiter(c byte) bool {
-	switch c {
-	case ' ', '\t', '\n', '\r', '\v', '\f', '"', '\'', '`', '<', '>':
-		return true
-	}
-	return false
-}
-
-// schemeAt returns the length of the scheme separator at s[i:], "://" or
-// JSON's escaped ":\/\/", or 0.
-func schemeAt(s string, i int) int {
-	switch {
-	case strings.HasPrefix(s[i:], "://"):
-		return 3
-	case strings.HasPrefix(s[i:], `:\/\/`):
-		return 5
-	}
-	return 0
-}
-
 // urls redacts the user information of every URL in s, then the value of
 // every query and fragment parameter whose name is not in harmlessParams.
 func (r *Redactor) urls(s string) string {
 	return r.queries(r.userinfo(s))
 }
 
-// userinfo redacts the user information of every URL in s. After each
-// "://" (or ":\/\/"), the URL's authority runs to white space, a quote or
-// the next "://"; everything before its last "@" is user information
-// (a password may hold "/", "@" and anything else), unless a "/", "?" or
-// "#" comes first after a bare host name, which puts that "@" in the path.
-// What follows the host does not matter: "(URL):", a comma, an IPv6 zone,
-// a non-ASCII host or path. It reads s once, whatever it holds.
+// userinfo redacts the user information of every URL in s
+// (secret.URLUserinfo, shared with the start-up lines).
 func (r *Redactor) userinfo(s string) string {
-	if !strings.Contains(s, "@") {
-		return s
-	}
-	var b strings.Builder
-	last := 0
-	for i := 0; i < len(s); {
-		if s[i] != ':' {
-			i++
-			continue
-		}
-		n := schemeAt(s, i)
-		if n == 0 {
-			i++
-			continue
-		}
-		start := i + n
-		end := start
-		for end < len(s) && !urlDelimiter(s[end]) && (s[end] != ':' || schemeAt(s, end) == 0) {
-			end++
-		}
-		if at := userinfoEnd(s[start:end]); at > 0 && s[start:start+at] != redacted {
-			b.WriteString(s[last:start])
-			b.WriteString(redacted)
-			r.Count++
-			last = start + at
-		}
-		i = end
-	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
-}
-
-// userinfoEnd returns the index in auth (what follows "://" up to the end
-// of the URL) of the "@" that ends the user information, or -1.
-func userinfoEnd(auth string) int {
-	at := strings.LastIndexByte(auth, '@')
-	if at <= 0 {
-		return -1
-	}
-	ui := auth[:at]
-	if p := strings.IndexAny(ui, `/\?#`); p >= 0 {
-		head := ui[:p]
-		if h := strings.LastIndexByte(head, '@'); h >= 0 {
-			return h // user@host/path@more: the first "@" ends it
-		}
-		if !strings.Contains(head, ":") {
-			return -1 // host/path@more: "@" in the path
-		}
-		// user:pass/with/slashes@host: a password holding "/".
-	}
-	return at
+	s, n := secret.URLUserinfo(s)
+	r.Count += n
+	return s
 }
 
 // queries redacts, in every URL-like token of s, the value of each query
@@ -112,13 +37,13 @@ func (r *Redactor) queries(s string) string {
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); {
-		if urlDelimiter(s[i]) {
+		if secret.URLDelimiter(s[i]) {
 			b.WriteByte(s[i])
 			i++
 			continue
 		}
 		j := i
-		for j < len(s) && !urlDelimiter(s[j]) {
+		for j < len(s) && !secret.URLDelimiter(s[j]) {
 			j++
 		}
 		b.WriteString(r.queryToken(s[i:j]))
