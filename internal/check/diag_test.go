@@ -2,6 +2,7 @@ package check_test
 
 import (
 	"context"
+	"fmt"
 
 	"os"
 	"path/filepath"
@@ -38,6 +39,26 @@ func TestWorkspace(t *testing.T) {
 		{"has data", nil, map[string]string{"/workspace/data/x": "1"}, nil, check.OK, "has content", ""},
 		{"override", []string{"NSS_WORKSPACE=/data"}, map[string]string{"/data/": ""}, nil, check.Warn, "/data is empty", "/data/data"},
 		{"podman phrasing", nil, map[string]string{"/run/.containerenv": "", "/workspace/": ""}, nil, check.Warn, "empty", `podman run -v "$(pwd)/data:/workspace/data:Z" ...`},
+		// Only empty folders: what a mistyped host path mounted at
+		// /workspace/data leaves, or a first run's empty cache folder.
+		{"only an empty data", nil, map[string]string{"/workspace/data/": ""}, nil, check.Warn, "/workspace holds only empty folders (data): no data is mounted there", `docker run -v "$(pwd)/data:/workspace/data" ...`},
+		{"empty data and .hf_cache", nil, map[string]string{"/workspace/data/": "", "/workspace/.hf_cache/": ""}, nil, check.Warn, "/workspace holds only empty folders (.hf_cache, data): no data is mounted there", "absolute host path"},
+		{"16 empty folders", nil, emptyFolders(16), nil, check.Warn, "holds only empty folders (d00, d01,", "absolute host path"},
+		{"empty folders holding write probes", nil, map[string]string{"/workspace/data/" + check.WriteProbePrefix + "1": "", "/workspace/" + check.WriteProbePrefix + "2": ""}, nil, check.Warn, "/workspace holds only empty folders (data): no data is mounted there", "absolute host path"},
+		{"empty bind mount", nil, map[string]string{"/proc/self/mountinfo": bindAt("/home/u/dta", "/workspace/data"), "/workspace/data/": ""}, nil, check.Warn,
+			"/workspace holds only empty folders (data): the host folder mounted at /workspace/data is empty or did not exist (Docker creates a missing host folder, empty)",
+			`check the host path for a typo, and mount the folder that holds your data with an absolute host path: docker run -v "$(pwd)/data:/workspace/data" ...`},
+		{"empty bind mount, podman", nil, map[string]string{"/run/.containerenv": "", "/proc/self/mountinfo": bindAt("/home/u/dta", "/workspace/data"), "/workspace/data/": ""}, nil, check.Warn,
+			"/workspace holds only empty folders (data): the host folder mounted at /workspace/data is empty", `podman run -v "$(pwd)/data:/workspace/data:Z" ...`},
+		{"empty bind mount beside an empty folder", nil, map[string]string{"/proc/self/mountinfo": bindAt("/home/u/dta", "/workspace/data"), "/workspace/data/": "", "/workspace/.hf_cache/": ""}, nil, check.Warn,
+			"/workspace holds only empty folders (.hf_cache, data): the host folder mounted at /workspace/data is empty or did not exist", `"$(pwd)/data:/workspace/data"`},
+		// Anything else is data.
+		{"empty data and a file at the top", nil, map[string]string{"/workspace/data/": "", "/workspace/notes.txt": "x"}, nil, check.OK, "has content", ""},
+		{"data holding an empty folder", nil, map[string]string{"/workspace/data/raw/": ""}, nil, check.OK, "has content", ""},
+		{"data holding a file, beside an empty folder", nil, map[string]string{"/workspace/data/x": "1", "/workspace/.hf_cache/": ""}, nil, check.OK, "has content", ""},
+		{"17 empty folders", nil, emptyFolders(17), nil, check.OK, "has content", ""},
+		{"a symbolic link to an empty folder", nil, map[string]string{"/elsewhere/": "", "/workspace/data": "->/elsewhere"}, nil, check.OK, "has content", ""},
+		{"an empty folder on a filesystem that may hang is not opened", nil, map[string]string{"/proc/self/mountinfo": "22 1 0:50 / / rw - overlay overlay rw\n30 22 0:45 / /workspace/data rw - fuse.gcsfuse bucket rw\n", "/workspace/data/": ""}, nil, check.OK, "has content", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +70,20 @@ func TestWorkspace(t *testing.T) {
 			checktest.Expect(t, checktest.Run(t, check.Workspace, e), tc.status, tc.msg, tc.hint)
 		})
 	}
+}
+
+// emptyFolders is a workspace of n empty folders, d00 to d(n-1).
+func emptyFolders(n int) map[string]string {
+	files := map[string]string{}
+	for i := range n {
+		files[fmt.Sprintf("/workspace/d%02d/", i)] = ""
+	}
+	return files
+}
+
+// bindAt is a mount table with host folder host bind-mounted at point.
+func bindAt(host, point string) string {
+	return "22 1 0:50 / / rw - overlay overlay rw\n30 22 8:1 " + host + " " + point + " rw - ext4 /dev/sda1 rw\n"
 }
 
 func TestWorkspaceReadsOneEntry(t *testing.T) {
@@ -395,9 +430,10 @@ func TestWorkspaceNamedVolume(t *testing.T) {
 	// A named volume that holds data was meant.
 	checktest.Mk(t, e, map[string]string{"/workspace/data/train.csv": "a\n"})
 	checktest.Expect(t, checktest.Run(t, check.Workspace, e), check.OK, "has content", "")
-	// A bind mount is fine even when empty below a non-empty workspace.
+	// An empty bind mount is fine beside data in the workspace (an empty
+	// one alone is TestWorkspace's "empty bind mount").
 	e = checktest.FakeEnv(t)
-	checktest.Mk(t, e, map[string]string{"/proc/self/mountinfo": "30 22 8:1 /home/u/data /workspace/data rw - ext4 /dev/sda1 rw\n", "/workspace/data/": ""})
+	checktest.Mk(t, e, map[string]string{"/proc/self/mountinfo": "30 22 8:1 /home/u/data /workspace/data rw - ext4 /dev/sda1 rw\n", "/workspace/data/": "", "/workspace/notes.txt": "x"})
 	checktest.Expect(t, checktest.Run(t, check.Workspace, e), check.OK, "has content", "")
 }
 

@@ -84,4 +84,13 @@ func TestWorkspaceRelative(t *testing.T) {
 	if r.Status != check.Warn || r.Message != "NSS_WORKSPACE=data (relative: "+filepath.Join(dir, "data")+") does not exist" || r.Data["relative"] != "data" {
 		t.Errorf("%+v", r)
 	}
+	// The workspace's name is shown the same way when it holds only empty
+	// folders.
+	if err := os.MkdirAll(filepath.Join(dir, "data", "raw"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = check.Workspace.Run(t.Context(), e)
+	if r.Status != check.Warn || r.Message != "NSS_WORKSPACE=data (relative: "+filepath.Join(dir, "data")+") holds only empty folders (raw): no data is mounted there" {
+		t.Errorf("%+v", r)
+	}
 }

@@ -3,10 +3,14 @@ package check
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"slices"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,8 +23,9 @@ const WriteProbePrefix = ".nss-write-probe-"
 // DefaultWorkspace is where the image expects the user's data.
 const DefaultWorkspace = "/workspace"
 
-// Workspace checks that the workspace exists, is a readable directory and is
-// not empty. It reads at most one directory entry.
+// Workspace checks that the workspace exists, is a readable directory and
+// holds data: not nothing, and not only empty folders (what a mount of a
+// mistyped host path leaves, see scanWorkspace for the rule).
 var Workspace = Check{
 	ID: "workspace", Title: "workspace",
 	Paths: func(e *Env) []string { return []string{WorkspaceDir(e)} },
@@ -35,7 +40,7 @@ var Workspace = Check{
 		}
 		// One open with O_DIRECTORY tells missing, not a directory and
 		// unreadable apart without a separate stat.
-		empty, err := isEmptyDir(e.Path(dir))
+		scan, err := scanWorkspace(e, dir)
 		if err == nil {
 			// access(2) judges with the effective ids, as Python will.
 			err = e.CanAccess(e.Path(dir), unix.R_OK|unix.X_OK)
@@ -52,7 +57,7 @@ var Workspace = Check{
 				hint = workspaceFix(e, dir)
 			}
 			return Result{Status: Warn, Message: msg, Hint: hint, Data: data}
-		case empty:
+		case !scan.content && scan.n == 0:
 			return Result{Status: Warn, Message: shown + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
 		}
 		if point, vol, ok := emptyNamedVolume(e, dir); ok {
@@ -60,6 +65,9 @@ var Workspace = Check{
 			return Result{Status: Warn, Data: data,
 				Message: fmt.Sprintf("%s is an empty Docker named volume %q, not a host folder: -v %s:%s names a volume; a host folder needs an absolute path", point, vol, vol, point),
 				Hint:    "use an absolute host path: " + e.Runtime().MountHint(`$(pwd)/`+vol, point)}
+		}
+		if !scan.content {
+			return onlyEmptyFolders(e, dir, shown, scan.folders[:scan.n], data)
 		}
 		return Result{Status: OK, Message: dir + " has content", Data: data}
 	},
@@ -114,6 +122,63 @@ func emptyNamedVolume(e *Env, dir string) (point, volume string, found bool) {
 	return "", "", false
 }
 
+// onlyEmptyFolders is the workspace check's warning for a workspace whose
+// entries, names, are all empty folders. Where one is a mount point (what
+// `-v /mistyped/path:/workspace/data` makes: Docker creates the missing
+// host folder, empty, and mounts it), it says what is mounted there.
+func onlyEmptyFolders(e *Env, dir, shown string, names []string, data map[string]any) Result {
+	// A copy (another variable, for escape analysis): the scan's array
+	// stays on the caller's stack.
+	sorted := slices.Clone(names)
+	slices.Sort(sorted)
+	data["empty_folders"] = sorted
+	msg := shown + " holds only empty folders (" + strings.Join(sorted, ", ") + "): "
+	base := dir
+	if loc := e.Resolve(dir); loc.Resolved != "" {
+		// The mount table names where the kernel ends up, past symbolic links.
+		base = loc.Resolved
+	}
+	rt := e.Runtime()
+	var points, why []string
+	first := ""
+	for _, name := range sorted {
+		m, ok := MountFor(e.Mounts(), path.Join(base, name))
+		if !ok || m.Point != path.Join(base, name) {
+			continue
+		}
+		p := path.Join(dir, name)
+		switch kind, _ := MountKind(m); {
+		case kind == "container-layer":
+			continue
+		case kind == "tmpfs":
+			why = append(why, p+" is an empty "+m.FSType+" (it starts empty in each container)")
+		case kind == "anonymous-volume":
+			why = append(why, p+" is an empty anonymous volume (-v "+p+" with no host path makes one)")
+		case rt.Name == "kubernetes":
+			why = append(why, "the volume mounted at "+p+" is empty")
+		case rt.Name == "docker" || rt.Name == "unknown":
+			why = append(why, "the host folder mounted at "+p+" is empty or did not exist (Docker creates a missing host folder, empty)")
+		default:
+			why = append(why, "the host folder mounted at "+p+" is empty")
+		}
+		if first == "" {
+			first = name
+		}
+		points = append(points, p)
+	}
+	if len(points) == 0 {
+		return Result{Status: Warn, Message: msg + "no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
+	}
+	data["empty_mounts"] = points
+	hint := "check the host path for a typo, and mount the folder that holds your data with an absolute host path: "
+	if rt.Name == "kubernetes" {
+		hint = "put your data in that volume, or "
+	}
+	return Result{Status: Warn, Data: data,
+		Message: msg + strings.Join(why, "; "),
+		Hint:    hint + rt.MountHint(`$(pwd)/`+first, path.Join(dir, first))}
+}
+
 // WorkspaceDir is the workspace to check: NSS_WORKSPACE (a relative value
 // is read against the working directory, as the target would read it),
 // else /workspace.
@@ -142,36 +207,224 @@ func UnwrapPath(err error) error {
 	return err
 }
 
-// getdents reads directory entries; tests count its calls.
+// getdents reads directory entries for readNames; tests count its calls.
 var getdents = unix.Getdents
 
-// isEmptyDir reports whether a directory has no entries but . and .., reading
-// one small buffer of entries at most. It uses raw system calls: os.Open
-// would start the runtime's network poller, measured to cost start time.
+// countGetdents, when set, is called before each getdents of the
+// workspace check (readDirents); tests count the reads with it. It is not
+// handed the buffer, which would then escape to the heap.
+var countGetdents func()
+
+// maxWorkspaceEntries bounds the workspace entries scanWorkspace looks at:
+// a workspace with more counts as holding data.
+const maxWorkspaceEntries = 16
+
+// workspaceScan is what scanWorkspace learned of the workspace.
+type workspaceScan struct {
+	// content is true when the workspace holds data (or may: see
+	// scanWorkspace).
+	content bool
+	// folders[:n] are, when content is false, the workspace's entries:
+	// empty folders. With n 0 the workspace is empty.
+	n       int
+	folders [maxWorkspaceEntries]string
+}
+
+// scanWorkspace reads the workspace dir, and its folders one level down.
+// The rule: the workspace has no data when each of its entries (files
+// named WriteProbePrefix... left aside) is a directory that holds nothing
+// but such files itself. Anything else counts as data: a file, a symbolic
+// link or another kind of entry at the top; a folder that holds anything,
+// an empty folder included (only one level is read); a folder that cannot
+// be opened; a folder that is a mount point on a filesystem that may hang
+// (it is not opened); more than maxWorkspaceEntries entries; an entry
+// getdents wrote malformed.
+//
+// It stops at the first entry that holds data: the usual workspace (data/
+// holding files) costs one getdents of the workspace, then an openat, an
+// fstat and a getdents of data/. It uses raw system calls (see isEmptyDir)
+// and parses the entries in the buffer, opening a folder by the
+// NUL-terminated name getdents wrote, so that nothing is allocated until
+// an empty folder is found.
+func scanWorkspace(e *Env, dir string) (s workspaceScan, err error) {
+	fd, err := unix.Open(e.Path(dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return s, err
+	}
+	defer unix.Close(fd)
+	var buf [1024]byte
+	// The workspace's entries are read into list, each folder's into sub.
+	list, sub := buf[:512], buf[512:]
+	seen := 0
+	base := "" // where dir resolves to, once a mount that may hang needs it
+	for {
+		n, err := readDirents(fd, list)
+		if err != nil || n == 0 {
+			return s, err
+		}
+		for b := list[:n]; len(b) > 0; {
+			name, typ, rest, ok := nextDirent(b)
+			if !ok {
+				s.content = true
+				return s, nil
+			}
+			b = rest
+			if isDotEntry(name) {
+				continue
+			}
+			if seen++; seen > maxWorkspaceEntries {
+				s.content = true
+				return s, nil
+			}
+			if bytes.HasPrefix(name, []byte(WriteProbePrefix)) {
+				// The mounts check's write probe may be there for a moment.
+				continue
+			}
+			if typ != unix.DT_DIR && typ != unix.DT_UNKNOWN {
+				s.content = true
+				return s, nil
+			}
+			if e.UnsafeMounts() {
+				if base == "" {
+					base = e.Locate(dir).Resolved
+				}
+				if mayHang(e, path.Join(base, string(name))) {
+					s.content = true
+					return s, nil
+				}
+			}
+			if !emptyFolderAt(fd, name, sub) {
+				s.content = true
+				return s, nil
+			}
+			s.folders[s.n] = string(name)
+			s.n++
+		}
+	}
+}
+
+// mayHang reports whether p is a mount point on a filesystem that may stop
+// answering, or may be one: the mount table was cut.
+func mayHang(e *Env, p string) bool {
+	if e.mountTableCut() {
+		return true
+	}
+	m, ok := MountFor(e.Mounts(), p)
+	return ok && m.Point == p && Unsafe(m.FSType)
+}
+
+// emptyFolderAt reports whether name, an entry of the open directory
+// dirfd, is a directory that holds nothing but write probe files; buf is
+// the space to read its entries into. name must be followed by a NUL byte,
+// as nextDirent leaves it. A symbolic link is not followed (not a folder).
+func emptyFolderAt(dirfd int, name, buf []byte) bool {
+	var fd uintptr
+	for {
+		r, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(&name[0])),
+			uintptr(unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW), 0, 0, 0)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return false
+		}
+		fd = r
+		break
+	}
+	defer unix.Close(int(fd))
+	empty, err := dirIsEmpty(int(fd), buf)
+	return empty && err == nil
+}
+
+// isEmptyDir reports whether a directory has no entries but . and .. (and
+// write probe files), reading one small buffer of entries at most. It uses
+// raw system calls: os.Open would start the runtime's network poller,
+// measured to cost start time.
 //
 // The directory is always opened, so that a read that Landlock or AppArmor
-// would refuse (access(2) does not ask them) is reported. A directory with
-// subdirectories is then known not to be empty without being read: ext4,
-// xfs, tmpfs, squashfs and most others count a directory's links as 2 plus
-// its subdirectories (btrfs and overlayfs's merged directories say 1, and
-// are read), and a workspace usually holds folders (the hints mount data at
-// /workspace/data).
+// would refuse (access(2) does not ask them) is reported.
 func isEmptyDir(path string) (bool, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false, err
 	}
 	defer unix.Close(fd)
+	var buf [1024]byte
+	return dirIsEmpty(fd, buf[:])
+}
+
+// dirIsEmpty reports whether the open directory fd has no entries but .
+// and .. and write probe files, reading buf's worth at a time. A directory
+// with subdirectories is known not to be empty without being read: ext4,
+// xfs, tmpfs, squashfs and most others count a directory's links as 2 plus
+// its subdirectories (btrfs and overlayfs's merged directories say 1, and
+// are read). It stops at the first other entry.
+func dirIsEmpty(fd int, buf []byte) (bool, error) {
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) == nil && st.Nlink > 2 {
 		return false, nil
 	}
-	var buf [1024]byte
-	empty := true
-	err = readNames(fd, buf[:], func(name string) bool {
-		// The mounts check's write probe may be there for a moment.
-		empty = strings.HasPrefix(name, WriteProbePrefix)
-		return empty
-	})
-	return empty && err == nil, err
+	for {
+		n, err := readDirents(fd, buf)
+		if err != nil {
+			return false, err
+		}
+		if n == 0 {
+			return true, nil
+		}
+		for b := buf[:n]; len(b) > 0; {
+			name, _, rest, ok := nextDirent(b)
+			if !ok {
+				return false, nil
+			}
+			b = rest
+			if !isDotEntry(name) && !bytes.HasPrefix(name, []byte(WriteProbePrefix)) {
+				return false, nil
+			}
+		}
+	}
+}
+
+// readDirents is getdents(2) into buf, retried on EINTR; 0 at the end.
+func readDirents(fd int, buf []byte) (int, error) {
+	for {
+		if countGetdents != nil {
+			countGetdents()
+		}
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n < 0 {
+			return 0, err
+		}
+		return n, nil
+	}
+}
+
+// direntName is where a linux_dirent64's name starts: after d_ino (8
+// bytes), d_off (8), d_reclen (2) and d_type (1).
+const direntName = 19
+
+// nextDirent takes the first linux_dirent64 off b: its name (the NUL byte
+// that ends it left in b, just past the slice), its d_type and what
+// follows it. ok is false when b does not hold a whole, well-formed entry.
+func nextDirent(b []byte) (name []byte, typ byte, rest []byte, ok bool) {
+	if len(b) <= direntName {
+		return nil, 0, nil, false
+	}
+	reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+	if reclen <= direntName || reclen > len(b) {
+		return nil, 0, nil, false
+	}
+	end := bytes.IndexByte(b[direntName:reclen], 0)
+	if end <= 0 {
+		return nil, 0, nil, false
+	}
+	return b[direntName : direntName+end], b[18], b[reclen:], true
+}
+
+// isDotEntry reports whether name is . or ..
+func isDotEntry(name []byte) bool {
+	return len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.'
 }

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,9 +16,8 @@ import (
 // tmpfs; not btrfs, whose directories have one link: read there).
 func TestIsEmptyDirReadsOneBuffer(t *testing.T) {
 	calls := 0
-	real := getdents
-	getdents = func(fd int, buf []byte) (int, error) { calls++; return real(fd, buf) }
-	defer func() { getdents = real }()
+	countGetdents = func() { calls++ }
+	defer func() { countGetdents = nil }()
 
 	full := t.TempDir()
 	for i := range 5000 {
@@ -57,5 +57,48 @@ func TestIsEmptyDirReadsOneBuffer(t *testing.T) {
 		if err != nil || empty != tc.empty || calls != tc.calls {
 			t.Errorf("%s: empty %v, err %v after %d getdents calls; want %v after %d", tc.name, empty, err, calls, tc.empty, tc.calls)
 		}
+	}
+}
+
+// TestScanWorkspaceCost: the usual workspace (data/ holding a file) is
+// judged with one getdents of the workspace and one of data/, and with no
+// allocation but the open's; a workspace of empty folders is read no further than
+// maxWorkspaceEntries of them.
+func TestScanWorkspaceCost(t *testing.T) {
+	calls := 0
+	countGetdents = func() { calls++ }
+	defer func() { countGetdents = nil }()
+
+	usual := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(usual, "workspace/data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(usual, "workspace/data/train.csv"), []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{Root: usual}
+	s, err := scanWorkspace(e, "/workspace")
+	if err != nil || !s.content || calls != 2 {
+		t.Errorf("data/ holding a file: content %v, err %v after %d getdents calls; want content after 2", s.content, err, calls)
+	}
+	// The open of the workspace allocates (its path, made a C string) as
+	// it did before the folders were read: nothing more.
+	opened := testing.AllocsPerRun(100, func() { isEmptyDir(e.Path("/workspace")) })
+	if n := testing.AllocsPerRun(100, func() { scanWorkspace(e, "/workspace") }); n > opened {
+		t.Errorf("data/ holding a file: %v allocations, want %v (the open's)", n, opened)
+	}
+
+	many := t.TempDir()
+	for i := range 200 {
+		if err := os.MkdirAll(filepath.Join(many, "workspace", fmt.Sprintf("empty%03d", i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls = 0
+	s, err = scanWorkspace(&Env{Root: many}, "/workspace")
+	// Each empty folder takes two reads (the second finds its end), the
+	// workspace a few of its own.
+	if err != nil || !s.content || calls > 2*maxWorkspaceEntries+4 {
+		t.Errorf("200 empty folders: content %v, err %v after %d getdents calls; want content after at most %d", s.content, err, calls, 2*maxWorkspaceEntries+4)
 	}
 }
