@@ -153,12 +153,17 @@ func entrypoint(args, environ []string, st procstate.State) int {
 	}
 	lines := func(results []check.Result) []byte {
 		st, err := h.stderrStat()
-		// Secrets out before hints cuts a long message (a secret cut in
-		// two would be found by neither half); write scrubs what it is
-		// given once more.
+		// write scrubs every line; a message that hints will cut (over
+		// hints.MaxLine) is scrubbed before, as a secret cut in two would
+		// be found by neither half.
 		scrubbed := make([]check.Result, len(results))
 		for i, r := range results {
-			r.Message, r.Hint = h.scrubber().String(r.Message), h.scrubber().String(r.Hint)
+			if len(r.Message) > hints.MaxLine {
+				r.Message = h.scrubber().String(r.Message)
+			}
+			if len(r.Hint) > hints.MaxLine {
+				r.Hint = h.scrubber().String(r.Hint)
+			}
 			scrubbed[i] = r
 		}
 		return append(notes, hints.Startup(scrubbed, hints.ColourWanted(e.Get, hints.IsTerminalStat(2, st, err)))...)
@@ -235,10 +240,16 @@ func (h *handover) scrubber() *secret.Scrubber {
 	return h.scrub
 }
 
-// quoted is s as Go's %q writes it, without the quotes.
+// quoted is s as Go's %q writes it, without the quotes; s itself, without
+// copying, where %q would change nothing (printable ASCII but for " and \).
 func quoted(s string) string {
-	q := strconv.Quote(s)
-	return q[1 : len(q)-1]
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q := strconv.Quote(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
 }
 
 // write writes b on stderr within stderrBudget. SIGTTOU is ignored

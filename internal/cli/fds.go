@@ -93,23 +93,28 @@ func processesScarce(helpers bool) string {
 // (allTasks: /proc/loadavg) leave minFreeTasks under the limit, the uid's
 // cannot use it up; otherwise the uid's tasks are counted (uidTasks: all of
 // them in the host's PID namespace, those visible in a container's).
+//
+// exempt is asked last, only where the limit would otherwise be scarce: it
+// reads a file, which an ordinary start need not pay for.
 func nprocScarce(helpers bool, limit uint64, uid int, exempt func() bool, allTasks func() (int, bool), uidTasks func(uid int) int) string {
-	if exempt() {
+	why := ""
+	switch {
+	case limit < 256:
+		why = "RLIMIT_NPROC (ulimit -u) is " + strconv.FormatUint(limit, 10)
+	case !helpers:
+		return ""
+	default:
+		if all, ok := allTasks(); ok && uint64(all)+minFreeTasks <= limit {
+			return ""
+		}
+		if used := uidTasks(uid); uint64(used)+minFreeTasks > limit {
+			why = "RLIMIT_NPROC (ulimit -u) is " + strconv.FormatUint(limit, 10) + " and uid " + strconv.Itoa(uid) + " has " + strconv.Itoa(used) + " tasks"
+		}
+	}
+	if why == "" || exempt() {
 		return ""
 	}
-	if limit < 256 {
-		return "RLIMIT_NPROC (ulimit -u) is " + strconv.FormatUint(limit, 10)
-	}
-	if !helpers {
-		return ""
-	}
-	if all, ok := allTasks(); ok && uint64(all)+minFreeTasks <= limit {
-		return ""
-	}
-	if used := uidTasks(uid); uint64(used)+minFreeTasks > limit {
-		return "RLIMIT_NPROC (ulimit -u) is " + strconv.FormatUint(limit, 10) + " and uid " + strconv.Itoa(uid) + " has " + strconv.Itoa(used) + " tasks"
-	}
-	return ""
+	return why
 }
 
 // nprocExempt reports whether RLIMIT_NPROC does not bind this process: its

@@ -72,21 +72,21 @@ func line(b *bytes.Buffer, parts ...string) {
 	b.WriteByte('\n')
 }
 
-// OneLine keeps a message on one line whatever it quotes, at most maxLine
+// OneLine keeps a message on one line whatever it quotes, at most MaxLine
 // bytes of it, and makes it safe for a terminal: see Escape.
 func OneLine(s string) string {
-	if len(s) > maxLine {
-		return Escape(s[:maxLine]) + " ... (" + strconv.Itoa(len(s)-maxLine) + " bytes more)"
+	if len(s) > MaxLine {
+		return Escape(s[:MaxLine]) + " ... (" + strconv.Itoa(len(s)-MaxLine) + " bytes more)"
 	}
 	return Escape(s)
 }
 
-// maxLine bounds the text of one line of hints: a message that quotes the
+// MaxLine bounds the text of one line of hints: a message that quotes the
 // probe or a variable (a GPU name of a megabyte) is cut there, so that the
 // hints stay a few KiB in memory and on the terminal, and within what one
 // exec argument may hold where a helper writes them (128 KiB: at most 14
 // lines of 8 KiB once escaped).
-const maxLine = 2048
+const MaxLine = 2048
 
 // Escape makes text that may quote the probe, the environment or file
 // names safe to write to a terminal: a line break or tab becomes a space,

@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Redacted replaces each secret.
@@ -99,14 +100,69 @@ const minValue = 6
 type Scrubber struct {
 	environ []string
 	forms   []func(string) string
+	// vars are the environment's variables with a value long enough to
+	// look for, each with the forms of its value, made on the first
+	// Scrub and kept: a start scrubs a few strings.
+	vars []scrubVar
+	once sync.Once
+}
+
+// scrubVar is one variable a Scrubber looks for.
+type scrubVar struct {
+	name string
+	// value is its value; more are the other forms of it that differ
+	// (trimmed, and through each of the Scrubber's forms), each once.
+	value string
+	more  []string
+	// judged says whether secret holds ValueIsSecret(name) yet.
+	judged, secret bool
 }
 
 // NewScrubber returns a Scrubber for the values of environ's secret-named
 // variables, as they are, trimmed (as the token readers trim them) and in
 // each of forms (the way the text writes a value: escaped, say). It does no
-// work until String is called.
+// work until String is called. A Scrubber is for one goroutine at a time
+// (it judges names as it goes).
 func NewScrubber(environ []string, forms ...func(string) string) *Scrubber {
 	return &Scrubber{environ: environ, forms: forms}
+}
+
+// make lists the variables to look for, once.
+func (s *Scrubber) make() {
+	s.once.Do(s.list)
+}
+
+// list is make's work.
+func (s *Scrubber) list() {
+	for _, kv := range s.environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || len(value) < minValue {
+			continue
+		}
+		v := scrubVar{name: name, value: value}
+		add := func(f string) {
+			if len(f) >= minValue && f != value && !slices.Contains(v.more, f) {
+				v.more = append(v.more, f)
+			}
+		}
+		trimmed := strings.TrimSpace(value)
+		add(trimmed)
+		for _, form := range s.forms {
+			add(form(value))
+			if trimmed != value {
+				add(form(trimmed))
+			}
+		}
+		s.vars = append(s.vars, v)
+	}
+}
+
+// isSecret is ValueIsSecret(v.name), judged once.
+func (v *scrubVar) isSecret() bool {
+	if !v.judged {
+		v.judged, v.secret = true, ValueIsSecret(v.name)
+	}
+	return v.secret
 }
 
 // ValueIsSecret reports whether the value of the variable name is to be
@@ -141,44 +197,31 @@ func (s *Scrubber) String(text string) string {
 // be slow (tens of thousands of variables), and the names are judged
 // first instead, all secret values replaced in one pass.
 func (s *Scrubber) Scrub(text string) (string, int) {
+	if len(text) < minValue {
+		return text, 0
+	}
 	count := 0
 	if s != nil {
-		found := map[string]bool{}
-		large := len(s.environ)*len(text) > scanBudget
-		for _, kv := range s.environ {
-			name, value, ok := strings.Cut(kv, "=")
-			if !ok || len(value) < minValue {
+		s.make()
+		var found map[string]bool
+		large := len(s.vars)*len(text) > scanBudget
+		for i := range s.vars {
+			v := &s.vars[i]
+			if large && !v.isSecret() {
 				continue
 			}
-			if large && !ValueIsSecret(name) {
-				continue
-			}
-			judged, secret := large, large
-			look := func(v string) {
-				if len(v) < minValue || found[v] || !large && !strings.Contains(text, v) {
-					return
+			for j := -1; j < len(v.more); j++ {
+				f := v.value
+				if j >= 0 {
+					f = v.more[j]
 				}
-				if !judged {
-					judged, secret = true, ValueIsSecret(name)
+				if found[f] || !large && !strings.Contains(text, f) || !v.isSecret() {
+					continue
 				}
-				if secret {
-					found[v] = true
+				if found == nil {
+					found = map[string]bool{}
 				}
-			}
-			look(value)
-			trimmed := strings.TrimSpace(value)
-			if trimmed != value {
-				look(trimmed)
-			}
-			for _, form := range s.forms {
-				if f := form(value); f != value {
-					look(f)
-				}
-				if trimmed != value {
-					if f := form(trimmed); f != trimmed {
-						look(f)
-					}
-				}
+				found[f] = true
 			}
 		}
 		if len(found) > 0 {

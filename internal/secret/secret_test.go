@@ -83,8 +83,26 @@ func BenchmarkScrubAStartLine(b *testing.B) {
 		"CUDA_VERSION=13.0.1", "NV_CUDA_LIB_VERSION=13.0.1-1", "LD_LIBRARY_PATH=/usr/local/nvidia/lib:/usr/local/nvidia/lib64", "TERM=xterm",
 		"NSS_CONFIG=/workspace/config.yaml", "PYTHONUNBUFFERED=1", "VIRTUAL_ENV=/opt/venv", "NCCL_VERSION=2.27.7-1", "WANDB_MODE=offline",
 		"NVIDIA_REQUIRE_CUDA=cuda>=13.0", "NV_LIBCUBLAS_VERSION=13.0.2.14-1", "TZ=UTC"}
+	quote := func(s string) string {
+		// As the entrypoint's form does: no copy where %q changes nothing.
+		if !strings.ContainsAny(s, "\"\\") {
+			return s
+		}
+		q := strconv.Quote(s)
+		return q[1 : len(q)-1]
+	}
+	// As a start with two warnings scrubs: each message and hint, then
+	// the lines written.
+	texts := []string{
+		"/dev/shm is 64 MiB; PyTorch DataLoader workers need more shared memory", "docker run --shm-size=1g ... (or --ipc=host)",
+		"no GPU is visible in this container (no /dev/nvidiactl, no /proc/driver/nvidia)", "give the container GPUs: docker run --gpus all ...",
+		"nss-entrypoint: warning: /dev/shm is 64 MiB; PyTorch DataLoader workers need more shared memory\nnss-entrypoint:   fix: docker run --shm-size=1g ... (or --ipc=host)\nnss-entrypoint: error: no GPU is visible in this container (no /dev/nvidiactl, no /proc/driver/nvidia)\nnss-entrypoint:   fix: give the container GPUs: docker run --gpus all ...\n",
+	}
 	for b.Loop() {
-		NewScrubber(env).String("nss-entrypoint: ok: 5 checks passed; 2 GPUs: 2x NVIDIA H200 (140.4 GiB), driver 580.159.04, CUDA 13.0\n")
+		s := NewScrubber(env, quote)
+		for _, t := range texts {
+			s.String(t)
+		}
 	}
 }
 
