@@ -174,6 +174,21 @@ func TestDiagnoseRedactsEverySecret(t *testing.T) {
 	}
 }
 
+// A secret that is not UTF-8 (a Latin-1 password) reused in a path the
+// report shows: the report's checks' data goes through a JSON round trip
+// before redaction, which writes each such byte as U+FFFD; the secret is
+// looked for in that form too.
+func TestDiagnoseRedactsASecretThatIsNotUTF8(t *testing.T) {
+	const secret = "S3cret\xffPassw0rdXYZ"
+	env := baseEnv(root(t, false), "DB_PASSWORD="+secret, "NSS_WORKSPACE=/w/"+secret)
+	for _, format := range []string{"text", "json", "markdown"} {
+		res := runEP(t, env, "--diagnose", "--verbose", "--format", format)
+		if strings.Contains(res.stdout, "Passw0rdXYZ") || strings.Contains(res.stderr, "Passw0rdXYZ") {
+			t.Errorf("--format %s shows the secret:\n%s", format, res.stdout)
+		}
+	}
+}
+
 func reverse(s string) string {
 	b := []byte(s)
 	slices.Reverse(b)

@@ -34,6 +34,10 @@ func TestStartupLinesNeverShowASecret(t *testing.T) {
 		// The timeout's warning quotes the value as Go's %q does.
 		{"a quoted secret value", false, 0, `Pa"ss\word123`, []string{`HF_TOKEN=Pa"ss\word123`, `NSS_ENTRYPOINT_TIMEOUT=Pa"ss\word123`}},
 		{"a URL password holding '#'", false, 0, "Pa#ss", []string{"NSS_WORKSPACE=/mnt/https://svc:Pa#ss@nas.example/data"}},
+		// The probe's JSON writes a byte that is not UTF-8 as U+FFFD.
+		{"a secret that is not UTF-8, through the probe", true, 0, "Passw0rdXYZ", []string{"DB_PASSWORD=S3cret\xffPassw0rdXYZ", "NSS_FAKE_NVML=driver=S3cret\xffPassw0rdXYZ"}},
+		// Two values that overlap go whole, not one and the other's tail.
+		{"two secrets that overlap", false, 0, "ijklmnop", []string{"A_PASSWORD=abcdefgh", "B_PASSWORD=efghijklmnop", "HF_HOME=/x/abcdefghijklmnop"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

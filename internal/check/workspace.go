@@ -252,6 +252,10 @@ func scanWorkspace(e *Env, dir string) (s workspaceScan, err error) {
 		return s, err
 	}
 	defer unix.Close(fd)
+	if huge(fd) {
+		s.content = true
+		return s, nil
+	}
 	var buf [1024]byte
 	// The workspace's entries are read into list, each folder's into sub.
 	list, sub := buf[:512], buf[512:]
@@ -361,7 +365,7 @@ func isEmptyDir(path string) (bool, error) {
 // are read). It stops at the first other entry.
 func dirIsEmpty(fd int, buf []byte) (bool, error) {
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) == nil && st.Nlink > 2 {
+	if unix.Fstat(fd, &st) == nil && (st.Nlink > 2 || st.Size > maxReadDirSize) {
 		return false, nil
 	}
 	for {
@@ -383,6 +387,20 @@ func dirIsEmpty(fd int, buf []byte) (bool, error) {
 			}
 		}
 	}
+}
+
+// maxReadDirSize is the largest directory (its st_size) the workspace
+// check reads: a larger one has held thousands of entries, and is taken to
+// hold data unread. On ext4 a directory never shrinks, and one emptied of a
+// million files stays tens of MB that getdents walks whole to find nothing
+// (measured: half a second cold); where the size counts live entries
+// (btrfs, tmpfs) a larger one holds them.
+const maxReadDirSize = 256 << 10
+
+// huge reports whether the open directory fd is larger than maxReadDirSize.
+func huge(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Size > maxReadDirSize
 }
 
 // readDirents is getdents(2) into buf, retried on EINTR; 0 at the end.

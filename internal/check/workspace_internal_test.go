@@ -5,8 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestIsEmptyDirReadsOneBuffer counts the getdents calls: a directory of
@@ -100,5 +103,56 @@ func TestScanWorkspaceCost(t *testing.T) {
 	// workspace a few of its own.
 	if err != nil || !s.content || calls > 2*maxWorkspaceEntries+4 {
 		t.Errorf("200 empty folders: content %v, err %v after %d getdents calls; want content after at most %d", s.content, err, calls, 2*maxWorkspaceEntries+4)
+	}
+}
+
+// A folder emptied of thousands of files keeps its size on ext4, and
+// getdents walks all of it to find nothing (a million: half a second):
+// past maxReadDirSize a folder is taken to hold data, unread, and the
+// workspace too.
+func TestHugeEmptiedFolderIsNotRead(t *testing.T) {
+	root := t.TempDir()
+	big := filepath.Join(root, "workspace/data")
+	if err := os.MkdirAll(big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("n", 200)
+	for i := 0; ; i++ {
+		var st unix.Stat_t
+		if err := unix.Stat(big, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Size > maxReadDirSize {
+			break
+		}
+		if i > 20000 {
+			t.Skip("this filesystem's directories do not grow with their entries")
+		}
+		f, err := os.Create(filepath.Join(big, fmt.Sprintf("%s%05d", name, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	entries, _ := os.ReadDir(big)
+	for _, e := range entries {
+		os.Remove(filepath.Join(big, e.Name()))
+	}
+	var st unix.Stat_t
+	if unix.Stat(big, &st); st.Size <= maxReadDirSize {
+		t.Skip("this filesystem shrinks a directory as it empties")
+	}
+	calls := 0
+	countGetdents = func() { calls++ }
+	defer func() { countGetdents = nil }()
+	s, err := scanWorkspace(&Env{Root: root}, "/workspace")
+	if err != nil || !s.content || calls != 1 {
+		t.Errorf("an emptied %d-byte data/: content %v, err %v, %d getdents; want content after the workspace's one", st.Size, s.content, err, calls)
+	}
+	// The workspace itself so large: not read at all.
+	calls = 0
+	s, err = scanWorkspace(&Env{Root: root}, "/workspace/data")
+	if err != nil || !s.content || calls != 0 {
+		t.Errorf("an emptied %d-byte workspace: content %v, err %v, %d getdents; want content unread", st.Size, s.content, err, calls)
 	}
 }

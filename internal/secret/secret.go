@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Redacted replaces each secret.
@@ -153,6 +154,15 @@ func (s *Scrubber) list() {
 				add(form(trimmed))
 			}
 		}
+		if !utf8.ValidString(value) {
+			// JSON (the probe's report, the report's own round trip)
+			// writes each byte that is not UTF-8 as U+FFFD; a run of them
+			// becomes one where strings.ToValidUTF8 replaced it.
+			add(replaceInvalid(value))
+			add(replaceInvalid(trimmed))
+			add(strings.ToValidUTF8(value, "\uFFFD"))
+			add(strings.ToValidUTF8(trimmed, "\uFFFD"))
+		}
 		s.vars = append(s.vars, v)
 	}
 }
@@ -201,6 +211,7 @@ func (s *Scrubber) Scrub(text string) (string, int) {
 		return text, 0
 	}
 	count := 0
+	var spans []span
 	if s != nil {
 		s.make()
 		var found map[string]bool
@@ -224,11 +235,10 @@ func (s *Scrubber) Scrub(text string) (string, int) {
 				found[f] = true
 			}
 		}
-		if len(found) > 0 {
-			// Longest first, so that where two values start at one place
-			// the longer goes whole; one pass of a Replacer over text
-			// whatever their number (a ReplaceAll each would cost their
-			// number times the text).
+		if large && len(found) > 0 {
+			// Tens of thousands of values: one pass of a Replacer over
+			// text finds them, longest first where two start at one place
+			// (a search a value would cost their number times the text).
 			values := make([]string, 0, len(found))
 			for v := range found {
 				values = append(values, v)
@@ -236,39 +246,101 @@ func (s *Scrubber) Scrub(text string) (string, int) {
 			slices.SortFunc(values, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
 			pairs := make([]string, 0, 2*len(values))
 			for _, v := range values {
-				pairs = append(pairs, v, Redacted)
+				pairs = append(pairs, v, "\x00")
+			}
+			// The shapes and URLs are found in the text as it is; then
+			// the values replaced (a value's NUL marks never match a shape).
+			if shapes := shapeSpans(text); len(shapes) > 0 {
+				text = replaceSpans(text, shapes)
+				count += len(shapes)
 			}
 			replaced := strings.NewReplacer(pairs...).Replace(text)
-			switch {
-			case !large:
-				count += len(values)
-			case replaced != text:
+			if replaced != text {
 				count++
+				replaced = collapseMarks(replaced)
 			}
-			text = replaced
+			return replaced, count
 		}
+		// Every place a value stands is marked, with the URLs' user
+		// information and the token shapes, and each run of marked bytes
+		// replaced once: values that overlap each other or a token
+		// ("abcdefgh" and "efghijkl" in "abcdefghijkl") go whole.
+		for v := range found {
+			for at := 0; ; {
+				i := strings.Index(text[at:], v)
+				if i < 0 {
+					break
+				}
+				spans = append(spans, span{at + i, at + i + len(v)})
+				at += i + 1
+			}
+		}
+		count += len(found)
 	}
-	text, n := URLUserinfo(text)
-	count += n
-	text, n = tokenShapes(text, "hf_", 20, alnum)
-	count += n
-	text, n = tokenShapes(text, "nvapi-", 20, func(c byte) bool { return alnum(c) || c == '_' || c == '-' })
-	return text, count + n
+	shapes := shapeSpans(text)
+	return replaceSpans(text, append(spans, shapes...)), count + len(shapes)
+}
+
+// shapeSpans returns where text holds URL user information and the
+// shapes of Hugging Face tokens and NVIDIA API keys.
+func shapeSpans(text string) []span {
+	spans := userinfoSpans(text)
+	spans = append(spans, tokenSpans(text, "hf_", 20, alnum)...)
+	return append(spans, tokenSpans(text, "nvapi-", 20, func(c byte) bool { return alnum(c) || c == '_' || c == '-' })...)
+}
+
+// collapseMarks replaces each run of the NUL bytes the large path's
+// Replacer wrote for values with one Redacted. (A NUL of the text's own
+// is taken for a mark: the start-up lines escape NUL, and the report's
+// strings are scanned before they are escaped.)
+func collapseMarks(text string) string {
+	var b strings.Builder
+	for i := 0; i < len(text); {
+		if text[i] != 0 {
+			j := strings.IndexByte(text[i:], 0)
+			if j < 0 {
+				j = len(text) - i
+			}
+			b.WriteString(text[i : i+j])
+			i += j
+			continue
+		}
+		for i < len(text) && text[i] == 0 {
+			i++
+		}
+		b.WriteString(Redacted)
+	}
+	return b.String()
+}
+
+// replaceInvalid writes each byte of s that is not UTF-8 as U+FFFD, as
+// encoding/json does.
+func replaceInvalid(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 func alnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-// tokenShapes replaces each prefix followed by at least min bytes of tail,
-// where the prefix does not follow a letter or digit (but may follow "_":
-// NSS_hf_...).
-func tokenShapes(text, prefix string, min int, tail func(byte) bool) (string, int) {
+// tokenSpans returns where text holds prefix followed by at least min
+// bytes of tail, the prefix not after a letter or digit (but it may follow
+// "_": NSS_hf_...).
+func tokenSpans(text, prefix string, min int, tail func(byte) bool) []span {
 	if !strings.Contains(text, prefix) {
-		return text, 0
+		return nil
 	}
-	var b strings.Builder
-	last, count := 0, 0
+	var spans []span
 	for i := 0; i+len(prefix) <= len(text); {
 		j := strings.Index(text[i:], prefix)
 		if j < 0 {
@@ -289,17 +361,10 @@ func tokenShapes(text, prefix string, min int, tail func(byte) bool) (string, in
 			i = start + 1
 			continue
 		}
-		b.WriteString(text[last:start])
-		b.WriteString(Redacted)
-		count++
-		last = end
+		spans = append(spans, span{start, end})
 		i = end
 	}
-	if count == 0 {
-		return text, 0
-	}
-	b.WriteString(text[last:])
-	return b.String(), count
+	return spans
 }
 
 // URLUserinfo returns s with the user information of every URL replaced
@@ -312,11 +377,17 @@ func tokenShapes(text, prefix string, min int, tail func(byte) bool) (string, in
 // IPv6 zone, a non-ASCII host or path. It reads s once, whatever it holds.
 // The report's redaction uses it too.
 func URLUserinfo(s string) (string, int) {
+	spans := userinfoSpans(s)
+	return replaceSpans(s, spans), len(spans)
+}
+
+// userinfoSpans returns where the user information of each URL in s
+// stands (URLUserinfo).
+func userinfoSpans(s string) []span {
 	if !strings.Contains(s, "@") {
-		return s, 0
+		return nil
 	}
-	var b strings.Builder
-	last, count := 0, 0
+	var spans []span
 	for i := 0; i < len(s); {
 		if s[i] != ':' {
 			i++
@@ -333,18 +404,36 @@ func URLUserinfo(s string) (string, int) {
 			end++
 		}
 		if at := userinfoEnd(s[start:end]); at > 0 && s[start:start+at] != Redacted {
-			b.WriteString(s[last:start])
-			b.WriteString(Redacted)
-			count++
-			last = start + at
+			spans = append(spans, span{start, start + at})
 		}
 		i = end
 	}
-	if count == 0 {
-		return s, 0
+	return spans
+}
+
+// span is a part of a text, [start, end).
+type span struct{ start, end int }
+
+// replaceSpans returns text with each run of bytes that spans cover (they
+// may overlap, in any order) replaced by one Redacted.
+func replaceSpans(text string, spans []span) string {
+	if len(spans) == 0 {
+		return text
 	}
-	b.WriteString(s[last:])
-	return b.String(), count
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(spans); {
+		start, end := spans[i].start, spans[i].end
+		for i++; i < len(spans) && spans[i].start <= end; i++ {
+			end = max(end, spans[i].end)
+		}
+		b.WriteString(text[last:start])
+		b.WriteString(Redacted)
+		last = end
+	}
+	b.WriteString(text[last:])
+	return b.String()
 }
 
 // URLDelimiter reports the bytes that end a URL in text.

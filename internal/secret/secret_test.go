@@ -14,6 +14,9 @@ func TestScrubber(t *testing.T) {
 		"SHORT_TOKEN=12345",         // too short to look for
 		"KEYBOARD=us-international", // not a secret's name
 		"NO_EQUALS_TOKEN",
+		"A_PASSWORD=abcdefgh",
+		"B_PASSWORD=efghijklmnop",
+		"LATIN1_PASSWORD=S3cret\xffPassw0rdXYZ",
 		// Places, not secrets: the shell's working directories and
 		// variables that say where a secret is.
 		"PWD=/workspace",
@@ -40,6 +43,10 @@ func TestScrubber(t *testing.T) {
 		{"hf_hf_ABCDEFGHIJKLMNOPQRSTUVWXYZ", "hf_[redacted]"},
 		{"key nvapi-abc_DEF-0123456789abcdefghij!", "key [redacted]!"},
 		{"", ""},
+		// Two values that overlap go whole.
+		{"HF_HOME=/x/abcdefghijklmnop", "HF_HOME=/x/[redacted]"},
+		// A value that is not UTF-8, as JSON writes it (U+FFFD a byte).
+		{"driver S3cret\uFFFDPassw0rdXYZ, CUDA 13.0", "driver [redacted], CUDA 13.0"},
 		{"/workspace is empty; /workspace/old; /hf/mytoken holds white space; /etc/ssl/certs", "/workspace is empty; /workspace/old; /hf/mytoken holds white space; /etc/ssl/certs"},
 		// A password may hold "#", "?", "/" and "@": the last "@" before
 		// the URL's end ends it.
