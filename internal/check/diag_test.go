@@ -181,8 +181,8 @@ func TestHFToken(t *testing.T) {
 		{"HF_TOKEN_PATH with $HOME", []string{"HOME=/home/u", "HF_TOKEN_PATH=$HOME/tok"}, map[string]string{"/home/u/tok": secret}, check.OK, "token found in /home/u/tok", "file"},
 		// What huggingface_hub would send with the token, not trim.
 		{"HF_TOKEN in quotes (--env-file)", []string{`HF_TOKEN="hf_abcdefgh"`}, nil, check.Warn, "wrapped in quotes", "HF_TOKEN"},
-		{"a byte-order mark in the token file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "\ufeffhf_abcdefgh\n"}, check.Warn, "wrapped in a byte-order mark", "file"},
-		{"an assignment in the token file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "HF_TOKEN=hf_abcdefgh\n"}, check.Warn, "wrapped in an assignment (HF_TOKEN=)", "file"},
+		{"a byte-order mark in the token file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "\ufeffhf_abcdefgh\n"}, check.Warn, "preceded by a byte-order mark", "file"},
+		{"an assignment in the token file", []string{"HOME=/home/u"}, map[string]string{"/home/u/.cache/huggingface/token": "HF_TOKEN=hf_abcdefgh\n"}, check.Warn, "preceded by an assignment (HF_TOKEN=)", "file"},
 		{"HOME unset: passwd's home", nil, map[string]string{"/etc/passwd": "u:x:1000:1000::/home/u:/bin/sh\n", "/home/u/.cache/huggingface/token": secret}, check.OK, "token found in /home/u/.cache/huggingface/token", "file"},
 		// Set but empty is not unset (huggingface_hub's os.getenv with a
 		// default), and a relative path is read from the working

@@ -297,7 +297,7 @@ func FindToken(e *Env) (ts TokenSource, ok bool) {
 	return ts, true
 }
 
-// wrapped says what surrounds a token that is not part of it, which
+// wrapped says, as a phrase that follows "is", what surrounds a token that is not part of it, which
 // huggingface_hub would send all the same (it only trims blanks): quotes
 // (docker run --env-file and Compose keep them), a byte-order mark (a
 // file saved by a Windows editor), or an assignment ("HF_TOKEN=hf_..."
@@ -305,11 +305,11 @@ func FindToken(e *Env) (ts TokenSource, ok bool) {
 func wrapped(v string) string {
 	switch {
 	case strings.HasPrefix(v, "\ufeff"):
-		return "a byte-order mark"
+		return "preceded by a byte-order mark"
 	case len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\''):
-		return "quotes"
+		return "wrapped in quotes"
 	case strings.HasPrefix(v, "HF_TOKEN=") || strings.HasPrefix(v, "HUGGING_FACE_HUB_TOKEN="):
-		return "an assignment (" + v[:strings.IndexByte(v, '=')+1] + ")"
+		return "preceded by an assignment (" + v[:strings.IndexByte(v, '=')+1] + ")"
 	}
 	return ""
 }
@@ -469,11 +469,16 @@ var HFToken = Check{
 		if ts.Wrapped != "" {
 			data["wrapped"] = ts.Wrapped
 			hint := "set " + where + " again, the token alone (docker run --env-file and Compose keep quotes: leave them out there)"
-			if ts.Source == "file" {
+			switch {
+			case strings.Contains(ts.Wrapped, "byte-order mark") && ts.Source == "file":
+				hint = "save " + where + " again as UTF-8 without a byte-order mark (not \"UTF-8 with BOM\"), the token alone, or pass it in: " + e.Runtime().EnvHint("HF_TOKEN")
+			case strings.Contains(ts.Wrapped, "byte-order mark"):
+				hint = "set " + where + " again, the token alone, from text without a byte-order mark (a file saved as \"UTF-8 with BOM\" starts with one)"
+			case ts.Source == "file":
 				hint = "write the token alone in " + where + " (hf auth login does), or pass it in: " + e.Runtime().EnvHint("HF_TOKEN")
 			}
 			return Result{Status: Warn, Data: data,
-				Message: "the Hugging Face token from " + where + " is wrapped in " + ts.Wrapped + ", which huggingface_hub sends as part of it: gated models will fail to download",
+				Message: "the Hugging Face token from " + where + " is " + ts.Wrapped + ", which huggingface_hub sends as part of it: gated models will fail to download",
 				Hint:    hint}
 		}
 		if ts.Whitespace {
