@@ -288,6 +288,7 @@ func (h *handover) run(lines []byte) int {
 	// A signal that ends the entrypoint may have ended the probe first: the
 	// checks then finished early, and must not start the target.
 	h.sig.awaitDeath()
+	h.sig.faultsToDefault()
 	h.write(lines)
 	// No helper outlives the handover.
 	h.e.Children.Kill()

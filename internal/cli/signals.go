@@ -55,7 +55,9 @@ func unblockedByRuntime(sig int) bool {
 // the helpers' process groups), an ignored one is ignored, and one that was
 // blocked at start is kept to be made pending again in the exec.
 type signals struct {
-	st      procstate.State
+	st procstate.State
+	// watch: every ending signal goes through os/signal (helpers run).
+	watch   bool
 	kids    *child.Groups
 	pending atomic.Uint64
 	// dying is set, before the helpers are killed, when an ending signal
@@ -85,7 +87,7 @@ const sentinel = 64
 // os/signal is used only for the rare signals that the runtime needs or
 // that were blocked at start.
 func startSignals(st procstate.State, kids *child.Groups, watch bool) *signals {
-	s := &signals{st: st, kids: kids}
+	s := &signals{st: st, kids: kids, watch: watch}
 	if !st.Captured {
 		return s
 	}
@@ -205,6 +207,27 @@ func (s *signals) quiesce() {
 		procstate.Default(sentinel)
 	}
 	s.awaitDeath()
+}
+
+// faultsToDefault gives SIGSEGV, SIGBUS and SIGFPE their default action
+// for the handover, where the checks left them with the runtime (no
+// helpers, and neither ignored nor blocked at start: see startSignals).
+// The runtime's handler turns a nil dereference into a panic, which the
+// checks recover from; but one of these sent by kill(2) makes it print a
+// crash report on stderr, and a stderr that is a full pipe (the hints'
+// write waiting on it) then held the process for ever, where the target
+// would have died by the signal. From the handover on, such a signal ends
+// the entrypoint as it would the target; a fault of the handover's own
+// code does too, without a Go traceback.
+func (s *signals) faultsToDefault() {
+	if s == nil || !s.st.Captured || s.watch {
+		return
+	}
+	for _, sig := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE} {
+		if !procstate.Has(s.st.Ignored|s.st.Mask, int(sig)) {
+			procstate.Default(int(sig))
+		}
+	}
 }
 
 // awaitDeath does not return when an ending signal is being acted on: the
