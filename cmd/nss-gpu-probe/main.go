@@ -29,6 +29,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/cudaprobe"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/gpureport"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/nvmlprobe"
 )
 
@@ -60,7 +61,10 @@ func main() {
 		// even with NVML or CUDA stuck in a call.
 		// The sum saturates: a budget near the largest duration must not
 		// wrap around to an exit at once.
-		time.AfterFunc(min(*budget, math.MaxInt64-budgetGrace)+budgetGrace, func() { os.Exit(3) })
+		time.AfterFunc(min(*budget, math.MaxInt64-budgetGrace)+budgetGrace, func() {
+			fmt.Fprintf(os.Stderr, "%s of %v and %v more: it ends\n", gpureport.BudgetSpent, *budget, budgetGrace)
+			os.Exit(3)
+		})
 	}
 	if *stageOnly {
 		rep := cudaprobe.Stage(*contexts, func(call string) {

@@ -650,3 +650,18 @@ func TestScarcityHintsSpeakTheRuntime(t *testing.T) {
 		}
 	}
 }
+
+// A probe that ended itself at its budget (its caller stopped waiting,
+// which happens where both were stopped meanwhile) is said to be that, not
+// a probe that "exited without a report".
+func TestGPUProbeThatEndedItselfAtItsBudget(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	checktest.Mk(t, e, checktest.CUDANodes)
+	e.GPU = func(context.Context) gpuhelper.Outcome {
+		return gpuhelper.Outcome{Failure: gpuhelper.TimedOut, Detail: gpuhelper.BudgetSpentDetail}
+	}
+	r := checktest.Run(t, check.GPU, e)
+	if r.Status != check.Warn || !strings.Contains(r.Message, "paused") || !strings.Contains(r.Message, "ended itself") {
+		t.Errorf("%s: %q", r.Status, r.Message)
+	}
+}

@@ -195,6 +195,10 @@ func RunIn(ctx context.Context, path string, environ []string, groups *child.Gro
 		// The Go runtime turns a fatal signal inside C code into a
 		// traceback and exit status 2; the signal is named on stderr.
 		out.Failure, out.Detail = Crashed, "crashed with "+goSignal(stderr)
+	case strings.HasPrefix(firstLine(stderr), gpureport.BudgetSpent):
+		// Past its deadline the caller kills it; so it outlived the
+		// caller's wait only where both were stopped meanwhile.
+		out.Failure, out.Detail = TimedOut, BudgetSpentDetail
 	case res.HeldOpen:
 		out.Failure, out.Detail = Exited, "it exited without a report, and a process it started kept its output open"
 	case ws != nil:
@@ -236,6 +240,11 @@ func startFailure(path string, err error) (Failure, string) {
 	}
 	return StartFailed, err.Error()
 }
+
+// BudgetSpentDetail is a TimedOut outcome's Detail where the probe ended
+// itself at the end of its time budget (gpureport.BudgetSpent): the caller
+// had stopped waiting, which happens where both were stopped meanwhile.
+const BudgetSpentDetail = "it ran out of its time and ended itself without a report"
 
 // helperEnv copies environ without LD_BIND_NOW and without the Go
 // runtime's settings (runtimeSettings): they are the user's, for the user's

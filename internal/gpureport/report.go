@@ -12,6 +12,12 @@ import (
 // whose major version it does not know.
 const SchemaVersion = 1
 
+// BudgetSpent starts the line nss-gpu-probe writes on stderr when it ends
+// itself past its --budget (and a grace) without a report, exit status 3:
+// its caller has stopped waiting for it, or was stopped with it (a
+// container paused or sent SIGSTOP during the start).
+const BudgetSpent = "nss-gpu-probe: no report within its budget"
+
 // Report is what NVML saw, or why it could not see anything.
 type Report struct {
 	SchemaVersion int `json:"schema_version"`
