@@ -52,6 +52,11 @@ func TestWorkspace(t *testing.T) {
 			"/workspace holds only empty folders (data): the host folder mounted at /workspace/data is empty", `podman run -v "$(pwd)/data:/workspace/data:Z" ...`},
 		{"empty bind mount beside an empty folder", nil, map[string]string{"/proc/self/mountinfo": bindAt("/home/u/dta", "/workspace/data"), "/workspace/data/": "", "/workspace/.hf_cache/": ""}, nil, check.Warn,
 			"/workspace holds only empty folders (.hf_cache, data): the host folder mounted at /workspace/data is empty or did not exist", `"$(pwd)/data:/workspace/data"`},
+		// The workspace itself a mount of a mistyped host path
+		// (-v /typo:/workspace): empty, and said what is mounted there.
+		{"the workspace an empty bind mount", nil, map[string]string{"/proc/self/mountinfo": bindAt("/home/u/dta", "/workspace"), "/workspace/": ""}, nil, check.Warn,
+			"/workspace is empty: the host folder mounted at /workspace is empty or did not exist (Docker creates a missing host folder, empty)",
+			`check the host path for a typo, and mount the folder that holds your data with an absolute host path: docker run -v "$(pwd)/data:/workspace/data" ...`},
 		// Anything else is data.
 		{"empty data and a file at the top", nil, map[string]string{"/workspace/data/": "", "/workspace/notes.txt": "x"}, nil, check.OK, "has content", ""},
 		{"data holding an empty folder", nil, map[string]string{"/workspace/data/raw/": ""}, nil, check.OK, "has content", ""},

@@ -58,7 +58,7 @@ var Workspace = Check{
 			}
 			return Result{Status: Warn, Message: msg, Hint: hint, Data: data}
 		case !scan.content && scan.n == 0:
-			return Result{Status: Warn, Message: shown + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
+			return emptyWorkspace(e, dir, shown, data)
 		}
 		if point, vol, ok := emptyNamedVolume(e, dir); ok {
 			data["named_volume"] = vol
@@ -147,20 +147,11 @@ func onlyEmptyFolders(e *Env, dir, shown string, names []string, data map[string
 			continue
 		}
 		p := path.Join(dir, name)
-		switch kind, _ := MountKind(m); {
-		case kind == "container-layer":
+		w, ok := emptyMountWhy(rt, m, p)
+		if !ok {
 			continue
-		case kind == "tmpfs":
-			why = append(why, p+" is an empty "+m.FSType+" (it starts empty in each container)")
-		case kind == "anonymous-volume":
-			why = append(why, p+" is an empty anonymous volume (-v "+p+" with no host path makes one)")
-		case rt.Name == "kubernetes":
-			why = append(why, "the volume mounted at "+p+" is empty")
-		case rt.Name == "docker" || rt.Name == "unknown":
-			why = append(why, "the host folder mounted at "+p+" is empty or did not exist (Docker creates a missing host folder, empty)")
-		default:
-			why = append(why, "the host folder mounted at "+p+" is empty")
 		}
+		why = append(why, w)
 		if first == "" {
 			first = name
 		}
@@ -177,6 +168,47 @@ func onlyEmptyFolders(e *Env, dir, shown string, names []string, data map[string
 	return Result{Status: Warn, Data: data,
 		Message: msg + strings.Join(why, "; "),
 		Hint:    hint + rt.MountHint(`$(pwd)/`+first, path.Join(dir, first))}
+}
+
+// emptyMountWhy says what the empty mount m at p is, for the workspace
+// check's warnings; ok is false where m is the container's own filesystem.
+func emptyMountWhy(rt Runtime, m Mount, p string) (why string, ok bool) {
+	switch kind, _ := MountKind(m); {
+	case kind == "container-layer":
+		return "", false
+	case kind == "tmpfs":
+		return p + " is an empty " + m.FSType + " (it starts empty in each container)", true
+	case kind == "anonymous-volume":
+		return p + " is an empty anonymous volume (-v " + p + " with no host path makes one)", true
+	case rt.Name == "kubernetes":
+		return "the volume mounted at " + p + " is empty", true
+	case rt.Name == "docker" || rt.Name == "unknown":
+		return "the host folder mounted at " + p + " is empty or did not exist (Docker creates a missing host folder, empty)", true
+	}
+	return "the host folder mounted at " + p + " is empty", true
+}
+
+// emptyWorkspace is the warning for a workspace with no entries: where it
+// is itself a mount point (-v /mistyped/path:/workspace), what is mounted
+// there.
+func emptyWorkspace(e *Env, dir, shown string, data map[string]any) Result {
+	base := dir
+	if loc := e.Resolve(dir); loc.Resolved != "" {
+		base = loc.Resolved
+	}
+	if m, ok := MountFor(e.Mounts(), base); ok && m.Point == base {
+		rt := e.Runtime()
+		if why, ok := emptyMountWhy(rt, m, dir); ok {
+			data["empty_mounts"] = []string{dir}
+			hint := "check the host path for a typo, and mount the folder that holds your data with an absolute host path: "
+			if rt.Name == "kubernetes" {
+				hint = "put your data in that volume, or "
+			}
+			return Result{Status: Warn, Data: data, Message: shown + " is empty: " + why,
+				Hint: hint + rt.MountHint(`$(pwd)/data`, dir+"/data")}
+		}
+	}
+	return Result{Status: Warn, Message: shown + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
 }
 
 // WorkspaceDir is the workspace to check: NSS_WORKSPACE (a relative value
