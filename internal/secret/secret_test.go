@@ -146,3 +146,25 @@ func BenchmarkScrubManySecrets(b *testing.B) {
 		s.Scrub(text)
 	}
 }
+
+// FuzzScrub: whatever text surrounds a secret value, and whatever other
+// secret overlaps it, the scrubbed text holds neither value, and Scrub
+// does not panic.
+func FuzzScrub(f *testing.F) {
+	f.Add("prefix ", "abcdefgh", "efghijkl", " suffix https://u:p@h/x hf_ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+	f.Add("", "S3cret\xffPassw0rd", "nvapi-ABCDEFGHIJKLMNOPQRSTUV", "")
+	f.Fuzz(func(t *testing.T, pre, a, b, post string) {
+		if len(a) < minValue || len(b) < minValue || strings.ContainsRune(a+b, 0) {
+			return
+		}
+		env := []string{"A_PASSWORD=" + a, "B_TOKEN=" + b}
+		text := pre + a + b + post + b[:len(b)/2] + a
+		got := NewScrubber(env).String(text)
+		if ta := strings.TrimSpace(a); len(ta) >= minValue && strings.Contains(got, ta) {
+			t.Errorf("%q shows %q", got, ta)
+		}
+		if tb := strings.TrimSpace(b); len(tb) >= minValue && strings.Contains(got, tb) {
+			t.Errorf("%q shows %q", got, tb)
+		}
+	})
+}
