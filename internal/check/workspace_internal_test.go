@@ -1,6 +1,7 @@
 package check
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -155,4 +156,27 @@ func TestHugeEmptiedFolderIsNotRead(t *testing.T) {
 	if err != nil || !s.content || calls != 0 {
 		t.Errorf("an emptied %d-byte workspace: content %v, err %v, %d getdents; want content unread", st.Size, s.content, err, calls)
 	}
+}
+
+// FuzzNextDirent: whatever bytes getdents left in the buffer, taking
+// entries off it never reads past it, and each name ends before a NUL
+// that is in the buffer (emptyFolderAt hands the name to openat).
+func FuzzNextDirent(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 24, 0, 4, 'd', 'a', 't', 'a', 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for n := 0; len(b) > 0 && n < 1000; n++ {
+			name, _, rest, ok := nextDirent(b)
+			if !ok {
+				return
+			}
+			if len(name) == 0 || bytes.IndexByte(name, 0) >= 0 || len(rest) >= len(b) {
+				t.Fatalf("name %q, rest %d of %d", name, len(rest), len(b))
+			}
+			// The NUL after the name is within the entry.
+			if end := cap(name) - len(name); end < 1 || name[:len(name)+1][len(name)] != 0 {
+				t.Fatalf("name %q is not followed by a NUL in the buffer", name)
+			}
+			b = rest
+		}
+	})
 }
