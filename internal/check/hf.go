@@ -332,7 +332,18 @@ func envToken(e *Env) (name, token string) {
 // cleanToken is a token as huggingface_hub cleans it: every CR and LF
 // removed, wherever they are, and blanks trimmed at both ends.
 func cleanToken(v string) string {
-	return strings.TrimSpace(strings.NewReplacer("\r", "", "\n", "").Replace(v))
+	if strings.ContainsAny(v, "\r\n") {
+		// A Replacer costs more to build than the checks' other work
+		// (about 5 us): only where there is something to remove.
+		b := make([]byte, 0, len(v))
+		for i := 0; i < len(v); i++ {
+			if v[i] != '\r' && v[i] != '\n' {
+				b = append(b, v[i])
+			}
+		}
+		v = string(b)
+	}
+	return strings.TrimSpace(v)
 }
 
 // tokenPath is the token file huggingface_hub reads, as its constants

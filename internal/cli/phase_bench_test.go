@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
+	"github.com/nvidia-nemo/nss-entrypoint/internal/hints"
+)
+
+// BenchmarkCheckPhase is the start path's work between the runtime's start
+// and the exec, in process, on a container-like root without a GPU: the
+// checks, the hints and the scrubbing of what is written. (make bench
+// measures whole starts; this one shows where a change to that work goes.)
+func BenchmarkCheckPhase(b *testing.B) {
+	root := b.TempDir()
+	for _, d := range []string{"workspace/data", "hf", "dev/shm"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "workspace/data/train.csv"), []byte("a\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	environ := []string{"PATH=/usr/bin:/bin", "HOME=/home/appuser", "NSS_ENTRYPOINT_ROOT=" + root, "HF_HOME=/hf", "HF_TOKEN=hf_benchmark"}
+	for b.Loop() {
+		e := check.NewEnv(environ, "/usr/local/bin/nss-entrypoint")
+		h := &handover{e: e, environ: environ}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out := hints.Startup(check.RunInline(ctx, e, check.Startup(), nil), false)
+		_ = h.scrubber().String(string(out))
+		cancel()
+	}
+}
