@@ -57,6 +57,9 @@ func TestWorkspace(t *testing.T) {
 		{"the workspace an empty bind mount", nil, map[string]string{"/proc/self/mountinfo": bindAt("/home/u/dta", "/workspace"), "/workspace/": ""}, nil, check.Warn,
 			"/workspace is empty: the host folder mounted at /workspace is empty or did not exist (Docker creates a missing host folder, empty)",
 			`check the host path for a typo, and mount the folder that holds your data with an absolute host path: docker run -v "$(pwd)/data:/workspace/data" ...`},
+		// A name that would read as two is quoted.
+		{"an empty folder named with a comma", nil, map[string]string{"/workspace/a, b/": "", "/workspace/data/": ""}, nil, check.Warn,
+			`/workspace holds only empty folders ("a, b", data)`, "absolute host path"},
 		// Anything else is data.
 		{"empty data and a file at the top", nil, map[string]string{"/workspace/data/": "", "/workspace/notes.txt": "x"}, nil, check.OK, "has content", ""},
 		{"data holding an empty folder", nil, map[string]string{"/workspace/data/raw/": ""}, nil, check.OK, "has content", ""},

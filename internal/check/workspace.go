@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"unsafe"
 
@@ -132,7 +133,16 @@ func onlyEmptyFolders(e *Env, dir, shown string, names []string, data map[string
 	sorted := slices.Clone(names)
 	slices.Sort(sorted)
 	data["empty_folders"] = sorted
-	msg := shown + " holds only empty folders (" + strings.Join(sorted, ", ") + "): "
+	listed := make([]string, len(sorted))
+	for i, name := range sorted {
+		// A name that would read as two, or whose edges would not show,
+		// is quoted.
+		listed[i] = name
+		if strings.Contains(name, ", ") || strings.TrimSpace(name) != name || strings.ContainsAny(name, "()\"") {
+			listed[i] = strconv.Quote(name)
+		}
+	}
+	msg := shown + " holds only empty folders (" + strings.Join(listed, ", ") + "): "
 	base := dir
 	if loc := e.Resolve(dir); loc.Resolved != "" {
 		// The mount table names where the kernel ends up, past symbolic links.
