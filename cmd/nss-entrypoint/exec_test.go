@@ -52,6 +52,28 @@ func root(t *testing.T, gpu bool) string {
 	return r
 }
 
+// fullPipe returns a pipe that is full, so that the next write to w
+// blocks; nothing reads r unless the test does. Both ends close when the
+// test ends.
+func fullPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close(); pw.Close() })
+	fd := int(pw.Fd()) // Fd puts the file in blocking mode: call it once
+	syscall.SetNonblock(fd, true)
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := syscall.Write(fd, chunk); err != nil {
+			break
+		}
+	}
+	syscall.SetNonblock(fd, false)
+	return pr, pw
+}
+
 // shmRoot makes dir a tmpfs of 1 GiB, as Docker's --shm-size=1g does: as
 // root a tmpfs is mounted there (and unmounted at the end); otherwise dir
 // is a link to this machine's /dev/shm.
@@ -387,19 +409,7 @@ func TestBrokenClosedOrFullStderrNeverStopsTheTarget(t *testing.T) {
 		}
 	})
 	t.Run("full pipe", func(t *testing.T) {
-		pr, pw, _ := os.Pipe()
-		defer pr.Close()
-		defer pw.Close()
-		// Fill the pipe so that the next write blocks.
-		fd := int(pw.Fd()) // Fd puts the file in blocking mode: call it once
-		syscall.SetNonblock(fd, true)
-		chunk := make([]byte, 4096)
-		for {
-			if _, err := syscall.Write(fd, chunk); err != nil {
-				break
-			}
-		}
-		syscall.SetNonblock(fd, false)
+		pr, pw := fullPipe(t)
 		cmd := exec.Command(bins.Entrypoint)
 		var out bytes.Buffer
 		cmd.Env, cmd.Stderr, cmd.Stdout = env, pw, &out

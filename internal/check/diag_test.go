@@ -666,7 +666,7 @@ func TestGPUProbeThatEndedItselfAtItsBudget(t *testing.T) {
 	e := checktest.FakeEnv(t)
 	checktest.Mk(t, e, checktest.CUDANodes)
 	e.GPU = func(context.Context) gpuhelper.Outcome {
-		return gpuhelper.Outcome{Failure: gpuhelper.TimedOut, Detail: gpuhelper.BudgetSpentDetail}
+		return gpuhelper.Outcome{Failure: gpuhelper.BudgetSpent, Detail: "it ran out of its time and ended itself without a report"}
 	}
 	r := checktest.Run(t, check.GPU, e)
 	if r.Status != check.Warn || !strings.Contains(r.Message, "paused") || !strings.Contains(r.Message, "ended itself") {

@@ -209,12 +209,11 @@ func helperFailure(out gpuhelper.Outcome, rt func() Runtime, data map[string]any
 		return Result{Status: Warn, Data: data,
 			Message: "the GPU probe printed without end (" + out.Detail + "): it is not the nss-gpu-probe of this image",
 			Hint:    "check NSS_GPU_PROBE, or rebuild the image so that nss-gpu-probe and nss-entrypoint come from the same build"}
+	case gpuhelper.BudgetSpent:
+		return Result{Status: Warn, Data: data,
+			Message: "the GPU probe " + out.Detail + ": the start was probably stopped or paused meanwhile (docker pause, SIGSTOP, a suspended host), or NVML is hanging",
+			Hint:    "if the start was not paused, run nvidia-smi on the host; enable persistence mode (sudo nvidia-smi -pm 1)"}
 	case gpuhelper.TimedOut:
-		if out.Detail == gpuhelper.BudgetSpentDetail {
-			return Result{Status: Warn, Data: data,
-				Message: "the GPU probe " + out.Detail + ": the start was probably stopped or paused meanwhile (docker pause, SIGSTOP, a suspended host), or NVML is hanging",
-				Hint:    "if the start was not paused, run nvidia-smi on the host; enable persistence mode (sudo nvidia-smi -pm 1)"}
-		}
 		return Result{Status: Warn, Data: data,
 			Message: "the GPU probe did not answer in time: NVML is hanging (a busy or unhealthy driver, or many GPUs without persistence mode)",
 			Hint:    "run nvidia-smi on the host; enable persistence mode (sudo nvidia-smi -pm 1); or raise NSS_ENTRYPOINT_TIMEOUT (e.g. 20s)"}

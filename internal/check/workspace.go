@@ -143,21 +143,13 @@ func onlyEmptyFolders(e *Env, dir, shown string, names []string, data map[string
 		}
 	}
 	msg := shown + " holds only empty folders (" + strings.Join(listed, ", ") + "): "
-	base := dir
-	if loc := e.Resolve(dir); loc.Resolved != "" {
-		// The mount table names where the kernel ends up, past symbolic links.
-		base = loc.Resolved
-	}
+	base := resolvedDir(e, dir)
 	rt := e.Runtime()
 	var points, why []string
 	first := ""
 	for _, name := range sorted {
-		m, ok := MountFor(e.Mounts(), path.Join(base, name))
-		if !ok || m.Point != path.Join(base, name) {
-			continue
-		}
 		p := path.Join(dir, name)
-		w, ok := emptyMountWhy(rt, m, p)
+		w, ok := emptyMountAt(e, rt, path.Join(base, name), p)
 		if !ok {
 			continue
 		}
@@ -171,18 +163,27 @@ func onlyEmptyFolders(e *Env, dir, shown string, names []string, data map[string
 		return Result{Status: Warn, Message: msg + "no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
 	}
 	data["empty_mounts"] = points
-	hint := "check the host path for a typo, and mount the folder that holds your data with an absolute host path: "
-	if rt.Name == "kubernetes" {
-		hint = "put your data in that volume, or "
-	}
-	return Result{Status: Warn, Data: data,
-		Message: msg + strings.Join(why, "; "),
-		Hint:    hint + rt.MountHint(`$(pwd)/`+first, path.Join(dir, first))}
+	return Result{Status: Warn, Data: data, Message: msg + strings.Join(why, "; "),
+		Hint: emptyMountFix(rt, `$(pwd)/`+first, path.Join(dir, first))}
 }
 
-// emptyMountWhy says what the empty mount m at p is, for the workspace
-// check's warnings; ok is false where m is the container's own filesystem.
-func emptyMountWhy(rt Runtime, m Mount, p string) (why string, ok bool) {
+// resolvedDir is where dir leads past symbolic links, as the mount table
+// names it; dir itself where that is not known.
+func resolvedDir(e *Env, dir string) string {
+	if loc := e.Resolve(dir); loc.Resolved != "" {
+		return loc.Resolved
+	}
+	return dir
+}
+
+// emptyMountAt says what the empty mount at p (resolved: where p leads)
+// is, for the workspace check's warnings; ok is false where no mount point
+// of its own is there, or it is the container's own filesystem.
+func emptyMountAt(e *Env, rt Runtime, resolved, p string) (why string, ok bool) {
+	m, ok := MountFor(e.Mounts(), resolved)
+	if !ok || m.Point != resolved {
+		return "", false
+	}
 	switch kind, _ := MountKind(m); {
 	case kind == "container-layer":
 		return "", false
@@ -198,25 +199,24 @@ func emptyMountWhy(rt Runtime, m Mount, p string) (why string, ok bool) {
 	return "the host folder mounted at " + p + " is empty", true
 }
 
+// emptyMountFix is the fix for an empty mount: the host path may be
+// mistyped; mount the folder with the data (host) at container.
+func emptyMountFix(rt Runtime, host, container string) string {
+	if rt.Name == "kubernetes" {
+		return "put your data in that volume, or " + rt.MountHint(host, container)
+	}
+	return "check the host path for a typo, and mount the folder that holds your data with an absolute host path: " + rt.MountHint(host, container)
+}
+
 // emptyWorkspace is the warning for a workspace with no entries: where it
 // is itself a mount point (-v /mistyped/path:/workspace), what is mounted
 // there.
 func emptyWorkspace(e *Env, dir, shown string, data map[string]any) Result {
-	base := dir
-	if loc := e.Resolve(dir); loc.Resolved != "" {
-		base = loc.Resolved
-	}
-	if m, ok := MountFor(e.Mounts(), base); ok && m.Point == base {
-		rt := e.Runtime()
-		if why, ok := emptyMountWhy(rt, m, dir); ok {
-			data["empty_mounts"] = []string{dir}
-			hint := "check the host path for a typo, and mount the folder that holds your data with an absolute host path: "
-			if rt.Name == "kubernetes" {
-				hint = "put your data in that volume, or "
-			}
-			return Result{Status: Warn, Data: data, Message: shown + " is empty: " + why,
-				Hint: hint + rt.MountHint(`$(pwd)/data`, dir+"/data")}
-		}
+	rt := e.Runtime()
+	if why, ok := emptyMountAt(e, rt, resolvedDir(e, dir), dir); ok {
+		data["empty_mounts"] = []string{dir}
+		return Result{Status: Warn, Data: data, Message: shown + " is empty: " + why,
+			Hint: emptyMountFix(rt, `$(pwd)/data`, dir+"/data")}
 	}
 	return Result{Status: Warn, Message: shown + " is empty: no data is mounted there", Hint: workspaceFix(e, dir), Data: data}
 }

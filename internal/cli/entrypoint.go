@@ -156,17 +156,12 @@ func entrypoint(args, environ []string, st procstate.State) int {
 		// write scrubs every line; a message that hints will cut (over
 		// hints.MaxLine) is scrubbed before, as a secret cut in two would
 		// be found by neither half.
-		scrubbed := make([]check.Result, len(results))
-		for i, r := range results {
-			if len(r.Message) > hints.MaxLine {
-				r.Message = h.scrubber().String(r.Message)
+		for i := range results {
+			if r := &results[i]; len(r.Message) > hints.MaxLine || len(r.Hint) > hints.MaxLine {
+				r.Message, r.Hint = h.scrubber().String(r.Message), h.scrubber().String(r.Hint)
 			}
-			if len(r.Hint) > hints.MaxLine {
-				r.Hint = h.scrubber().String(r.Hint)
-			}
-			scrubbed[i] = r
 		}
-		return append(notes, hints.Startup(scrubbed, hints.ColourWanted(e.Get, hints.IsTerminalStat(2, st, err)))...)
+		return append(notes, hints.Startup(results, hints.ColourWanted(e.Get, hints.IsTerminalStat(2, st, err)))...)
 	}
 	if check.StartupCUDA(e) {
 		e.GPUArgs = []string{"--cuda"}

@@ -56,6 +56,11 @@ const (
 	// mapped: an address-space limit (ulimit -v), a huge stack limit
 	// (ulimit -s, the default size of a thread's stack), or memory.
 	ThreadMemory Failure = "thread-memory"
+	// BudgetSpent: the probe ran out of its --budget and ended itself
+	// without a report (gpureport.BudgetSpent on its stderr). Its caller
+	// kills it at the deadline first, so this reaches the caller only
+	// where both were stopped meanwhile (a paused container).
+	BudgetSpent Failure = "budget-spent"
 	// RuntimeMemory: the helper's Go runtime could not reserve the address
 	// space it starts with (a Go "fatal error: ... out of memory" before
 	// main): an address-space limit (ulimit -v), or memory.
@@ -181,14 +186,14 @@ func RunIn(ctx context.Context, path string, environ []string, groups *child.Gro
 		return out
 	}
 	ws := res.Status
-	noThread := threadFailure(stderr)
+	noThread, noMemory := threadFailure(stderr), runtimeMemoryFailure(stderr)
 	switch {
 	case noThread != "":
 		// Before the signal: cgo aborts (SIGABRT) when pthread_create
 		// fails, which is not a crash in the driver.
 		out.Failure, out.Detail = threadCause(noThread, rlimit(unix.RLIMIT_AS), rlimit(unix.RLIMIT_STACK))
-	case runtimeMemoryFailure(stderr) != "":
-		out.Failure, out.Detail = RuntimeMemory, withAddressSpace(runtimeMemoryFailure(stderr), rlimit(unix.RLIMIT_AS))
+	case noMemory != "":
+		out.Failure, out.Detail = RuntimeMemory, withAddressSpace(noMemory, rlimit(unix.RLIMIT_AS))
 	case ws != nil && ws.Signaled():
 		out.Failure, out.Detail = Crashed, "killed by signal "+signalName(ws.Signal())
 	case goSignal(stderr) != "":
@@ -196,9 +201,7 @@ func RunIn(ctx context.Context, path string, environ []string, groups *child.Gro
 		// traceback and exit status 2; the signal is named on stderr.
 		out.Failure, out.Detail = Crashed, "crashed with "+goSignal(stderr)
 	case strings.HasPrefix(firstLine(stderr), gpureport.BudgetSpent):
-		// Past its deadline the caller kills it; so it outlived the
-		// caller's wait only where both were stopped meanwhile.
-		out.Failure, out.Detail = TimedOut, BudgetSpentDetail
+		out.Failure, out.Detail = BudgetSpent, "it ran out of its time and ended itself without a report"
 	case res.HeldOpen:
 		out.Failure, out.Detail = Exited, "it exited without a report, and a process it started kept its output open"
 	case ws != nil:
@@ -240,11 +243,6 @@ func startFailure(path string, err error) (Failure, string) {
 	}
 	return StartFailed, err.Error()
 }
-
-// BudgetSpentDetail is a TimedOut outcome's Detail where the probe ended
-// itself at the end of its time budget (gpureport.BudgetSpent): the caller
-// had stopped waiting, which happens where both were stopped meanwhile.
-const BudgetSpentDetail = "it ran out of its time and ended itself without a report"
 
 // helperEnv copies environ without LD_BIND_NOW and without the Go
 // runtime's settings (runtimeSettings): they are the user's, for the user's
