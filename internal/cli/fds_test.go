@@ -2,8 +2,11 @@ package cli
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The pids limit that binds is found wherever the process's cgroup and
@@ -164,5 +167,54 @@ func TestStatusUidThreads(t *testing.T) {
 	}
 	if uid, threads := statusUidThreads("Name:\tx\n"); uid != "" || threads != 0 {
 		t.Errorf("statusUidThreads without the lines = %q, %d", uid, threads)
+	}
+}
+
+// descriptorsFree gives back every descriptor it takes, and closes none of
+// the process's own, whether the free numbers it gets are consecutive (one
+// close_range) or lie between open ones (each closed).
+func TestDescriptorsFreeClosesOnlyItsCopies(t *testing.T) {
+	openFDs := func() []string {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	for _, holes := range []bool{false, true} {
+		// Eight descriptors of the test's own; with holes, every other
+		// one is closed, so that the copies fall between the others.
+		var mine []int
+		for range 8 {
+			fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mine = append(mine, fd)
+		}
+		if holes {
+			for i := 0; i < len(mine); i += 2 {
+				unix.Close(mine[i])
+				mine[i] = -1
+			}
+		}
+		before := openFDs()
+		free, _, ok := descriptorsFree(needDescriptorsInline)
+		if !ok || free != needDescriptorsInline {
+			t.Fatalf("holes %v: descriptorsFree = %d, %v; want %d, true", holes, free, ok, needDescriptorsInline)
+		}
+		// (The listing's own descriptor takes the same number each time.)
+		if after := openFDs(); !slices.Equal(before, after) {
+			t.Errorf("holes %v: open descriptors before %v, after %v", holes, before, after)
+		}
+		for _, fd := range mine {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
 	}
 }
