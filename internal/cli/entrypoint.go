@@ -46,6 +46,7 @@ const DiagnoseProgram = "nss-diagnose"
 // entrypoint mode Main returns only when the target could not be started;
 // with --diagnose first it execs nss-diagnose.
 func Main(args, environ []string) int {
+	reserveStack()
 	if len(args) == 0 {
 		// An exec with an empty argv: Linux before 5.18 allows it (later
 		// kernels put "" in). The target is started all the same.
@@ -152,7 +153,6 @@ func entrypoint(args, environ []string, st procstate.State) int {
 			hints.Prefix+"  fix: leave out --container-entrypoint and name the command: srun --container-image=IMAGE nss-entrypoint run ...\n"...)
 	}
 	lines := func(results []check.Result) []byte {
-		st, err := h.stderrStat()
 		// write scrubs every line; a message that hints will cut (over
 		// hints.MaxLine) is scrubbed before, as a secret cut in two would
 		// be found by neither half.
@@ -161,7 +161,7 @@ func entrypoint(args, environ []string, st procstate.State) int {
 				r.Message, r.Hint = h.scrubber().String(r.Message), h.scrubber().String(r.Hint)
 			}
 		}
-		return append(notes, hints.Startup(results, hints.ColourWanted(e.Get, hints.IsTerminalStat(2, st, err)))...)
+		return append(notes, hints.Startup(results, hints.ColourWanted(e.Get, h.stderrTerminal()))...)
 	}
 	if check.StartupCUDA(e) {
 		e.GPUArgs = []string{"--cuda"}
@@ -211,6 +211,9 @@ type handover struct {
 	stderr       check.FDStat
 	stderrErr    error
 	stderrStated bool
+	// terminal is whether descriptor 2 is a terminal (stderrTerminal),
+	// asked once when terminalKnown.
+	terminal, terminalKnown bool
 	// scrub takes secrets out of what is written (write).
 	scrub *secret.Scrubber
 }
@@ -222,6 +225,16 @@ func (h *handover) stderrStat() (check.FDStat, error) {
 		h.stderrStated = true
 	}
 	return h.stderr, h.stderrErr
+}
+
+// stderrTerminal is whether descriptor 2 is a terminal, asked once: the
+// colour decision and every write need it.
+func (h *handover) stderrTerminal() bool {
+	if !h.terminalKnown {
+		st, err := h.stderrStat()
+		h.terminal, h.terminalKnown = hints.IsTerminalStat(2, st, err), true
+	}
+	return h.terminal
 }
 
 // scrubber takes secrets out of what the entrypoint writes: the values of
@@ -247,11 +260,13 @@ func quoted(s string) string {
 	return s
 }
 
-// write writes b on stderr within stderrBudget. SIGTTOU is ignored
-// meanwhile (and set back to its default after): from a background process
-// group on a terminal with tostop, the write would otherwise stop the whole
-// entrypoint, deadline and all, before the target starts. (A mask would be
-// per thread; locking a thread costs one more in the runtime.)
+// write writes b on stderr within stderrBudget. Where stderr is a
+// terminal, SIGTTOU is ignored meanwhile (and set back to its default
+// after): from a background process group on a terminal with tostop, the
+// write would otherwise stop the whole entrypoint, deadline and all, before
+// the target starts. (A mask would be per thread; locking a thread costs
+// one more in the runtime.) Only a write to a terminal raises SIGTTOU: for
+// a pipe, a file or /dev/null the two system calls are not made.
 func (h *handover) write(b []byte) {
 	if len(b) == 0 {
 		return
@@ -259,7 +274,7 @@ func (h *handover) write(b []byte) {
 	// Every line quotes what the user set or the probe said: secrets are
 	// taken out here, once for every message.
 	b = []byte(h.scrubber().String(string(b)))
-	if h.st.Captured && !procstate.Has(h.st.Ignored, int(unix.SIGTTOU)) {
+	if h.st.Captured && !procstate.Has(h.st.Ignored, int(unix.SIGTTOU)) && h.stderrTerminal() {
 		procstate.Ignore(int(unix.SIGTTOU))
 		defer procstate.Default(int(unix.SIGTTOU))
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/nvidia-nemo/nss-entrypoint/internal/check"
 	"github.com/nvidia-nemo/nss-entrypoint/internal/hints"
@@ -27,11 +26,19 @@ func BenchmarkCheckPhase(b *testing.B) {
 	}
 	environ := []string{"PATH=/usr/bin:/bin", "HOME=/home/appuser", "NSS_ENTRYPOINT_ROOT=" + root, "HF_HOME=/hf", "HF_TOKEN=hf_benchmark"}
 	for b.Loop() {
-		e := check.NewEnv(environ, "/usr/local/bin/nss-entrypoint")
-		h := &handover{e: e, environ: environ}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		out := hints.Startup(check.RunInline(ctx, e, check.Startup(), nil), false)
-		_ = h.scrubber().String(string(out))
-		cancel()
+		checkPhase(environ)
 	}
+}
+
+// checkPhase does in process what entrypoint does between the runtime's
+// start and the exec, without a GPU: the checks, the hints and the
+// scrubbing of what would be written. It returns what would be written.
+func checkPhase(environ []string) string {
+	e := check.NewEnv(environ, "/usr/local/bin/nss-entrypoint")
+	_ = e.NVIDIACtl() || e.WSL() || e.UnsafeMounts()
+	h := &handover{e: e, environ: environ}
+	ctx, cancel := context.WithTimeout(check.WithBudget(context.Background(), DefaultTimeout), DefaultTimeout)
+	defer cancel()
+	out := hints.Startup(check.RunInline(ctx, e, check.Startup(), nil), hints.ColourWanted(e.Get, h.stderrTerminal()))
+	return h.scrubber().String(string(out))
 }
