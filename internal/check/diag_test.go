@@ -3,6 +3,7 @@ package check_test
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"os"
 	"path/filepath"
@@ -559,6 +560,33 @@ func TestRunInlinePrefersACheckOwnTimeOut(t *testing.T) {
 	res := check.RunInline(ctx, e, []check.Check{polite}, func([]check.Result) { t.Error("overdue called for a check that honours ctx") })
 	checktest.Expect(t, res[0], check.Warn, "gave up at the deadline", "x")
 	time.Sleep(2 * check.OverdueGrace) // the watchdog, if it fired, would have called overdue by now
+}
+
+// A deadline centuries away must not wrap around the watchdog's grace
+// into a past time: the checks finish and overdue is never called.
+func TestRunInlineWithADeadlineCenturiesAway(t *testing.T) {
+	e := checktest.FakeEnv(t)
+	slow := check.Check{ID: "slow", Title: "slow", Run: func(ctx context.Context, e *check.Env) check.Result {
+		time.Sleep(2 * check.OverdueGrace)
+		return check.Result{Status: check.OK, Message: "done"}
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), math.MaxInt64)
+	defer cancel()
+	returned, overdue := make(chan []check.Result, 1), make(chan bool, 1)
+	go func() {
+		returned <- check.RunInline(ctx, e, []check.Check{slow}, func([]check.Result) {
+			overdue <- true
+			select {} // overdue must not return
+		})
+	}()
+	select {
+	case res := <-returned:
+		checktest.Expect(t, res[0], check.OK, "done", "")
+	case <-overdue:
+		t.Error("overdue called with the deadline centuries away")
+	case <-time.After(5 * time.Second):
+		t.Error("RunInline did not return")
+	}
 }
 
 func TestStartGPU(t *testing.T) {

@@ -161,7 +161,11 @@ func entrypoint(args, environ []string, st procstate.State) int {
 				r.Message, r.Hint = h.scrubber().String(r.Message), h.scrubber().String(r.Hint)
 			}
 		}
-		return append(notes, hints.Startup(results, hints.ColourWanted(e.Get, h.stderrTerminal()))...)
+		out := hints.Startup(results, hints.ColourWanted(e.Get, h.stderrTerminal()))
+		if len(notes) == 0 {
+			return out
+		}
+		return append(notes, out...)
 	}
 	if check.StartupCUDA(e) {
 		e.GPUArgs = []string{"--cuda"}
@@ -273,7 +277,9 @@ func (h *handover) write(b []byte) {
 	}
 	// Every line quotes what the user set or the probe said: secrets are
 	// taken out here, once for every message.
-	b = []byte(h.scrubber().String(string(b)))
+	if s := h.scrubber().String(string(b)); s != string(b) {
+		b = []byte(s)
+	}
 	if h.st.Captured && !procstate.Has(h.st.Ignored, int(unix.SIGTTOU)) && h.stderrTerminal() {
 		procstate.Ignore(int(unix.SIGTTOU))
 		defer procstate.Default(int(unix.SIGTTOU))

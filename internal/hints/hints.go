@@ -23,6 +23,9 @@ const Prefix = "nss-entrypoint: "
 func Startup(results []check.Result, colour bool) []byte {
 	p := palette{on: colour}
 	var b bytes.Buffer
+	// Room for a few hints at once: growing from 64 bytes would allocate
+	// four times, in size classes a start has not used yet.
+	b.Grow(1024)
 	problems := 0
 	for _, r := range results {
 		var label string

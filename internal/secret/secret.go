@@ -135,6 +135,15 @@ func (s *Scrubber) make() {
 
 // list is make's work.
 func (s *Scrubber) list() {
+	// One allocation for the list, not one for each doubling (each a
+	// size class, and a page, not yet used at start).
+	n := 0
+	for _, kv := range s.environ {
+		if len(kv) > minValue {
+			n++
+		}
+	}
+	s.vars = make([]scrubVar, 0, n)
 	for _, kv := range s.environ {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || len(value) < minValue {
