@@ -144,8 +144,10 @@ func TestSignalsDuringTheChecks(t *testing.T) {
 // must SIGSEGV, SIGBUS or SIGFPE sent by kill(2): the Go runtime's handler
 // would print a crash report to that full pipe and hang there for ever
 // (with helpers these go through os/signal and end it the same way).
+// SIGTERM, SIGHUP and SIGINT are left with the runtime's handler there,
+// which ends the process by them.
 func TestSignalWithoutHelpersEndsTheEntrypoint(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE} {
+	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			cmd := exec.Command(bins.Entrypoint)
 			cmd.Env = baseEnv(t.TempDir()) // every check warns: lots to write
