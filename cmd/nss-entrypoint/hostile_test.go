@@ -144,8 +144,6 @@ func TestSignalsDuringTheChecks(t *testing.T) {
 // must SIGSEGV, SIGBUS or SIGFPE sent by kill(2): the Go runtime's handler
 // would print a crash report to that full pipe and hang there for ever
 // (with helpers these go through os/signal and end it the same way).
-// SIGTERM, SIGHUP and SIGINT are left with the runtime's handler there,
-// which ends the process by them.
 func TestSignalWithoutHelpersEndsTheEntrypoint(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT} {
 		t.Run(sig.String(), func(t *testing.T) {
@@ -170,6 +168,92 @@ func TestSignalWithoutHelpersEndsTheEntrypoint(t *testing.T) {
 			}
 			if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != sig {
 				t.Errorf("entrypoint ended with %v, want death by %v", ws, sig)
+			}
+		})
+	}
+}
+
+// As PID 1 of a PID namespace (no tini: docker run --entrypoint
+// nss-entrypoint, a Kubernetes command), a signal whose action is the
+// default is dropped by the kernel, even one sent from outside: a direct
+// start would run on. So must the entrypoint, with no helper, while its
+// hints wait on a full stderr pipe: the target starts. (The Go runtime's
+// own handler for SIGTERM, SIGINT and SIGHUP re-raises them and, still
+// alive as init, exits 2: session 8 left those three to it for a moment.)
+func TestSignalAsPID1WithoutHelpersIsDroppedAsByTheTarget(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a PID namespace needs root")
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			rep := filepath.Join(t.TempDir(), "report.json")
+			cmd := exec.Command(bins.Entrypoint)
+			cmd.Env = baseEnv(t.TempDir(), "FAKE_TARGET_REPORT="+rep) // every check warns
+			_, cmd.Stderr = fullPipe(t)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			// The checks take a millisecond; the write then waits up to
+			// the 250 ms stderr budget on the full pipe.
+			time.Sleep(60 * time.Millisecond)
+			cmd.Process.Signal(sig)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%v sent to the entrypoint as PID 1: %v, want the target's exit 0", sig, err)
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("%v sent to the entrypoint as PID 1: it hung", sig)
+			}
+			if _, err := os.Stat(rep); err != nil {
+				t.Errorf("%v sent to the entrypoint as PID 1: the target did not start (%v)", sig, err)
+			}
+		})
+	}
+}
+
+// The same with a helper running (the GPU probe hangs, so the checks last
+// until the deadline): a signal caught through os/signal must not end the
+// entrypoint as PID 1, where the kernel would have dropped it for the
+// target; the target starts at the deadline. (Before, the entrypoint
+// killed the probe, sent itself the signal, which the kernel dropped, and
+// exited 128+signal a second later.)
+func TestSignalAsPID1WithHelpersIsDroppedAsByTheTarget(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a PID namespace needs root")
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGUSR1} {
+		t.Run(sig.String(), func(t *testing.T) {
+			rep := filepath.Join(t.TempDir(), "report.json")
+			cmd := exec.Command(bins.Entrypoint)
+			cmd.Env = baseEnv(root(t, true), "NSS_FAKE_NVML=hang", "NSS_ENTRYPOINT_TIMEOUT=1s", "FAKE_TARGET_REPORT="+rep)
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			findProc(t, bins.Probe) // the checks are under way
+			cmd.Process.Signal(sig)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%v sent to the entrypoint as PID 1: %v, want the target's exit 0; stderr %s", sig, err, errb.String())
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("%v sent to the entrypoint as PID 1: it hung", sig)
+			}
+			if _, err := os.Stat(rep); err != nil {
+				t.Errorf("%v sent to the entrypoint as PID 1: the target did not start (%v)", sig, err)
 			}
 		})
 	}

@@ -39,19 +39,6 @@ func runtimeNeeds(sig int) bool {
 	return false
 }
 
-// runtimeDiesBy reports whether the Go runtime's own handler, where no
-// os/signal channel wants sig, ends the process by sig as the default
-// action would (its table marks SIGHUP, SIGINT and SIGTERM "kill": it sets
-// SIG_DFL and raises the signal again). Those need no SIG_DFL of ours: three
-// system calls fewer on every start without helpers.
-func runtimeDiesBy(sig int) bool {
-	switch unix.Signal(sig) {
-	case unix.SIGHUP, unix.SIGINT, unix.SIGTERM:
-		return true
-	}
-	return false
-}
-
 // unblockedByRuntime reports whether the Go runtime unblocks sig on its
 // threads whatever the mask it started with (its "unblockable" signals).
 func unblockedByRuntime(sig int) bool {
@@ -117,8 +104,6 @@ func startSignals(st procstate.State, kids *child.Groups, watch bool) *signals {
 			}
 		case runtimeNeeds(sig):
 			// Left with the runtime: see README, "What the target inherits".
-		case runtimeDiesBy(sig):
-			// The runtime's handler already ends the process by sig.
 		default:
 			procstate.Default(sig)
 		}
@@ -170,6 +155,13 @@ func (s *signals) loop(ch chan os.Signal) {
 		case procstate.Has(s.st.Ignored, sig):
 		case procstate.Has(s.st.Mask, sig):
 			s.pending.Or(procstate.Bit(sig))
+		case unix.Getpid() == 1:
+			// The init of a PID namespace (no tini: docker run
+			// --entrypoint nss-entrypoint, a Kubernetes command): the
+			// kernel drops a signal left at its default action, from
+			// inside or outside the namespace, so the target started
+			// directly would run on. So do the checks. (Asked only when
+			// a signal comes.)
 		default:
 			s.dying.Store(true)
 			s.kids.Kill()
