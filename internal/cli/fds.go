@@ -29,8 +29,7 @@ const needDescriptorsInline = 4
 // holds whatever the limit and however the open descriptors are spread (a
 // table filled to 2 below a limit of 1024 or 4096 makes the Go runtime abort
 // when a timer or a pipe first needs its poller), and costs 2 x need system
-// calls at most (about 9 µs for 16, where reading /proc/self/fd cost about
-// 65 µs), need + 1 where the copies' numbers are consecutive.
+// calls (about 9 µs for 16, where reading /proc/self/fd cost about 65 µs).
 // free is how many are free, at most need; limit is the soft limit.
 func descriptorsFree(need int) (free int, limit uint64, ok bool) {
 	var rl unix.Rlimit
@@ -49,22 +48,14 @@ func descriptorsFree(need int) (free int, limit uint64, ok bool) {
 		fds[free] = fd
 		free++
 	}
-	closeAll(fds[:free])
-	return free, rl.Cur, free >= need
-}
-
-// closeAll closes fds. Where they are consecutive numbers, as they are
-// unless the table has holes, one close_range(2) closes them all (a
-// range of len(fds) numbers holding len(fds) of ours holds nothing else);
-// otherwise, or on a kernel before 5.9, each is closed.
-func closeAll(fds []int) {
-	if n := len(fds); n > 1 && fds[n-1]-fds[0] == n-1 && slices.IsSorted(fds) &&
-		unix.CloseRange(uint(fds[0]), uint(fds[n-1]), 0) == nil {
-		return
-	}
-	for _, fd := range fds {
+	// Each closed with close(2), not one close_range(2) for a run of
+	// consecutive numbers: that would save three system calls, and a
+	// seccomp profile that kills on any call it does not list (an
+	// allowlist written before Linux 5.9) would kill the start.
+	for _, fd := range fds[:free] {
 		unix.Close(fd)
 	}
+	return free, rl.Cur, free >= need
 }
 
 // minFreeTasks is how many more tasks (threads or processes) the checks

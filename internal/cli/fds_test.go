@@ -171,8 +171,8 @@ func TestStatusUidThreads(t *testing.T) {
 }
 
 // descriptorsFree gives back every descriptor it takes, and closes none of
-// the process's own, whether the free numbers it gets are consecutive (one
-// close_range) or lie between open ones (each closed).
+// the process's own, whether the free numbers it gets are consecutive (with
+// one of the process's own right above them) or lie between open ones.
 func TestDescriptorsFreeClosesOnlyItsCopies(t *testing.T) {
 	openFDs := func() []string {
 		entries, err := os.ReadDir("/proc/self/fd")
@@ -186,8 +186,9 @@ func TestDescriptorsFreeClosesOnlyItsCopies(t *testing.T) {
 		return names
 	}
 	for _, holes := range []bool{false, true} {
-		// Eight descriptors of the test's own; with holes, every other
-		// one is closed, so that the copies fall between the others.
+		// Eight descriptors of the test's own, then the first four closed
+		// (the copies take those, one of ours right above), or, with
+		// holes, every other one, so that the copies fall between ours.
 		var mine []int
 		for range 8 {
 			fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -196,8 +197,8 @@ func TestDescriptorsFreeClosesOnlyItsCopies(t *testing.T) {
 			}
 			mine = append(mine, fd)
 		}
-		if holes {
-			for i := 0; i < len(mine); i += 2 {
+		for i := range mine {
+			if holes && i%2 == 0 || !holes && i < needDescriptorsInline {
 				unix.Close(mine[i])
 				mine[i] = -1
 			}
