@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -276,8 +277,13 @@ func (h *handover) write(b []byte) {
 		return
 	}
 	// Every line quotes what the user set or the probe said: secrets are
-	// taken out here, once for every message.
-	if s := h.scrubber().String(string(b)); s != string(b) {
+	// taken out here, once for every message. The scrubber reads b in
+	// place (a copy is an allocation in a size class a start has not used
+	// yet, a fresh page): nothing writes b meanwhile, the Scrubber keeps no
+	// reference to its text, and it returns either that same string
+	// (nothing found) or a new one.
+	text := unsafe.String(unsafe.SliceData(b), len(b))
+	if s := h.scrubber().String(text); s != text {
 		b = []byte(s)
 	}
 	if h.st.Captured && !procstate.Has(h.st.Ignored, int(unix.SIGTTOU)) && h.stderrTerminal() {

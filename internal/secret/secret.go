@@ -199,7 +199,9 @@ func ValueIsSecret(name string) bool {
 }
 
 // String returns text with its secrets replaced by Redacted. A nil
-// Scrubber still removes URL user information and token shapes.
+// Scrubber still removes URL user information and token shapes. It keeps
+// no reference to text (the entrypoint hands it a string over a byte
+// slice it owns, without a copy).
 func (s *Scrubber) String(text string) string {
 	text, _ = s.Scrub(text)
 	return text
