@@ -259,6 +259,60 @@ func TestSignalAsPID1WithHelpersIsDroppedAsByTheTarget(t *testing.T) {
 	}
 }
 
+// Stderr appended to a file already past RLIMIT_FSIZE (ulimit -f with
+// 2>> a large log): the hints' write raised SIGXFSZ, whose default action
+// ended the entrypoint (rc 153) before the target started; a direct start
+// runs until the target itself writes there. The write now fails quietly
+// and the target starts, with and without a helper running.
+func TestHintsToAFilePastTheSizeLimitDoNotStopTheStart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		gpu  bool
+		env  []string
+	}{
+		{"no helper", false, nil},
+		{"the GPU probe running", true, []string{"NSS_FAKE_NVML=devices=1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			log := filepath.Join(dir, "big.log")
+			if err := os.WriteFile(log, make([]byte, 8192), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			rep := filepath.Join(dir, "report.json")
+			// The root shows this machine's mount table, so that the log
+			// is known to lie on a local filesystem and the entrypoint
+			// writes it itself (on an unknown one its stderr helper does).
+			r := root(t, tc.gpu)
+			info, err := os.ReadFile("/proc/self/mountinfo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Join(r, "proc/self"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(r, "proc/self/mountinfo"), info, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// ulimit -f 4: at most 4096 bytes, half the log's size.
+			cmd := exec.Command("/bin/sh", "-c", `ulimit -f 4 && exec "$0"`, bins.Entrypoint)
+			cmd.Env = baseEnv(r, append(tc.env, "NSS_ENTRYPOINT_TIMEOUT=bad", "FAKE_TARGET_REPORT="+rep)...)
+			cmd.Stderr = f
+			if err := cmd.Run(); err != nil {
+				t.Errorf("entrypoint: %v, want the target's exit 0", err)
+			}
+			if _, err := os.Stat(rep); err != nil {
+				t.Errorf("the target did not start (%v)", err)
+			}
+		})
+	}
+}
+
 // bash's exec: a set but empty PATH searches the working directory; a
 // target without #! that is not a binary runs through /bin/sh.
 func TestExecLikeBash(t *testing.T) {

@@ -271,7 +271,8 @@ func quoted(s string) string {
 // write would otherwise stop the whole entrypoint, deadline and all, before
 // the target starts. (A mask would be per thread; locking a thread costs
 // one more in the runtime.) Only a write to a terminal raises SIGTTOU: for
-// a pipe, a file or /dev/null the two system calls are not made.
+// a pipe, a file or /dev/null the two system calls are not made. Where
+// stderr is a regular file, SIGXFSZ is ignored for the write likewise.
 func (h *handover) write(b []byte) {
 	if len(b) == 0 {
 		return
@@ -291,6 +292,14 @@ func (h *handover) write(b []byte) {
 		defer procstate.Default(int(unix.SIGTTOU))
 	}
 	st, err := h.stderrStat()
+	if h.st.Captured && !procstate.Has(h.st.Ignored, int(unix.SIGXFSZ)) && (err != nil || st.Type == unix.S_IFREG) {
+		// A file already at RLIMIT_FSIZE (ulimit -f; 2>> a large log):
+		// the write would raise SIGXFSZ and end the start, where the
+		// target would have run until it wrote there itself. Ignored for
+		// the write, which then fails with EFBIG; put back after.
+		old := procstate.IgnoreFor(int(unix.SIGXFSZ))
+		defer procstate.Restore(int(unix.SIGXFSZ), old)
+	}
 	switch {
 	case stderrMayHang(h.e, st, err):
 		// A file whose filesystem may stop answering: poll says a regular

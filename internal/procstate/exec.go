@@ -105,6 +105,25 @@ func SetDisposition(sig int, handler uintptr) {
 	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act[0])), 0, 8, 0, 0)
 }
 
+// Action is a signal's disposition as the kernel's rt_sigaction reads and
+// writes it: handler, flags, restorer and mask.
+type Action [4]uint64
+
+// IgnoreFor sets sig to SIG_IGN with a raw rt_sigaction and returns the
+// action it had, for Restore: whatever it was (the Go runtime's handler,
+// one os/signal relies on, or SIG_DFL) is put back as it was.
+func IgnoreFor(sig int) Action {
+	var act, old Action
+	act[0] = handlerIgnore
+	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act[0])), uintptr(unsafe.Pointer(&old[0])), 8, 0, 0)
+	return old
+}
+
+// Restore puts back an action IgnoreFor returned.
+func Restore(sig int, a Action) {
+	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&a[0])), 0, 8, 0, 0)
+}
+
 // Unblock removes sig from the calling thread's signal mask.
 func Unblock(sig int) {
 	set := Bit(sig)
