@@ -194,25 +194,11 @@ func TestSignalAsPID1WithoutHelpersIsDroppedAsByTheTarget(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
 			// The checks take a millisecond; the write then waits up to
 			// the 250 ms stderr budget on the full pipe.
 			time.Sleep(60 * time.Millisecond)
 			cmd.Process.Signal(sig)
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%v sent to the entrypoint as PID 1: %v, want the target's exit 0", sig, err)
-				}
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-				t.Fatalf("%v sent to the entrypoint as PID 1: it hung", sig)
-			}
-			if _, err := os.Stat(rep); err != nil {
-				t.Errorf("%v sent to the entrypoint as PID 1: the target did not start (%v)", sig, err)
-			}
+			targetStartedAsPID1(t, cmd, rep, sig, nil)
 		})
 	}
 }
@@ -240,22 +226,34 @@ func TestSignalAsPID1WithHelpersIsDroppedAsByTheTarget(t *testing.T) {
 			}
 			findProc(t, bins.Probe) // the checks are under way
 			cmd.Process.Signal(sig)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%v sent to the entrypoint as PID 1: %v, want the target's exit 0; stderr %s", sig, err, errb.String())
-				}
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-				t.Fatalf("%v sent to the entrypoint as PID 1: it hung", sig)
-			}
-			if _, err := os.Stat(rep); err != nil {
-				t.Errorf("%v sent to the entrypoint as PID 1: the target did not start (%v)", sig, err)
-			}
+			targetStartedAsPID1(t, cmd, rep, sig, &errb)
 		})
+	}
+}
+
+// targetStartedAsPID1 waits (10 s at most) for the entrypoint cmd, sent
+// sig as PID 1, to end, and fails t unless it ended with the target's exit
+// 0 and the target wrote its report rep. stderr, where not nil, is quoted.
+func targetStartedAsPID1(t *testing.T, cmd *exec.Cmd, rep string, sig syscall.Signal, stderr *bytes.Buffer) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			said := ""
+			if stderr != nil {
+				said = "; stderr " + stderr.String()
+			}
+			t.Errorf("%v sent to the entrypoint as PID 1: %v, want the target's exit 0%s", sig, err, said)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v sent to the entrypoint as PID 1: it hung", sig)
+	}
+	if _, err := os.Stat(rep); err != nil {
+		t.Errorf("%v sent to the entrypoint as PID 1: the target did not start (%v)", sig, err)
 	}
 }
 

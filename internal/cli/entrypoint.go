@@ -266,8 +266,7 @@ func quoted(s string) string {
 }
 
 // write writes b on stderr within stderrBudget. Where stderr is a
-// terminal, SIGTTOU is ignored meanwhile (and set back to its default
-// after): from a background process group on a terminal with tostop, the
+// terminal, SIGTTOU is ignored meanwhile (and its action put back after): from a background process group on a terminal with tostop, the
 // write would otherwise stop the whole entrypoint, deadline and all, before
 // the target starts. (A mask would be per thread; locking a thread costs
 // one more in the runtime.) Only a write to a terminal raises SIGTTOU: for
@@ -288,8 +287,8 @@ func (h *handover) write(b []byte) {
 		b = []byte(s)
 	}
 	if h.st.Captured && !procstate.Has(h.st.Ignored, int(unix.SIGTTOU)) && h.stderrTerminal() {
-		procstate.Ignore(int(unix.SIGTTOU))
-		defer procstate.Default(int(unix.SIGTTOU))
+		old := procstate.IgnoreFor(int(unix.SIGTTOU))
+		defer procstate.Restore(int(unix.SIGTTOU), old)
 	}
 	st, err := h.stderrStat()
 	if h.st.Captured && !procstate.Has(h.st.Ignored, int(unix.SIGXFSZ)) && (err != nil || st.Type == unix.S_IFREG) {

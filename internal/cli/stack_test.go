@@ -15,15 +15,7 @@ import (
 // the real start (runtime.main, main.main, Main and entrypoint: about
 // 1.5 KiB), rounded up.
 func TestTheStartPathFitsTheReservedStack(t *testing.T) {
-	full := t.TempDir()
-	for _, d := range []string{"workspace/data", "hf", "dev/shm"} {
-		if err := os.MkdirAll(filepath.Join(full, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(full, "workspace/data/train.csv"), []byte("a\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	full := containerRoot(t)
 	emptyFolders := t.TempDir()
 	for _, d := range []string{"workspace/a", "workspace/b", "dev"} {
 		if err := os.MkdirAll(filepath.Join(emptyFolders, d), 0o755); err != nil {
